@@ -1,0 +1,159 @@
+"""Every setting of the codec, as dataclass defaults that run as they are.
+
+The defaults are the paper's model (../ndvq-spec.md: 24 kHz, SEANet 32..512 channels, strides
+2, 4, 5, 8 -> 75 frames/s, 32 stages of 1024 codes x 128 dims). YAML files under
+`egs/libritts/conf/` hold only overrides: `codec_paper.yaml` (the spec's schedule) and
+`codec_mini.yaml` (a small model that learns something on 2 CPU cores in about ten minutes).
+
+Decisions where the spec is silent or contradictory are marked DECISION and repeated in the README.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+QuantizerKind = Literal["ndvq", "rvq"]
+LogvarInit = Literal["zero", "kmeans"]
+PenaltyReduction = Literal["sum", "mean"]
+NormKind = Literal["weight_norm", "none"]
+
+
+@dataclass
+class SEANetConfig:
+    """EnCodec's SEANet encoder/decoder."""
+    channels: int = 1
+    dimension: int = 128            # latent size D
+    n_filters: int = 32             # first conv's channels; doubles at each down-sampling block
+    n_residual_layers: int = 1
+    ratios: tuple[int, ...] = (8, 5, 4, 2)   # decoder order; the encoder uses them reversed (2, 4, 5, 8)
+    kernel_size: int = 7
+    last_kernel_size: int = 7
+    residual_kernel_size: int = 3
+    dilation_base: int = 2
+    compress: int = 2               # residual unit hidden = C / compress
+    lstm_layers: int = 2            # 0 disables the LSTM
+    causal: bool = False            # DECISION: non-causal default (the paper); causal is an option
+    norm: NormKind = "weight_norm"
+    pad_mode: str = "reflect"       # non-causal padding; causal mode pads on the left with this mode too
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.ratios)
+
+
+@dataclass
+class QuantizerConfig:
+    kind: QuantizerKind = "ndvq"
+    dimension: int = 128
+    codebook_size: int = 1024
+    n_q: int = 32                   # maximum number of stages (24 kbps at 75 Hz x 10 bits)
+    kmeans_iters: int = 50
+    # NDVQ ------------------------------------------------------------------------------------------
+    # DECISION: "kmeans" initialises each code's log-variance from the within-cluster variance of the
+    # k-means init (the spec's measured fix for codebook collapse); "zero" is the authors' code.
+    logvar_init: LogvarInit = "kmeans"
+    codebook_weight: float = 0.25   # weight of mse(z.detach(), mu)
+    sigma_penalty: float = 1e-5     # weight of sum((sigma^2)^2) over selected entries
+    # DECISION: "sum" is the authors' (scales with batch size); "mean" divides by the number of
+    # selected entries x dims. We keep the authors' sum by default.
+    sigma_penalty_reduction: PenaltyReduction = "sum"
+    sample_weight: float = 0.0      # the spec's ablation: 0.25 * mse(zq_sample, z.detach()) gives logvar a gradient
+    ndvq_dead_code_reset: bool = False  # the authors had none; True replaces unused codes like RVQ does
+    # RVQ baseline ----------------------------------------------------------------------------------
+    ema_decay: float = 0.99
+    dead_code_threshold: float = 2.0
+    commitment_weight: float = 1.0
+    epsilon: float = 1e-5
+
+
+@dataclass
+class DiscriminatorConfig:
+    filters: int = 32
+    n_ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128)
+    kernel_size: tuple[int, int] = (3, 9)
+    dilations: tuple[int, ...] = (1, 2, 4)
+
+
+@dataclass
+class LossConfig:
+    """L_G = time*L1 + mel*L_mel + quant*L_q + adv*L_adv + feat*L_feat (a plain weighted sum)."""
+    time: float = 0.5
+    mel: float = 0.5
+    quant: float = 0.5
+    adv: float = 1.0
+    feat: float = 5.0
+    # DECISION: 64 mel bins (the authors intended 64; their run used 32). Override with loss.n_mels=32.
+    n_mels: int = 64
+    mel_scales: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11)   # n_fft = win = 2**i, hop = win // 4
+    # Discriminator schedule: off for the first `disc_start` generator updates, then updated every
+    # `disc_every` steps; the adversarial and feature losses join the generator loss at disc_start.
+    disc_start: int = 50_000
+    disc_every: int = 3
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    disc_lr: float = 3e-4
+    betas: tuple[float, float] = (0.8, 0.9)
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    warmup_steps: int = 3000
+    grad_clip: float = 20.0
+
+
+@dataclass
+class DataConfig:
+    train_manifests: tuple[str, ...] = ()     # JSONL manifests (data_prep.libritts)
+    valid_manifests: tuple[str, ...] = ()
+    segment_seconds: float = 1.0
+    min_seconds: float = 0.25
+    max_seconds: float = 20.0
+    silence_db: float = -50.0       # crops whose RMS is below this are redrawn
+    batch_size: int = 29
+    num_workers: int = 2
+    valid_items: int = 16           # held-out utterances evaluated at each evaluation
+
+
+@dataclass
+class TrainConfig:
+    exp_dir: str = "exp/codec"
+    seed: int = 1234
+    max_steps: int = 500_000
+    max_minutes: Optional[float] = None     # stop (and checkpoint) after this wall time
+    log_every: int = 50
+    eval_every: int = 5000
+    ckpt_every: int = 5000
+    keep_last: int = 3
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"   # the authors trained in fp32
+    max_bad_steps: int = 20         # abort after this many NaN/Inf steps in a row
+    # Multi-bandwidth training: one bandwidth per step from this set, the same on every rank.
+    bandwidths: tuple[float, ...] = (1.0, 1.5, 3.0, 4.5, 6.0, 9.0, 12.0, 16.0, 24.0)
+
+
+@dataclass
+class CodecConfig:
+    sample_rate: int = 24_000
+    bandwidths: tuple[float, ...] = (1.5, 3.0, 6.0, 12.0, 24.0)   # offered at inference (kbps)
+    normalize: bool = True          # divide by RMS; the scale travels with the codes
+    seanet: SEANetConfig = field(default_factory=SEANetConfig)
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.seanet.hop_length
+
+    @property
+    def bits_per_code(self) -> int:
+        return int(math.ceil(math.log2(self.quantizer.codebook_size)))
+
+    def n_q_for_bandwidth(self, kbps: float) -> int:
+        """Stages that fit in `kbps`: max(1, floor(bw / kbps-per-stage)), capped at n_q."""
+        per_stage = self.frame_rate * self.bits_per_code / 1000.0
+        return max(1, min(self.quantizer.n_q, int(math.floor(kbps / per_stage + 1e-9))))
