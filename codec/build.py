@@ -1,0 +1,26 @@
+"""Small factories: the config in, the built parts handed to the top-level model out."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .config import CodecConfig
+from .discriminator import MultiScaleSTFTDiscriminator
+from .losses import MultiScaleMelLoss
+from .model import NDVQCodec
+from .quantization import build_quantizer
+from .seanet import SEANetDecoder, SEANetEncoder
+
+
+def build_codec(cfg: CodecConfig) -> NDVQCodec:
+    if cfg.quantizer.dimension != cfg.seanet.dimension:
+        # The spec has no projection: the quantizer works on the encoder's latent as it is.
+        cfg = replace(cfg, quantizer=replace(cfg.quantizer, dimension=cfg.seanet.dimension))
+    return NDVQCodec(SEANetEncoder(cfg.seanet), SEANetDecoder(cfg.seanet), build_quantizer(cfg.quantizer), cfg)
+
+
+def build_discriminator(cfg: CodecConfig) -> MultiScaleSTFTDiscriminator:
+    return MultiScaleSTFTDiscriminator(cfg.discriminator)
+
+
+def build_mel_loss(cfg: CodecConfig) -> MultiScaleMelLoss:
+    return MultiScaleMelLoss(cfg.sample_rate, cfg.loss.n_mels, cfg.loss.mel_scales)
