@@ -139,3 +139,26 @@ def normalize_loudness(wav: np.ndarray, target_dbfs: float = -20.0, max_peak: fl
     if peak > max_peak:
         gain *= max_peak / peak
     return (wav * gain).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m data_prep.audio FILE...`` prints frames, rate, channels and duration of each file."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="Show audio file information (header only).")
+    p.add_argument("files", nargs="+")
+    args = p.parse_args(argv)
+    status = 0
+    for f in args.files:
+        try:
+            frames, sr, ch = audio_info(f)
+            sys.stdout.write(f"{f}\tframes={frames}\tsr={sr}\tchannels={ch}\tduration={frames / sr:.3f}s\n")
+        except AudioError as e:
+            sys.stderr.write(f"{e}\n")
+            status = 1
+    raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    main()

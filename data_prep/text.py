@@ -113,3 +113,20 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+\b", _integer, text)
     text = text.replace("&", " and ")
     return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m data_prep.text "Dr. Smith paid $5."`` prints the normalized text (stdin if no argument)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="Normalize English text for TTS input.")
+    p.add_argument("text", nargs="*", help="text to normalize (default: read lines from stdin)")
+    args = p.parse_args(argv)
+    lines = [" ".join(args.text)] if args.text else sys.stdin.read().splitlines()
+    for line in lines:
+        sys.stdout.write(normalize_text(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -90,3 +90,18 @@ def test_prepare_phonemes_on_tiny_corpus(tiny_manifests, tmp_path):
 def test_parallel_matches_serial():
     texts = [f"Sentence number {i} is here." for i in range(12)]
     assert phonemize(texts, jobs=2, batch_size=4) == phonemize(texts, jobs=1)
+
+
+def test_train_bpe(tiny_manifests, tmp_path):
+    import sentencepiece as spm
+
+    from data_prep.phonemes import train_bpe
+
+    texts = [r["text_norm"] for r in read_manifest(tiny_manifests / "train-clean-100.jsonl")]
+    model = train_bpe(texts, tmp_path / "bpe", vocab_size=60)
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    assert sp.get_piece_size() == 60
+    pieces = sp.encode(texts[0], out_type=str)
+    assert "".join(pieces).replace("\u2581", " ").strip() == texts[0]
+    with pytest.raises(ValueError, match="bpe-vocab"):
+        train_bpe(texts[:2], tmp_path / "too_big", vocab_size=5000)
