@@ -209,11 +209,11 @@ def extract_subset(archive: str | os.PathLike, dest: str | os.PathLike, subset: 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".extract-{subset}-", dir=target.parent))
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for m in members:
+        # One sequential pass (no getmembers(): that would decompress a 60 GB archive twice). An
+        # unsafe member aborts the pass; everything written so far is inside ``tmp`` and removed.
+        with tarfile.open(archive, "r|*") as tar:
+            for m in tqdm(tar, desc=f"extract {subset}", unit="file", disable=None, leave=False):
                 _check_member(m, archive)
-            for m in tqdm(members, desc=f"extract {subset}", unit="file", disable=None, leave=False):
                 tar.extract(m, tmp, filter="data")
         extracted = tmp / "LibriTTS" / subset
         if not extracted.is_dir():

@@ -211,7 +211,7 @@ def _run_job(job: UttJob, root: Path) -> tuple[float, bool]:
     return len(wav) / SAMPLE_RATE, True
 
 
-def _write_indexes(root: Path, speakers: list[Speaker], jobs: list[UttJob], config: dict) -> None:
+def _write_indexes(root: Path, speakers: list[Speaker], jobs: list[UttJob]) -> None:
     by_chapter: dict[tuple[str, str, str], list[UttJob]] = {}
     for j in jobs:
         by_chapter.setdefault((j.subset, j.speaker.id, j.chapter), []).append(j)
@@ -224,7 +224,6 @@ def _write_indexes(root: Path, speakers: list[Speaker], jobs: list[UttJob], conf
     rows = ["READER\tGENDER\tSUBSET\tNAME"]
     rows += [f"{s.id}\t{s.gender}\t{subset_of[s.id]}\t{s.describe()}" for s in speakers if s.id in subset_of]
     atomic_write_text(root / "LibriTTS" / "speakers.tsv", "\n".join(rows) + "\n")
-    atomic_write_text(root / "LibriTTS" / "mini_corpus.json", json.dumps(config, indent=2) + "\n")
     for subset in SUBSETS:
         atomic_write_text(root / "LibriTTS" / subset / SENTINEL, "mini_corpus\n")
 
@@ -236,6 +235,13 @@ def build_corpus(root: str | os.PathLike, size: CorpusSize, seed: int = 0, jobs:
     root = Path(root)
     t0 = time.perf_counter()
     speakers, plan = plan_corpus(size, seed)
+    config = {"seed": seed, "size": asdict(size), "sample_rate": SAMPLE_RATE,
+              "speakers": [asdict(s) for s in speakers]}
+    config_file = root / "LibriTTS" / "mini_corpus.json"
+    if config_file.exists() and json.loads(config_file.read_text(encoding="utf-8")) != config:
+        raise RuntimeError(f"{config_file} holds a corpus made with other settings (seed/size); resuming "
+                           f"into it would mix two corpora: use another --root or delete {root / 'LibriTTS'}")
+    atomic_write_text(config_file, json.dumps(config, indent=2) + "\n")
     total_s, new = 0.0, 0
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_run_job, j, root): j for j in plan}
@@ -246,8 +252,7 @@ def build_corpus(root: str | os.PathLike, size: CorpusSize, seed: int = 0, jobs:
                 raise RuntimeError(f"utterance {futures[fut].utt_id}: {e}") from e
             total_s += dur
             new += made
-    _write_indexes(root, speakers, plan, {"seed": seed, "size": asdict(size), "sample_rate": SAMPLE_RATE,
-                                          "speakers": [asdict(s) for s in speakers]})
+    _write_indexes(root, speakers, plan)
     mb = sum(j.wav_path(root).stat().st_size for j in plan) / 1e6
     stats = CorpusStats(len(plan), len({j.speaker.id for j in plan}), total_s / 3600, mb,
                         time.perf_counter() - t0, new)

@@ -78,3 +78,12 @@ def test_size_overrides():
     s = size_from_args("default", speakers=12, hours=1.0)
     assert s.train_speakers + s.test_speakers == 12 and s.test_speakers >= 1
     assert s.train_speakers * s.train_utts * 5.0 >= 3600
+
+
+def test_refuses_to_mix_corpora(tmp_path):
+    import pytest
+
+    small = CorpusSize(2, 1, 1, 1, 1, 1, train_chapters=1)
+    build_corpus(tmp_path, small, seed=3, jobs=1)
+    with pytest.raises(RuntimeError, match="other settings"):
+        build_corpus(tmp_path, small, seed=4, jobs=1)
