@@ -1,0 +1,448 @@
+"""The user-facing codec handle: load, encode, decode, save. Also the seam the TTS consumes.
+
+    from codec.api import Codec
+    codec = Codec.from_pretrained("exp/codec/export")          # or a Hugging Face Hub id
+    res = codec.encode(wav, sample_rate=16000, bandwidth=6.0)   # numpy/torch, [T], [C, T], [B, C, T] or a list
+    res.codes        # [B, K, T] int64, res.lengths [B] frames, res.scales [B, 1], res.num_samples [B]
+    audio = codec.decode(res.codes, res.scales, res.lengths)    # [B, 1, T'] at codec.sample_rate
+
+Inference runs on a copy of the model with weight norm folded, in eval mode under
+torch.inference_mode, with a fused quantizer (codec.chunked.FusedQuantizer). Codes are deterministic:
+the same waveform gets the same codes alone, inside a padded batch of any composition, or chunked.
+Padded batches stay exact because the last frames of every item shorter than the batch are
+recomputed from a window that ends at the item's own end (codec.chunked.run_segment), before the
+causal LSTM and again after it; everything else in a batch is unaffected by padding.
+
+The pretrained format is a directory with `config.json` (codec.utils.config.to_dict(CodecConfig))
+and `model.safetensors` (the NDVQCodec state_dict). Loading reads JSON and tensors only; no code
+is executed.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .bitstream import BitstreamError, CodeFile, read_ndvq
+from .build import build_codec
+from .chunked import FusedQuantizer, Reach, decode_stream, encode_file_chunked, measure_reach, run_segment
+from .config import CodecConfig
+from .conv import fold_weight_norm
+from .model import NDVQCodec
+from .utils.config import from_dict, to_dict
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+LONG_FILE_SECONDS = 300.0       # files longer than this are encoded/decoded chunked (bounded memory)
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+# ----------------------------------------------------------------------------- the pretrained format
+def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_codec_dir(model: NDVQCodec, out_dir: Union[str, os.PathLike]) -> Path:
+    """Write `config.json` + `model.safetensors` (atomic each)."""
+    from safetensors.torch import save_file
+    from .utils.io import atomic_path, atomic_write_text
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / CONFIG_NAME, json.dumps(to_dict(model.config), indent=2) + "\n")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "model": "NDVQCodec"})
+    return out
+
+
+def load_codec_dir(path: Union[str, os.PathLike]) -> NDVQCodec:
+    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (strict state dict)."""
+    from safetensors.torch import load_file
+    path = Path(path)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path}: missing {name} (expected a directory with "
+                                    f"{CONFIG_NAME} and {WEIGHTS_NAME})")
+    cfg = from_dict(CodecConfig, json.loads((path / CONFIG_NAME).read_text()), str(path / CONFIG_NAME))
+    model = build_codec(cfg)
+    model.load_state_dict(load_file(str(path / WEIGHTS_NAME)), strict=True)
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass
+class EncodeResult:
+    codes: torch.Tensor          # [B, K, T] int64; frames >= lengths[b] are 0
+    lengths: torch.Tensor        # [B] int64 valid frames per item
+    scales: torch.Tensor         # [B, 1] float32 RMS the input was divided by
+    num_samples: torch.Tensor    # [B] int64 input length at the codec's sample rate
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    def item_codes(self, i: int) -> torch.Tensor:
+        """[K, lengths[i]] codes of item i."""
+        return self.codes[i, :, : int(self.lengths[i])]
+
+
+# ------------------------------------------------------------------------------------------ engine
+class InferenceEngine:
+    """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields."""
+
+    def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None):
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        m = fold_weight_norm(copy.deepcopy(model)).eval().to(self.device)
+        for p in m.parameters():
+            p.requires_grad_(False)
+        self.model = m
+        self.quantizer = FusedQuantizer(m.quantizer).to(self.device)
+        self.sample_rate = model.sample_rate
+        self.frame_rate = model.frame_rate
+        self.hop_length = model.hop_length
+        self._reach: dict[str, Reach] = {}
+
+    def reach(self, name: str) -> Reach:
+        if name not in self._reach:
+            m, cfg, hop = self.model, self.model.config.seanet, self.hop_length
+            spec = {"enc_pre": (m.encoder.pre, cfg.channels, hop, 1),
+                    "enc_post": (m.encoder.post, m.encoder.post[-1].conv.in_channels, 1, 1),
+                    "dec_pre": (m.decoder.pre, cfg.dimension, 1, 1),
+                    "dec_post": (m.decoder.post, m.decoder.pre.conv.out_channels, 1, hop)}[name]
+            self._reach[name] = measure_reach(*spec)
+        return self._reach[name]
+
+    # -- exact padded batches --------------------------------------------------------------------
+    def _fix_tails(self, stack, reach: Reach, x: torch.Tensor, y: torch.Tensor,
+                   in_lengths: list[int], out_blocks: list[int]) -> torch.Tensor:
+        """Recompute the output blocks of items shorter than the batch that padding could reach."""
+        full_in = x.shape[-1]
+        opf = reach.out_per_frame
+        for b, (n_in, n_out) in enumerate(zip(in_lengths, out_blocks)):
+            if n_in >= full_in:
+                continue
+            t0 = max(0, n_out - reach.right - 1)
+            y[b, :, t0 * opf:n_out * opf] = run_segment(stack, reach, x[b:b + 1, :, :n_in], t0, n_out)[0]
+        return y
+
+    def latent(self, x: torch.Tensor, n_samples: list[int]) -> torch.Tensor:
+        """Scaled audio [B, 1, N] (zero padded) -> latent [B, D, F]; exact per item."""
+        enc, hop = self.model.encoder, self.hop_length
+        frames = [-(-n // hop) for n in n_samples]
+        h = self._fix_tails(enc.pre, self.reach("enc_pre"), x, enc.pre(x), n_samples, frames)
+        if enc.lstm is not None:
+            h = enc.lstm(h)
+        return self._fix_tails(enc.post, self.reach("enc_post"), h, enc.post(h), frames, frames)
+
+    def synthesize(self, latent: torch.Tensor, frames: list[int]) -> torch.Tensor:
+        """Latent [B, D, T] -> audio [B, 1, T * hop] (unscaled); exact per item of `frames`."""
+        dec = self.model.decoder
+        h = self._fix_tails(dec.pre, self.reach("dec_pre"), latent, dec.pre(latent), frames, frames)
+        if dec.lstm is not None:
+            h = dec.lstm(h)
+        return self._fix_tails(dec.post, self.reach("dec_post"), h, dec.post(h), frames, frames)
+
+
+# ------------------------------------------------------------------------------------------- Codec
+def _resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    try:
+        from data_prep.audio import resample
+    except ImportError:  # data_prep is optional for the codec
+        import soxr
+
+        def resample(w, a, b):
+            return soxr.resample(w, a, b, quality="HQ").astype(np.float32, copy=False)
+    return np.asarray(resample(wav, sr_in, sr_out), dtype=np.float32)
+
+
+class Codec:
+    """User-facing NDVQ codec (see module docstring)."""
+
+    def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
+                 checkpoint_sha256: Optional[str] = None):
+        self.model = model.eval()                      # the trainable form, kept for save_pretrained
+        self.config: CodecConfig = model.config
+        self.engine = InferenceEngine(model, device)
+        self.device = self.engine.device
+        self.checkpoint_sha256 = checkpoint_sha256
+
+    # -- loading and saving ----------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, dir_or_hub_id: Union[str, os.PathLike], device=None,
+                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "Codec":
+        """A local directory with config.json + model.safetensors, or a Hugging Face Hub repo id."""
+        path = Path(dir_or_hub_id)
+        if not path.is_dir():
+            if path.exists() or str(dir_or_hub_id).startswith((".", "/")) or str(dir_or_hub_id).count("/") != 1:
+                raise FileNotFoundError(f"{dir_or_hub_id}: not a codec directory (needs {CONFIG_NAME} "
+                                        f"and {WEIGHTS_NAME}) nor a Hub id of the form owner/name")
+            from huggingface_hub import snapshot_download
+            path = Path(snapshot_download(str(dir_or_hub_id), revision=revision, cache_dir=cache_dir,
+                                          allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+        model = load_codec_dir(path)
+        return cls(model, device=device, checkpoint_sha256=sha256_file(path / WEIGHTS_NAME))
+
+    def save_pretrained(self, out_dir: Union[str, os.PathLike]) -> Path:
+        out = save_codec_dir(self.model, out_dir)
+        self.checkpoint_sha256 = sha256_file(out / WEIGHTS_NAME)
+        return out
+
+    def push_to_hub(self, repo_id: str, private: bool = True, token: Optional[str] = None,
+                    commit_message: str = "Upload NDVQ codec") -> str:
+        """Save to a temporary directory and upload it with huggingface_hub (ordinary login flow)."""
+        import tempfile
+        from huggingface_hub import HfApi
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        return str(info)
+
+    # -- properties ------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return int(self.config.sample_rate)
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.config.frame_rate)
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.config.seanet.hop_length)
+
+    @property
+    def n_q(self) -> int:
+        return int(self.model.n_q)
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.model.codebook_size)
+
+    @property
+    def bandwidths(self) -> tuple[float, ...]:
+        return tuple(self.config.bandwidths)
+
+    def resolve_n_q(self, bandwidth: Optional[float] = None, n_q: Optional[int] = None) -> int:
+        if bandwidth is not None and n_q is not None:
+            raise ValueError("give bandwidth or n_q, not both")
+        if n_q is None:
+            n_q = self.n_q if bandwidth is None else self.config.n_q_for_bandwidth(float(bandwidth))
+        if not 1 <= int(n_q) <= self.n_q:
+            raise ValueError(f"n_q={n_q} is outside 1..{self.n_q}")
+        return int(n_q)
+
+    def kbps(self, n_q: int) -> float:
+        return n_q * self.frame_rate * self.config.bits_per_code / 1000.0
+
+    # -- input handling --------------------------------------------------------------------------
+    def prepare(self, wav, sample_rate: int) -> list[np.ndarray]:
+        """Any accepted input -> list of mono float32 numpy arrays at the codec's rate."""
+        if isinstance(wav, (list, tuple)):
+            items = [self._as_numpy(w) for w in wav]
+            items = [w if w.ndim == 1 else self._downmix(w) for w in items]
+        else:
+            arr = self._as_numpy(wav)
+            if arr.ndim == 1:
+                items = [arr]
+            elif arr.ndim == 2:
+                items = [self._downmix(arr)]
+            elif arr.ndim == 3:
+                items = [self._downmix(a) for a in arr]
+            else:
+                raise ValueError(f"wav must be [T], [C, T] or [B, C, T]; got shape {tuple(arr.shape)}")
+        out = []
+        for i, w in enumerate(items):
+            if w.ndim != 1:
+                raise ValueError(f"item {i}: expected [T] or [C, T], got shape {w.shape}")
+            if w.shape[0] == 0:
+                raise ValueError(f"item {i}: empty waveform")
+            if not np.isfinite(w).all():
+                raise ValueError(f"item {i}: waveform contains NaN or infinite samples")
+            if int(sample_rate) != self.sample_rate:
+                w = _resample(w, int(sample_rate), self.sample_rate)
+            out.append(np.ascontiguousarray(w, dtype=np.float32))
+        return out
+
+    @staticmethod
+    def _as_numpy(w) -> np.ndarray:
+        if isinstance(w, torch.Tensor):
+            return w.detach().cpu().float().numpy()
+        return np.asarray(w, dtype=np.float32)
+
+    @staticmethod
+    def _downmix(w: np.ndarray) -> np.ndarray:
+        if w.ndim != 2:
+            raise ValueError(f"expected [C, T], got shape {w.shape}")
+        return w[0] if w.shape[0] == 1 else w.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def rms_scale(self, wav: np.ndarray) -> float:
+        """RMS + 1e-8 (float64 accumulation, rounded to float32); 1.0 without normalisation."""
+        if not self.config.normalize:
+            return 1.0
+        w = wav.astype(np.float64)
+        return float(np.float32(np.sqrt(np.dot(w, w) / max(1, w.shape[0])) + 1e-8))
+
+    # -- encode / decode -------------------------------------------------------------------------
+    def encode(self, wav, sample_rate: Optional[int] = None, bandwidth: Optional[float] = None,
+               n_q: Optional[int] = None, batch_size: Optional[int] = None) -> EncodeResult:
+        """Encode one waveform or a batch (see module docstring). sample_rate defaults to the codec's.
+
+        batch_size: encode at most this many items at once (longest first); results are the same.
+        """
+        n_q = self.resolve_n_q(bandwidth, n_q)
+        items = self.prepare(wav, self.sample_rate if sample_rate is None else sample_rate)
+        scales = [self.rms_scale(w) for w in items]
+        lengths = [w.shape[0] for w in items]
+        hop = self.hop_length
+        frames = [-(-n // hop) for n in lengths]
+        B, T = len(items), max(frames)
+        codes = torch.zeros(B, n_q, T, dtype=torch.long)
+        order = sorted(range(B), key=lambda i: -lengths[i])
+        step = batch_size or B
+        with torch.inference_mode():
+            for s in range(0, B, step):
+                idx = order[s:s + step]
+                n_max = max(lengths[i] for i in idx)
+                x = torch.zeros(len(idx), 1, n_max)
+                for j, i in enumerate(idx):
+                    x[j, 0, :lengths[i]] = torch.from_numpy(items[i]) / torch.tensor(scales[i], dtype=torch.float32)
+                z = self.engine.latent(x.to(self.device), [lengths[i] for i in idx])
+                c = self.engine.quantizer.encode(z, n_q).cpu()
+                for j, i in enumerate(idx):
+                    codes[i, :, :frames[i]] = c[j, :, :frames[i]]
+        return EncodeResult(codes, torch.tensor(frames, dtype=torch.long),
+                            torch.tensor(scales, dtype=torch.float32)[:, None],
+                            torch.tensor(lengths, dtype=torch.long))
+
+    def decode(self, codes, scales=None, lengths=None, num_samples=None) -> torch.Tensor:
+        """codes [B, K, T] (or [K, T], or an EncodeResult) -> audio [B, 1, T'] float32 at sample_rate.
+
+        scales [B, 1] or [B] (default 1); lengths [B] valid frames (default all); num_samples [B]
+        trims each item to its original length. T' = max trimmed length; the rest is zeros.
+        """
+        if isinstance(codes, EncodeResult):
+            res = codes
+            codes, scales = res.codes, res.scales if scales is None else scales
+            lengths = res.lengths if lengths is None else lengths
+            num_samples = res.num_samples if num_samples is None else num_samples
+        codes = torch.as_tensor(codes)
+        if codes.dim() == 2:
+            codes = codes[None]
+        if codes.dim() != 3:
+            raise ValueError(f"codes must be [B, K, T] or [K, T], got shape {tuple(codes.shape)}")
+        B, K, T = codes.shape
+        if K < 1 or K > self.n_q:
+            raise ValueError(f"codes have {K} codebooks; this codec has 1..{self.n_q}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ValueError(f"codes out of range [0, {self.codebook_size})")
+        frames = [T] * B if lengths is None else [int(v) for v in torch.as_tensor(lengths).flatten()]
+        hop = self.hop_length
+        out_len = [f * hop for f in frames]
+        if num_samples is not None:
+            out_len = [min(o, int(n)) for o, n in zip(out_len, torch.as_tensor(num_samples).flatten())]
+        sc = torch.ones(B) if scales is None else torch.as_tensor(scales, dtype=torch.float32).reshape(B)
+        with torch.inference_mode():
+            lat = self.engine.quantizer.decode(codes.long().to(self.device))
+            y = self.engine.synthesize(lat, frames).cpu()
+            wav = torch.zeros(B, 1, max(out_len) if out_len else 0)
+            for b in range(B):
+                wav[b, 0, :out_len[b]] = y[b, 0, :out_len[b]] * sc[b]
+        return wav
+
+    # -- files -----------------------------------------------------------------------------------
+    def encode_file(self, path: Union[str, os.PathLike], bandwidth: Optional[float] = None,
+                    n_q: Optional[int] = None, chunk_seconds: float = 30.0,
+                    long_seconds: float = LONG_FILE_SECONDS) -> CodeFile:
+        """Audio file -> CodeFile (write it with codec.bitstream.write_ndvq). Long files are chunked."""
+        import soundfile as sf
+        from data_prep.audio import AudioError, audio_info, load_audio
+        n_q = self.resolve_n_q(bandwidth, n_q)
+        frames, sr, _ = audio_info(path)
+        if frames == 0:
+            raise AudioError(path, "audio is empty (0 samples)")
+        if frames / sr > long_seconds:
+            try:
+                codes, scale, n = encode_file_chunked(self.engine, path, n_q, chunk_seconds,
+                                                      normalize=self.config.normalize)
+            except (ValueError, RuntimeError, sf.LibsndfileError) as e:
+                raise AudioError(path, str(e)) from e
+            codes = codes.cpu().numpy()
+        else:
+            wav, _ = load_audio(path, sample_rate=self.sample_rate)
+            res = self.encode(wav, self.sample_rate, n_q=n_q)
+            codes, scale, n = res.item_codes(0).numpy(), float(res.scales[0, 0]), int(res.num_samples[0])
+        return CodeFile(codes=codes, sample_rate=self.sample_rate, frame_rate=self.frame_rate,
+                        codebook_size=self.codebook_size, scale=scale, num_samples=n)
+
+    def check_codefile(self, cf: CodeFile, source: str = "<codes>") -> None:
+        """BitstreamError if a CodeFile was not made by a codec like this one."""
+        problems = []
+        if cf.sample_rate != self.sample_rate:
+            problems.append(f"sample rate {cf.sample_rate} != codec's {self.sample_rate}")
+        if abs(cf.frame_rate - self.frame_rate) > 1e-6:
+            problems.append(f"frame rate {cf.frame_rate} != codec's {self.frame_rate}")
+        if cf.codebook_size != self.codebook_size:
+            problems.append(f"codebook size {cf.codebook_size} != codec's {self.codebook_size}")
+        if cf.num_codebooks > self.n_q:
+            problems.append(f"{cf.num_codebooks} codebooks > codec's {self.n_q}")
+        if cf.num_samples > cf.num_frames * self.hop_length or cf.num_samples <= (cf.num_frames - 1) * self.hop_length:
+            problems.append(f"{cf.num_samples} samples do not match {cf.num_frames} frames")
+        if not np.isfinite(cf.scale) or cf.scale <= 0:
+            problems.append(f"invalid scale {cf.scale}")
+        if problems:
+            raise BitstreamError(f"{source}: not decodable by this codec: " + "; ".join(problems))
+
+    def decode_codefile(self, cf: CodeFile, chunk_seconds: float = 30.0,
+                        long_seconds: float = LONG_FILE_SECONDS, source: str = "<codes>") -> Iterable[np.ndarray]:
+        """Decoded float32 blocks of a CodeFile (one block for short files)."""
+        self.check_codefile(cf, source)
+        codes = torch.from_numpy(np.ascontiguousarray(cf.codes)).long()
+        if cf.duration > long_seconds:
+            chunk = max(1, int(chunk_seconds * self.frame_rate))
+            return decode_stream(self.engine, codes, cf.scale, chunk, cf.num_samples)
+        wav = self.decode(codes[None], torch.tensor([[cf.scale]]), num_samples=[cf.num_samples])
+        return [wav[0, 0].numpy()]
+
+    def decode_file(self, path: Union[str, os.PathLike], out_path: Optional[Union[str, os.PathLike]] = None,
+                    **kw) -> tuple[Optional[np.ndarray], int]:
+        """.ndvq -> (wav [T] float32, sample_rate); with out_path, write a WAV (streamed, atomic)
+        and return (None, sample_rate). Raises BitstreamError for corrupt or foreign files."""
+        cf = read_ndvq(path)
+        blocks = self.decode_codefile(cf, source=str(path), **kw)
+        if out_path is None:
+            return np.concatenate(list(blocks)), self.sample_rate
+        write_wav_blocks(out_path, blocks, self.sample_rate)
+        return None, self.sample_rate
+
+
+def write_wav_blocks(path: Union[str, os.PathLike], blocks: Iterable[np.ndarray], sample_rate: int,
+                     subtype: str = "PCM_16") -> None:
+    """Write float blocks to an audio file atomically (nothing at `path` unless all succeeded)."""
+    import soundfile as sf
+    from .utils.io import atomic_path
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").upper() or "WAV"
+    with atomic_path(path) as tmp:
+        with sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=1, subtype=subtype, format=fmt) as fh:
+            for b in blocks:
+                fh.write(np.clip(np.nan_to_num(b), -1.0, 1.0))
+
+
+__all__ = ["Codec", "EncodeResult", "InferenceEngine", "save_codec_dir", "load_codec_dir",
+           "sha256_file", "write_wav_blocks", "CONFIG_NAME", "WEIGHTS_NAME"]

@@ -1,0 +1,343 @@
+"""Exact inference on pieces of a signal: frame-aligned segments with context, and long files.
+
+The SEANet encoder and decoder are `pre` (convolutions) -> `lstm` (unidirectional) -> `post`
+(convolutions). A convolution stack has a finite receptive field, so any output frame can be computed
+from a window of the input that holds its whole receptive field; padding at the window's edges then
+only touches outputs that are cropped away. The LSTM is causal, so it runs chunk by chunk with its
+(h, c) state carried over. Together, chunked processing gives the same numbers as one pass over the
+whole signal (up to float rounding of convolutions run on windows of other lengths; in practice
+identical codes, see tests/codec/test_chunked.py).
+
+Receptive fields are *measured from the modules* (`measure_reach`): a float64 copy of a stack with
+positive weights is differentiated at one output frame; every input sample with a non-zero gradient
+is in that frame's receptive field (positive weights and inputs mean no two paths can cancel). The
+context used is symmetric, max(left, right), on both sides: reflect padding at the true start of a
+signal mirrors the left receptive field to the right (this matters for causal stacks).
+
+Units: every stack maps input "frame blocks" (``in_per_frame`` samples each: the hop for the encoder's
+`pre`, 1 for the latent stacks) to output frame blocks (``out_per_frame`` samples: the hop for the
+decoder's `post`, else 1). Windows always start on a frame-block boundary, so strided convolutions see
+the same phase as in one pass.
+
+The same machinery makes padded batches exact (codec/api.py): an item shorter than the batch has its
+last few frames recomputed from a window that ends at the item's own end (`run_segment`).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .conv import fold_weight_norm
+
+
+# ------------------------------------------------------------------------------------- receptive field
+@dataclass(frozen=True)
+class Reach:
+    """Input frame blocks that output frame block j depends on: [j - left, j + right]."""
+    in_per_frame: int
+    out_per_frame: int
+    left: int
+    right: int
+
+
+@torch.no_grad()
+def _positive_copy(stack: nn.Module) -> nn.Module:
+    probe = fold_weight_norm(copy.deepcopy(stack)).double().eval()
+    for m in probe.modules():
+        if isinstance(m, nn.Conv1d):
+            m.weight.fill_(1.0 / (m.weight.shape[1] * m.weight.shape[2]))
+        elif isinstance(m, nn.ConvTranspose1d):
+            m.weight.fill_(1.0 / (m.weight.shape[0] * m.weight.shape[2]))
+        elif isinstance(m, nn.Linear):
+            m.weight.fill_(1.0 / m.weight.shape[1])
+        if getattr(m, "bias", None) is not None and isinstance(m.bias, torch.Tensor):
+            m.bias.zero_()
+    return probe
+
+
+def measure_reach(stack: nn.Module, in_channels: int, in_per_frame: int, out_per_frame: int,
+                  start: int = 8, limit: int = 4096) -> Reach:
+    """Measure a convolution stack's receptive field in frame blocks (see module docstring)."""
+    probe = _positive_copy(stack)
+    half = start
+    while half <= limit:
+        n = 2 * half + 1
+        x = torch.ones(1, in_channels, n * in_per_frame, dtype=torch.float64, requires_grad=True)
+        with torch.enable_grad(), torch.inference_mode(False):
+            y = probe(x)
+            y[..., half * out_per_frame:(half + 1) * out_per_frame].sum().backward()
+        idx = torch.nonzero(x.grad.abs().sum(1)[0] > 0).flatten()
+        lo, hi = int(idx.min()) // in_per_frame, int(idx.max()) // in_per_frame
+        if lo > 0 and hi < n - 1:
+            # Symmetric: at a true edge, reflect padding mirrors the receptive field, so the first
+            # frames of a causal stack also depend on `left` blocks to their right.
+            r = max(half - lo, hi - half)
+            return Reach(in_per_frame, out_per_frame, r, r)
+        half *= 2
+    raise RuntimeError(f"receptive field of {type(stack).__name__} exceeds {limit} frames")
+
+
+def run_segment(stack: nn.Module, reach: Reach, x: torch.Tensor, f0: int, f1: int) -> torch.Tensor:
+    """Output frame blocks [f0, f1) of ``stack(x)``, computed from a window of ``x`` only.
+
+    x: [B, C, N] the whole input (its end is the true end of the signal). The window holds
+    `reach.left` blocks before f0 and `reach.right` after f1 (clipped to the signal).
+    """
+    ipf, opf = reach.in_per_frame, reach.out_per_frame
+    n_in = x.shape[-1]
+    n_blocks = math.ceil(n_in / ipf)
+    a = max(0, f0 - reach.left)
+    b = min(n_blocks, f1 + reach.right)
+    y = stack(x[..., a * ipf:min(b * ipf, n_in)])
+    return y[..., (f0 - a) * opf:(f1 - a) * opf]
+
+
+class StreamingStack:
+    """Feed a stack its input piece by piece; get each output frame once, equal to one pass.
+
+    push(x) appends input samples and returns the output blocks whose receptive field is complete
+    (or None); push(x, final=True) marks the end of the signal and returns the rest. Keeps only
+    `reach.left` blocks of input history plus what is still pending.
+    """
+
+    def __init__(self, stack: nn.Module, reach: Reach):
+        self.stack, self.reach = stack, reach
+        self.buf: Optional[torch.Tensor] = None
+        self.buf_start = 0          # first input block held in buf
+        self.n_in = 0               # input samples received so far
+        self.next_out = 0           # next output block to emit
+
+    def push(self, x: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
+        r, ipf, opf = self.reach, self.reach.in_per_frame, self.reach.out_per_frame
+        if x is not None and x.shape[-1]:
+            self.buf = x if self.buf is None else torch.cat([self.buf, x], dim=-1)
+            self.n_in += x.shape[-1]
+        if self.buf is None:
+            return None
+        if final:
+            end = math.ceil(self.n_in / ipf)
+            stop = self.n_in
+        else:
+            end = self.n_in // ipf - r.right
+            stop = min(self.n_in, (end + r.right) * ipf)
+        if end <= self.next_out:
+            return None
+        a = max(0, self.next_out - r.left)
+        off = self.buf_start * ipf
+        y = self.stack(self.buf[..., a * ipf - off:stop - off])
+        y = y[..., (self.next_out - a) * opf:(end - a) * opf]
+        self.next_out = end
+        keep = max(self.buf_start, self.next_out - r.left)
+        self.buf = self.buf[..., (keep - self.buf_start) * ipf:]
+        self.buf_start = keep
+        return y
+
+
+# ------------------------------------------------------------------------------------ fused quantizer
+class FusedQuantizer(nn.Module):
+    """Inference-only residual quantizer: per-stage constants precomputed, one matmul per stage.
+
+    NDVQ scores of stage i: [z, z*z] @ [mu/var, -1/(2 var)]^T + c, c = -1/2 sum(mu^2/var + logvar)
+    (the same argmax as `gaussian_log_likelihood_scores`). RVQ: z @ e^T - |e|^2 / 2. Decoding gathers
+    from one stacked table [n_q * K, D] and sums over stages.
+    """
+
+    def __init__(self, quantizer: nn.Module):
+        super().__init__()
+        layers = list(quantizer.layers)
+        ws, cs, tables = [], [], []
+        with torch.no_grad():
+            for layer in layers:
+                if hasattr(layer, "logvar"):          # NormalCodebook
+                    mu, logvar = layer.mu.detach().float(), layer.logvar.detach().float()
+                    inv_var = torch.exp(-logvar)
+                    ws.append(torch.cat([mu * inv_var, -0.5 * inv_var], dim=1))
+                    cs.append(-0.5 * ((mu * mu * inv_var).sum(1) + logvar.sum(1)))
+                    tables.append(mu)
+                else:                                 # EuclideanCodebook
+                    e = layer.embed.detach().float()
+                    ws.append(torch.cat([e, torch.zeros_like(e)], dim=1))
+                    cs.append(-0.5 * e.pow(2).sum(1))
+                    tables.append(e)
+        self.squared = any(hasattr(layer, "logvar") for layer in layers)
+        self.register_buffer("w_t", torch.stack(ws).transpose(1, 2).contiguous())   # [n_q, 2D, K]
+        self.register_buffer("const", torch.stack(cs))                              # [n_q, K]
+        self.register_buffer("table", torch.cat(tables).contiguous())               # [n_q*K, D]
+        self.n_q, self.codebook_size = len(layers), layers[0].codebook_size
+        self.dimension = self.table.shape[1]
+
+    def encode(self, z: torch.Tensor, n_q: int) -> torch.Tensor:
+        """z [B, D, T] -> codes [B, n_q, T] int64."""
+        B, D, T = z.shape
+        r = z.transpose(1, 2).reshape(B * T, D).float()
+        codes = []
+        K = self.codebook_size
+        for i in range(n_q):
+            if self.squared:
+                scores = torch.addmm(self.const[i], torch.cat([r, r * r], dim=1), self.w_t[i])
+            else:
+                scores = torch.addmm(self.const[i], r, self.w_t[i, :D])
+            idx = scores.argmax(1)
+            codes.append(idx)
+            if i + 1 < n_q:
+                r = r - F.embedding(idx + i * K, self.table)
+        return torch.stack(codes, 0).reshape(n_q, B, T).transpose(0, 1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, K', T] (K' <= n_q) -> latent [B, D, T]."""
+        B, Kq, T = codes.shape
+        if Kq > self.n_q:
+            raise ValueError(f"codes have {Kq} codebooks but the codec has {self.n_q}")
+        if Kq == 0:
+            raise ValueError("codes have no codebook")
+        offs = torch.arange(Kq, device=codes.device)[None, :, None] * self.codebook_size
+        v = F.embedding(codes.long() + offs, self.table)         # [B, K', T, D]
+        return v.sum(1).transpose(1, 2)
+
+
+# --------------------------------------------------------------------------------- streaming codec
+class ChunkedEncoder:
+    """Stream scaled audio in, codes out; equal to one pass. Feed [1, 1, n] blocks, then final."""
+
+    def __init__(self, engine, n_q: int):
+        self.engine, self.n_q = engine, n_q
+        enc = engine.model.encoder
+        self.pre = StreamingStack(enc.pre, engine.reach("enc_pre"))
+        self.post = StreamingStack(enc.post, engine.reach("enc_post"))
+        self.lstm, self.state = enc.lstm, None
+
+    def push(self, wav: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
+        h = self.pre.push(wav, final)
+        if h is not None and self.lstm is not None:
+            h, self.state = self.lstm(h, self.state, return_state=True)
+        z = self.post.push(h, final)
+        return None if z is None else self.engine.quantizer.encode(z, self.n_q)
+
+
+class ChunkedDecoder:
+    """Stream codes in, audio (unscaled, [1, 1, frames * hop]) out; equal to one pass."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        dec = engine.model.decoder
+        self.pre = StreamingStack(dec.pre, engine.reach("dec_pre"))
+        self.post = StreamingStack(dec.post, engine.reach("dec_post"))
+        self.lstm, self.state = dec.lstm, None
+
+    def push(self, codes: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
+        z = None if codes is None else self.engine.quantizer.decode(codes)
+        h = self.pre.push(z, final)
+        if h is not None and self.lstm is not None:
+            h, self.state = self.lstm(h, self.state, return_state=True)
+        return self.post.push(h, final)
+
+
+def iter_blocks(wav: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
+    for i in range(0, wav.shape[-1], block):
+        yield wav[..., i:i + block]
+
+
+def encode_stream(engine, blocks: Iterator[torch.Tensor], scale: float, n_q: int) -> torch.Tensor:
+    """Unscaled mono blocks ([n] or [1, 1, n]) -> codes [1, n_q, T] of their concatenation."""
+    enc = ChunkedEncoder(engine, n_q)
+    out = []
+    s = torch.tensor(scale, dtype=torch.float32)
+    with torch.inference_mode():
+        for b in blocks:
+            b = torch.as_tensor(b, dtype=torch.float32).reshape(1, 1, -1).to(engine.device)
+            c = enc.push(b / s)
+            if c is not None:
+                out.append(c)
+        c = enc.push(None, final=True)
+        if c is not None:
+            out.append(c)
+    if not out:
+        raise ValueError("no audio to encode")
+    return torch.cat(out, dim=-1)
+
+
+def decode_stream(engine, codes: torch.Tensor, scale: float, chunk_frames: int,
+                  num_samples: Optional[int] = None) -> Iterator[np.ndarray]:
+    """codes [K, T] or [1, K, T] -> float32 numpy blocks (scaled, trimmed to num_samples)."""
+    if codes.dim() == 2:
+        codes = codes[None]
+    dec = ChunkedDecoder(engine)
+    T = codes.shape[-1]
+    emitted = 0
+    limit = num_samples if num_samples is not None else T * engine.hop_length
+    with torch.inference_mode():
+        for f in range(0, T, chunk_frames):
+            last = f + chunk_frames >= T
+            y = dec.push(codes[..., f:f + chunk_frames].to(engine.device), final=last)
+            if y is None:
+                continue
+            y = (y[0, 0] * scale).float().cpu().numpy()
+            y = y[:max(0, limit - emitted)]
+            emitted += y.shape[0]
+            if y.shape[0]:
+                yield y
+
+
+# ------------------------------------------------------------------------------------ file streaming
+def stream_file(path, sample_rate: int, block_samples: int) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of an audio file at `sample_rate` (soundfile blocks + soxr stream).
+
+    Never holds more than about one block of the file in memory.
+    """
+    import soundfile as sf
+    import soxr
+    info = sf.info(str(path))
+    rs = None
+    if info.samplerate != sample_rate:
+        rs = soxr.ResampleStream(info.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+    in_block = max(1024, int(block_samples * info.samplerate / sample_rate))
+    for data in sf.blocks(str(path), blocksize=in_block, dtype="float32", always_2d=True):
+        mono = np.ascontiguousarray(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0],
+                                    dtype=np.float32)
+        if not np.isfinite(mono).all():
+            raise ValueError(f"{path}: audio contains NaN or infinite samples")
+        if rs is not None:
+            mono = rs.resample_chunk(mono, last=False)
+        if mono.size:
+            yield mono
+    if rs is not None:
+        tail = rs.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if tail.size:
+            yield tail
+
+
+def rms_of_blocks(blocks: Iterator[np.ndarray]) -> tuple[float, int]:
+    """(sqrt(mean square) + 1e-8 in float64, number of samples) over a stream of blocks."""
+    total, n = 0.0, 0
+    for b in blocks:
+        b64 = b.astype(np.float64)
+        total += float(np.dot(b64, b64))
+        n += b.shape[0]
+    return (math.sqrt(total / max(n, 1)) + 1e-8), n
+
+
+def encode_file_chunked(engine, path, n_q: int, chunk_seconds: float = 30.0,
+                        normalize: bool = True) -> tuple[torch.Tensor, float, int]:
+    """Encode a (long) file in bounded memory: pass 1 the RMS scale, pass 2 the codes.
+
+    Returns (codes [n_q, T] int64, scale, num_samples at the codec rate).
+    """
+    sr = engine.sample_rate
+    block = max(1, int(chunk_seconds * engine.frame_rate)) * engine.hop_length
+    if normalize:
+        scale, n = rms_of_blocks(stream_file(path, sr, block))
+    else:
+        scale, n = 1.0, sum(b.shape[0] for b in stream_file(path, sr, block))
+    if n == 0:
+        raise ValueError(f"{path}: audio is empty (0 samples)")
+    scale = float(np.float32(scale))
+    codes = encode_stream(engine, (torch.from_numpy(b) for b in stream_file(path, sr, block)),
+                          scale, n_q)
+    return codes[0], scale, n
