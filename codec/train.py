@@ -18,6 +18,7 @@ turns it off for 10-minute CPU runs.
 
 Debug hooks (environment variables, used by tests):
     NDVQ_DEBUG_NAN_STEPS="3,4"   make the generator loss NaN at these steps (the step is skipped)
+    NDVQ_DEBUG_STEP_SLEEP=0.3    sleep this many seconds after every step (lets a test kill a run mid-way)
     NDVQ_DEBUG_DIGEST=1          every rank writes exp_dir/digest-rank{r}.json (hash of its weights,
                                  buffers and codebooks) at the end
 """
@@ -143,6 +144,7 @@ def train(cfg: CodecConfig) -> dict:
     device = accelerator.device
     logging.basicConfig(level=logging.INFO if main else logging.WARNING,
                         format=f"%(asctime)s [rank {rank}] %(name)s: %(message)s")
+    step_sleep = float(os.environ.get("NDVQ_DEBUG_STEP_SLEEP", "0") or 0)
     nan_steps = {int(s) for s in os.environ.get("NDVQ_DEBUG_NAN_STEPS", "").split(",") if s.strip()}
 
     # Model, discriminator, losses, optimizers. Same seed on every rank (DDP broadcasts anyway).
@@ -294,6 +296,8 @@ def train(cfg: CodecConfig) -> dict:
                 logs["train/bad_steps_total"] = counters["bad_steps_total"]
                 accelerator.log(logs, step=step)
         step += 1
+        if step_sleep:
+            time.sleep(step_sleep)
 
         # ---- stop / checkpoint / eval ----
         timed_out = tc.max_minutes is not None and (time.time() - t0) / 60 >= tc.max_minutes

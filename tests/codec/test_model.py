@@ -1,0 +1,61 @@
+from dataclasses import replace
+
+import pytest
+import torch
+
+from codec.build import build_codec
+from codec.config import CodecConfig, QuantizerConfig, SEANetConfig
+
+
+def _tiny(causal=False, ratios=(4, 4)):
+    return CodecConfig(sample_rate=8000, seanet=SEANetConfig(n_filters=4, dimension=8, ratios=ratios, lstm_layers=1,
+                                                             causal=causal),
+                       quantizer=QuantizerConfig(dimension=8, codebook_size=16, n_q=4, kmeans_iters=2))
+
+
+@pytest.mark.parametrize("length", [1, 317, 24001])
+def test_output_length_equals_input_length(length):
+    torch.manual_seed(0)
+    model = build_codec(_tiny(ratios=(2, 4, 5, 8)))
+    x = torch.randn(2, 1, length) * 0.1
+    model.train()
+    assert model(x, 2).audio.shape == x.shape
+    model.eval()
+    assert model(x, 2).audio.shape == x.shape
+    enc = model.encode(x, 3)
+    assert enc.codes.shape == (2, 3, model.num_frames(length)) and enc.codes.dtype == torch.int64
+    assert model.decode(enc.codes, enc.scale).shape == (2, 1, model.num_frames(length) * 320)
+
+
+def test_causal_future_does_not_change_past():
+    torch.manual_seed(0)
+    cfg = _tiny(causal=True)
+    model = build_codec(replace(cfg, normalize=False))   # the RMS scale would look at the future
+    x = torch.randn(1, 1, 800) * 0.1
+    model.train()
+    model(x, 4)                                # k-means init
+    model.eval()
+    T = 640                                    # a multiple of the hop
+    extra = torch.randn(1, 1, 400) * 0.1
+    a = model(x[..., :T], 4).audio
+    b = model(torch.cat([x[..., :T], extra], -1), 4).audio[..., :T]
+    assert torch.allclose(a, b, atol=1e-5)
+    # the non-causal model does look ahead
+    model_nc = build_codec(replace(_tiny(causal=False), normalize=False))
+    model_nc.train(); model_nc(x, 4); model_nc.eval()
+    a = model_nc(x[..., :T], 4).audio
+    b = model_nc(torch.cat([x[..., :T], extra], -1), 4).audio[..., :T]
+    assert not torch.allclose(a, b, atol=1e-5)
+
+
+def test_encode_decode_shapes_and_n_q_for_bandwidth():
+    paper = CodecConfig()
+    assert paper.frame_rate == 75
+    assert [paper.n_q_for_bandwidth(b) for b in (0.5, 1.0, 1.5, 3.0, 6.0, 12.0, 24.0, 48.0)] == [1, 1, 2, 4, 8, 16, 32, 32]
+    torch.manual_seed(0)
+    model = build_codec(_tiny())
+    x = torch.randn(3, 1, 1600) * 0.1
+    model.train(); model(x, 4); model.eval()
+    codes = model.encode(x, 2).codes
+    assert codes.shape == (3, 2, 100) and int(codes.max()) < 16
+    assert model.decode(codes).shape == (3, 1, 1600)
