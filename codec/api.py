@@ -8,10 +8,14 @@
 
 Inference runs on a copy of the model with weight norm folded, in eval mode under
 torch.inference_mode, with a fused quantizer (codec.chunked.FusedQuantizer). Codes are deterministic:
-the same waveform gets the same codes alone, inside a padded batch of any composition, or chunked.
-Padded batches stay exact because the last frames of every item shorter than the batch are
-recomputed from a window that ends at the item's own end (codec.chunked.run_segment), before the
-causal LSTM and again after it; everything else in a batch is unaffected by padding.
+the same waveform gets bitwise the same codes alone, inside a batch of any composition, or streamed
+in blocks of any size. How: every item is processed on its own samples only (a batch is returned
+padded with lengths, but padding never enters a convolution), in *canonical windows* of
+`chunk_seconds` (codec.chunked.StreamingStack: window k covers frames [k*C, (k+1)*C) plus measured
+receptive-field context, the LSTM state carried over), so every floating-point operation an item
+sees depends on that item alone. (A padded conv batch cannot give this: PyTorch's CPU convolutions
+round differently for batch 1 and batch > 1, and a 2e-7 difference flips near-tied codes.) The
+windows equal one pass over the whole signal up to float rounding (tests/codec/test_chunked.py).
 
 The pretrained format is a directory with `config.json` (codec.utils.config.to_dict(CodecConfig))
 and `model.safetensors` (the NDVQCodec state_dict). Loading reads JSON and tensors only; no code
@@ -33,11 +37,11 @@ import torch
 
 from .bitstream import BitstreamError, CodeFile, read_ndvq
 from .build import build_codec
-from .chunked import FusedQuantizer, Reach, decode_stream, encode_file_chunked, measure_reach, run_segment
+from .chunked import (DEFAULT_CHUNK_FRAMES, ChunkedDecoder, FusedQuantizer, Reach, decode_stream,
+                      encode_file_chunked, encode_stream, measure_reach)
 from .config import CodecConfig
 from .conv import fold_weight_norm
 from .model import NDVQCodec
-from .utils.config import from_dict, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +62,20 @@ def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
 
 
 def save_codec_dir(model: NDVQCodec, out_dir: Union[str, os.PathLike]) -> Path:
-    """Write `config.json` + `model.safetensors` (atomic each)."""
-    from safetensors.torch import save_file
-    from .utils.io import atomic_path, atomic_write_text
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_NAME, json.dumps(to_dict(model.config), indent=2) + "\n")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(out / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "model": "NDVQCodec"})
-    return out
+    """Write `config.json` + `model.safetensors` (codec.utils.checkpoint.export_codec: the one writer)."""
+    from .utils.checkpoint import export_codec
+    return Path(export_codec(model, out_dir))
 
 
 def load_codec_dir(path: Union[str, os.PathLike]) -> NDVQCodec:
-    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (strict state dict)."""
-    from safetensors.torch import load_file
+    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (codec.utils.checkpoint.load_codec)."""
+    from .utils.checkpoint import load_codec
     path = Path(path)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path}: missing {name} (expected a directory with "
                                     f"{CONFIG_NAME} and {WEIGHTS_NAME})")
-    cfg = from_dict(CodecConfig, json.loads((path / CONFIG_NAME).read_text()), str(path / CONFIG_NAME))
-    model = build_codec(cfg)
-    model.load_state_dict(load_file(str(path / WEIGHTS_NAME)), strict=True)
-    return model.eval()
+    return load_codec(path, device="cpu")
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -115,6 +109,8 @@ class InferenceEngine:
         self.frame_rate = model.frame_rate
         self.hop_length = model.hop_length
         self._reach: dict[str, Reach] = {}
+        for name in ("enc_pre", "enc_post", "dec_pre", "dec_post"):
+            self.reach(name)
 
     def reach(self, name: str) -> Reach:
         if name not in self._reach:
@@ -126,35 +122,15 @@ class InferenceEngine:
             self._reach[name] = measure_reach(*spec)
         return self._reach[name]
 
-    # -- exact padded batches --------------------------------------------------------------------
-    def _fix_tails(self, stack, reach: Reach, x: torch.Tensor, y: torch.Tensor,
-                   in_lengths: list[int], out_blocks: list[int]) -> torch.Tensor:
-        """Recompute the output blocks of items shorter than the batch that padding could reach."""
-        full_in = x.shape[-1]
-        opf = reach.out_per_frame
-        for b, (n_in, n_out) in enumerate(zip(in_lengths, out_blocks)):
-            if n_in >= full_in:
-                continue
-            t0 = max(0, n_out - reach.right - 1)
-            y[b, :, t0 * opf:n_out * opf] = run_segment(stack, reach, x[b:b + 1, :, :n_in], t0, n_out)[0]
-        return y
+    def encode_item(self, wav: torch.Tensor, scale: float, n_q: int, chunk: int) -> torch.Tensor:
+        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.chunked)."""
+        return encode_stream(self, [wav], scale, n_q, chunk)[0]
 
-    def latent(self, x: torch.Tensor, n_samples: list[int]) -> torch.Tensor:
-        """Scaled audio [B, 1, N] (zero padded) -> latent [B, D, F]; exact per item."""
-        enc, hop = self.model.encoder, self.hop_length
-        frames = [-(-n // hop) for n in n_samples]
-        h = self._fix_tails(enc.pre, self.reach("enc_pre"), x, enc.pre(x), n_samples, frames)
-        if enc.lstm is not None:
-            h = enc.lstm(h)
-        return self._fix_tails(enc.post, self.reach("enc_post"), h, enc.post(h), frames, frames)
-
-    def synthesize(self, latent: torch.Tensor, frames: list[int]) -> torch.Tensor:
-        """Latent [B, D, T] -> audio [B, 1, T * hop] (unscaled); exact per item of `frames`."""
-        dec = self.model.decoder
-        h = self._fix_tails(dec.pre, self.reach("dec_pre"), latent, dec.pre(latent), frames, frames)
-        if dec.lstm is not None:
-            h = dec.lstm(h)
-        return self._fix_tails(dec.post, self.reach("dec_post"), h, dec.post(h), frames, frames)
+    def decode_item(self, codes: torch.Tensor, chunk: int) -> torch.Tensor:
+        """codes [K, T] -> unscaled audio [T * hop] (canonical windows)."""
+        dec = ChunkedDecoder(self, chunk)
+        with torch.inference_mode():
+            return torch.cat(dec.push(codes[None].to(self.device), final=True), dim=-1)[0, 0]
 
 
 # ------------------------------------------------------------------------------------------- Codec
@@ -173,10 +149,12 @@ class Codec:
     """User-facing NDVQ codec (see module docstring)."""
 
     def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
-                 checkpoint_sha256: Optional[str] = None):
+                 checkpoint_sha256: Optional[str] = None, chunk_seconds: float = 10.0):
         self.model = model.eval()                      # the trainable form, kept for save_pretrained
         self.config: CodecConfig = model.config
         self.engine = InferenceEngine(model, device)
+        # canonical window (frames): part of what defines the codes bitwise, so it is fixed per handle
+        self.chunk_frames = max(1, int(round(chunk_seconds * self.config.frame_rate)))
         self.device = self.engine.device
         self.checkpoint_sha256 = checkpoint_sha256
 
@@ -300,11 +278,8 @@ class Codec:
 
     # -- encode / decode -------------------------------------------------------------------------
     def encode(self, wav, sample_rate: Optional[int] = None, bandwidth: Optional[float] = None,
-               n_q: Optional[int] = None, batch_size: Optional[int] = None) -> EncodeResult:
-        """Encode one waveform or a batch (see module docstring). sample_rate defaults to the codec's.
-
-        batch_size: encode at most this many items at once (longest first); results are the same.
-        """
+               n_q: Optional[int] = None) -> EncodeResult:
+        """Encode one waveform or a batch (see module docstring). sample_rate defaults to the codec's."""
         n_q = self.resolve_n_q(bandwidth, n_q)
         items = self.prepare(wav, self.sample_rate if sample_rate is None else sample_rate)
         scales = [self.rms_scale(w) for w in items]
@@ -313,19 +288,10 @@ class Codec:
         frames = [-(-n // hop) for n in lengths]
         B, T = len(items), max(frames)
         codes = torch.zeros(B, n_q, T, dtype=torch.long)
-        order = sorted(range(B), key=lambda i: -lengths[i])
-        step = batch_size or B
         with torch.inference_mode():
-            for s in range(0, B, step):
-                idx = order[s:s + step]
-                n_max = max(lengths[i] for i in idx)
-                x = torch.zeros(len(idx), 1, n_max)
-                for j, i in enumerate(idx):
-                    x[j, 0, :lengths[i]] = torch.from_numpy(items[i]) / torch.tensor(scales[i], dtype=torch.float32)
-                z = self.engine.latent(x.to(self.device), [lengths[i] for i in idx])
-                c = self.engine.quantizer.encode(z, n_q).cpu()
-                for j, i in enumerate(idx):
-                    codes[i, :, :frames[i]] = c[j, :, :frames[i]]
+            for i, w in enumerate(items):
+                codes[i, :, :frames[i]] = self.engine.encode_item(torch.from_numpy(w), scales[i], n_q,
+                                                                  self.chunk_frames).cpu()
         return EncodeResult(codes, torch.tensor(frames, dtype=torch.long),
                             torch.tensor(scales, dtype=torch.float32)[:, None],
                             torch.tensor(lengths, dtype=torch.long))
@@ -357,12 +323,12 @@ class Codec:
         if num_samples is not None:
             out_len = [min(o, int(n)) for o, n in zip(out_len, torch.as_tensor(num_samples).flatten())]
         sc = torch.ones(B) if scales is None else torch.as_tensor(scales, dtype=torch.float32).reshape(B)
+        wav = torch.zeros(B, 1, max(out_len) if out_len else 0)
         with torch.inference_mode():
-            lat = self.engine.quantizer.decode(codes.long().to(self.device))
-            y = self.engine.synthesize(lat, frames).cpu()
-            wav = torch.zeros(B, 1, max(out_len) if out_len else 0)
             for b in range(B):
-                wav[b, 0, :out_len[b]] = y[b, 0, :out_len[b]] * sc[b]
+                if frames[b] > 0 and out_len[b] > 0:
+                    y = self.engine.decode_item(codes[b, :, :frames[b]].long(), self.chunk_frames).cpu()
+                    wav[b, 0, :out_len[b]] = y[:out_len[b]] * sc[b]
         return wav
 
     # -- files -----------------------------------------------------------------------------------
@@ -379,7 +345,8 @@ class Codec:
         if frames / sr > long_seconds:
             try:
                 codes, scale, n = encode_file_chunked(self.engine, path, n_q, chunk_seconds,
-                                                      normalize=self.config.normalize)
+                                                      normalize=self.config.normalize,
+                                                      chunk=self.chunk_frames)
             except (ValueError, RuntimeError, sf.LibsndfileError) as e:
                 raise AudioError(path, str(e)) from e
             codes = codes.cpu().numpy()
@@ -414,8 +381,8 @@ class Codec:
         self.check_codefile(cf, source)
         codes = torch.from_numpy(np.ascontiguousarray(cf.codes)).long()
         if cf.duration > long_seconds:
-            chunk = max(1, int(chunk_seconds * self.frame_rate))
-            return decode_stream(self.engine, codes, cf.scale, chunk, cf.num_samples)
+            block = max(1, int(chunk_seconds * self.frame_rate))
+            return decode_stream(self.engine, codes, cf.scale, block, cf.num_samples, self.chunk_frames)
         wav = self.decode(codes[None], torch.tensor([[cf.scale]]), num_samples=[cf.num_samples])
         return [wav[0, 0].numpy()]
 

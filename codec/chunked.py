@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -65,14 +65,18 @@ def _positive_copy(stack: nn.Module) -> nn.Module:
 def measure_reach(stack: nn.Module, in_channels: int, in_per_frame: int, out_per_frame: int,
                   start: int = 8, limit: int = 4096) -> Reach:
     """Measure a convolution stack's receptive field in frame blocks (see module docstring)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _measure_reach(stack, in_channels, in_per_frame, out_per_frame, start, limit)
+
+
+def _measure_reach(stack, in_channels, in_per_frame, out_per_frame, start, limit) -> Reach:
     probe = _positive_copy(stack)
     half = start
     while half <= limit:
         n = 2 * half + 1
         x = torch.ones(1, in_channels, n * in_per_frame, dtype=torch.float64, requires_grad=True)
-        with torch.enable_grad(), torch.inference_mode(False):
-            y = probe(x)
-            y[..., half * out_per_frame:(half + 1) * out_per_frame].sum().backward()
+        y = probe(x)
+        y[..., half * out_per_frame:(half + 1) * out_per_frame].sum().backward()
         idx = torch.nonzero(x.grad.abs().sum(1)[0] > 0).flatten()
         lo, hi = int(idx.min()) // in_per_frame, int(idx.max()) // in_per_frame
         if lo > 0 and hi < n - 1:
@@ -84,60 +88,49 @@ def measure_reach(stack: nn.Module, in_channels: int, in_per_frame: int, out_per
     raise RuntimeError(f"receptive field of {type(stack).__name__} exceeds {limit} frames")
 
 
-def run_segment(stack: nn.Module, reach: Reach, x: torch.Tensor, f0: int, f1: int) -> torch.Tensor:
-    """Output frame blocks [f0, f1) of ``stack(x)``, computed from a window of ``x`` only.
-
-    x: [B, C, N] the whole input (its end is the true end of the signal). The window holds
-    `reach.left` blocks before f0 and `reach.right` after f1 (clipped to the signal).
-    """
-    ipf, opf = reach.in_per_frame, reach.out_per_frame
-    n_in = x.shape[-1]
-    n_blocks = math.ceil(n_in / ipf)
-    a = max(0, f0 - reach.left)
-    b = min(n_blocks, f1 + reach.right)
-    y = stack(x[..., a * ipf:min(b * ipf, n_in)])
-    return y[..., (f0 - a) * opf:(f1 - a) * opf]
-
-
 class StreamingStack:
     """Feed a stack its input piece by piece; get each output frame once, equal to one pass.
 
-    push(x) appends input samples and returns the output blocks whose receptive field is complete
-    (or None); push(x, final=True) marks the end of the signal and returns the rest. Keeps only
-    `reach.left` blocks of input history plus what is still pending.
+    Output is produced in *canonical windows*: output blocks [k*chunk, (k+1)*chunk) (the last one
+    shorter), each computed by one call on the input window [k*chunk - ctx, (k+1)*chunk + ctx)
+    clipped to the signal. The windows depend only on the signal's length, never on how the input
+    arrived, so the floating-point result is bitwise the same for any block size.
+    push(x) returns the list of output chunks whose receptive field is complete; push(x, final=True)
+    marks the end of the signal and returns the rest. Keeps `ctx` blocks of history plus pending input.
     """
 
-    def __init__(self, stack: nn.Module, reach: Reach):
-        self.stack, self.reach = stack, reach
+    def __init__(self, stack: nn.Module, reach: Reach, chunk: int):
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
+        self.stack, self.reach, self.chunk = stack, reach, int(chunk)
         self.buf: Optional[torch.Tensor] = None
         self.buf_start = 0          # first input block held in buf
         self.n_in = 0               # input samples received so far
         self.next_out = 0           # next output block to emit
 
-    def push(self, x: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
+    def push(self, x: Optional[torch.Tensor], final: bool = False) -> list[torch.Tensor]:
         r, ipf, opf = self.reach, self.reach.in_per_frame, self.reach.out_per_frame
         if x is not None and x.shape[-1]:
             self.buf = x if self.buf is None else torch.cat([self.buf, x], dim=-1)
             self.n_in += x.shape[-1]
+        outs: list[torch.Tensor] = []
         if self.buf is None:
-            return None
-        if final:
-            end = math.ceil(self.n_in / ipf)
-            stop = self.n_in
-        else:
-            end = self.n_in // ipf - r.right
-            stop = min(self.n_in, (end + r.right) * ipf)
-        if end <= self.next_out:
-            return None
-        a = max(0, self.next_out - r.left)
+            return outs
+        limit = math.ceil(self.n_in / ipf) if final else self.n_in // ipf - r.right
         off = self.buf_start * ipf
-        y = self.stack(self.buf[..., a * ipf - off:stop - off])
-        y = y[..., (self.next_out - a) * opf:(end - a) * opf]
-        self.next_out = end
+        while self.next_out < limit:
+            end = min(limit, self.next_out + self.chunk)
+            if end - self.next_out < self.chunk and not final:
+                break
+            a = max(0, self.next_out - r.left)
+            stop = min(self.n_in, (end + r.right) * ipf)
+            y = self.stack(self.buf[..., a * ipf - off:stop - off])
+            outs.append(y[..., (self.next_out - a) * opf:(end - a) * opf])
+            self.next_out = end
         keep = max(self.buf_start, self.next_out - r.left)
         self.buf = self.buf[..., (keep - self.buf_start) * ipf:]
         self.buf_start = keep
-        return y
+        return outs
 
 
 # ------------------------------------------------------------------------------------ fused quantizer
@@ -203,40 +196,58 @@ class FusedQuantizer(nn.Module):
 
 
 # --------------------------------------------------------------------------------- streaming codec
-class ChunkedEncoder:
-    """Stream scaled audio in, codes out; equal to one pass. Feed [1, 1, n] blocks, then final."""
+DEFAULT_CHUNK_FRAMES = 750      # canonical window: 10 s at 75 Hz
 
-    def __init__(self, engine, n_q: int):
+
+class ChunkedEncoder:
+    """Stream scaled audio in ([1, 1, n] blocks of any size, then final=True), codes out.
+
+    Every stage works on canonical windows of `chunk` frames (StreamingStack), the LSTM carries its
+    state from window to window and the quantizer runs once per window, so codes are bitwise the
+    same whatever the block size; they equal one pass over the whole signal up to float rounding.
+    """
+
+    def __init__(self, engine, n_q: int, chunk: int = DEFAULT_CHUNK_FRAMES):
         self.engine, self.n_q = engine, n_q
         enc = engine.model.encoder
-        self.pre = StreamingStack(enc.pre, engine.reach("enc_pre"))
-        self.post = StreamingStack(enc.post, engine.reach("enc_post"))
+        self.pre = StreamingStack(enc.pre, engine.reach("enc_pre"), chunk)
+        self.post = StreamingStack(enc.post, engine.reach("enc_post"), chunk)
         self.lstm, self.state = enc.lstm, None
 
-    def push(self, wav: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
-        h = self.pre.push(wav, final)
-        if h is not None and self.lstm is not None:
-            h, self.state = self.lstm(h, self.state, return_state=True)
-        z = self.post.push(h, final)
-        return None if z is None else self.engine.quantizer.encode(z, self.n_q)
+    def push(self, wav: Optional[torch.Tensor], final: bool = False) -> list[torch.Tensor]:
+        pieces = self.pre.push(wav, final)
+        out: list[torch.Tensor] = []
+        if final and not pieces:
+            pieces = [None]
+        for i, h in enumerate(pieces):
+            if h is not None and self.lstm is not None:
+                h, self.state = self.lstm(h, self.state, return_state=True)
+            last = final and i == len(pieces) - 1
+            out += [self.engine.quantizer.encode(z, self.n_q) for z in self.post.push(h, last)]
+        return out
 
 
 class ChunkedDecoder:
-    """Stream codes in, audio (unscaled, [1, 1, frames * hop]) out; equal to one pass."""
+    """Stream codes in, audio (unscaled, [1, 1, frames * hop]) out, in canonical windows."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, chunk: int = DEFAULT_CHUNK_FRAMES):
         self.engine = engine
         dec = engine.model.decoder
-        self.pre = StreamingStack(dec.pre, engine.reach("dec_pre"))
-        self.post = StreamingStack(dec.post, engine.reach("dec_post"))
+        self.pre = StreamingStack(dec.pre, engine.reach("dec_pre"), chunk)
+        self.post = StreamingStack(dec.post, engine.reach("dec_post"), chunk)
         self.lstm, self.state = dec.lstm, None
 
-    def push(self, codes: Optional[torch.Tensor], final: bool = False) -> Optional[torch.Tensor]:
+    def push(self, codes: Optional[torch.Tensor], final: bool = False) -> list[torch.Tensor]:
         z = None if codes is None else self.engine.quantizer.decode(codes)
-        h = self.pre.push(z, final)
-        if h is not None and self.lstm is not None:
-            h, self.state = self.lstm(h, self.state, return_state=True)
-        return self.post.push(h, final)
+        pieces = self.pre.push(z, final)
+        out: list[torch.Tensor] = []
+        if final and not pieces:
+            pieces = [None]
+        for i, h in enumerate(pieces):
+            if h is not None and self.lstm is not None:
+                h, self.state = self.lstm(h, self.state, return_state=True)
+            out += self.post.push(h, final and i == len(pieces) - 1)
+        return out
 
 
 def iter_blocks(wav: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
@@ -244,45 +255,40 @@ def iter_blocks(wav: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
         yield wav[..., i:i + block]
 
 
-def encode_stream(engine, blocks: Iterator[torch.Tensor], scale: float, n_q: int) -> torch.Tensor:
-    """Unscaled mono blocks ([n] or [1, 1, n]) -> codes [1, n_q, T] of their concatenation."""
-    enc = ChunkedEncoder(engine, n_q)
-    out = []
+def encode_stream(engine, blocks: Iterable[torch.Tensor], scale: float, n_q: int,
+                  chunk: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
+    """Unscaled mono blocks ([n] or [1, 1, n], any sizes) -> codes [1, n_q, T] of their concatenation."""
+    enc = ChunkedEncoder(engine, n_q, chunk)
+    out: list[torch.Tensor] = []
     s = torch.tensor(scale, dtype=torch.float32)
     with torch.inference_mode():
         for b in blocks:
             b = torch.as_tensor(b, dtype=torch.float32).reshape(1, 1, -1).to(engine.device)
-            c = enc.push(b / s)
-            if c is not None:
-                out.append(c)
-        c = enc.push(None, final=True)
-        if c is not None:
-            out.append(c)
+            out += enc.push(b / s)
+        out += enc.push(None, final=True)
     if not out:
         raise ValueError("no audio to encode")
     return torch.cat(out, dim=-1)
 
 
-def decode_stream(engine, codes: torch.Tensor, scale: float, chunk_frames: int,
-                  num_samples: Optional[int] = None) -> Iterator[np.ndarray]:
-    """codes [K, T] or [1, K, T] -> float32 numpy blocks (scaled, trimmed to num_samples)."""
+def decode_stream(engine, codes: torch.Tensor, scale: float, block_frames: int,
+                  num_samples: Optional[int] = None, chunk: int = DEFAULT_CHUNK_FRAMES) -> Iterator[np.ndarray]:
+    """codes [K, T] or [1, K, T] fed `block_frames` at a time -> float32 numpy blocks (scaled,
+    trimmed to num_samples)."""
     if codes.dim() == 2:
         codes = codes[None]
-    dec = ChunkedDecoder(engine)
+    dec = ChunkedDecoder(engine, chunk)
     T = codes.shape[-1]
     emitted = 0
     limit = num_samples if num_samples is not None else T * engine.hop_length
+    s = torch.tensor(scale, dtype=torch.float32)
     with torch.inference_mode():
-        for f in range(0, T, chunk_frames):
-            last = f + chunk_frames >= T
-            y = dec.push(codes[..., f:f + chunk_frames].to(engine.device), final=last)
-            if y is None:
-                continue
-            y = (y[0, 0] * scale).float().cpu().numpy()
-            y = y[:max(0, limit - emitted)]
-            emitted += y.shape[0]
-            if y.shape[0]:
-                yield y
+        for f in range(0, max(T, 1), block_frames):
+            for y in dec.push(codes[..., f:f + block_frames].to(engine.device), final=f + block_frames >= T):
+                y = (y[0, 0] * s).float().cpu().numpy()[:max(0, limit - emitted)]
+                emitted += y.shape[0]
+                if y.shape[0]:
+                    yield y
 
 
 # ------------------------------------------------------------------------------------ file streaming
@@ -324,7 +330,7 @@ def rms_of_blocks(blocks: Iterator[np.ndarray]) -> tuple[float, int]:
 
 
 def encode_file_chunked(engine, path, n_q: int, chunk_seconds: float = 30.0,
-                        normalize: bool = True) -> tuple[torch.Tensor, float, int]:
+                        normalize: bool = True, chunk: int = DEFAULT_CHUNK_FRAMES) -> tuple[torch.Tensor, float, int]:
     """Encode a (long) file in bounded memory: pass 1 the RMS scale, pass 2 the codes.
 
     Returns (codes [n_q, T] int64, scale, num_samples at the codec rate).
@@ -339,5 +345,5 @@ def encode_file_chunked(engine, path, n_q: int, chunk_seconds: float = 30.0,
         raise ValueError(f"{path}: audio is empty (0 samples)")
     scale = float(np.float32(scale))
     codes = encode_stream(engine, (torch.from_numpy(b) for b in stream_file(path, sr, block)),
-                          scale, n_q)
+                          scale, n_q, chunk)
     return codes[0], scale, n

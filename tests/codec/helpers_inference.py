@@ -19,18 +19,25 @@ def tiny_config(ratios=(2, 4, 5, 8), lstm: int = 1, causal: bool = False, n_q: i
 
 
 def tiny_model(seed: int = 0, **kw):
-    """A random-weight NDVQCodec; codebooks get varied log-variances so NDVQ scoring matters."""
+    """A random-weight NDVQCodec whose codebooks are drawn from its own latents (so codes vary).
+
+    Each stage's means are random residual vectors of a noise signal, its log-variances the
+    residual's log-variance per dimension plus noise, so NDVQ's scoring differs from Euclidean.
+    """
     torch.manual_seed(seed)
     model = build_codec(tiny_config(**kw)).eval()
     with torch.no_grad():
+        z = model.encoder(noise(32000, seed=seed + 100)[None, None] / 0.2)
+        r = z.transpose(1, 2).reshape(-1, z.shape[1])
         for layer in model.quantizer.layers:
+            picks = r[torch.randperm(r.shape[0])[: layer.codebook_size]]
             if hasattr(layer, "logvar"):
-                layer.mu.normal_(0, 0.5)
-                layer.logvar.uniform_(-2, 0)
-                layer.initialized.fill_(True)
+                layer.mu.copy_(picks + 0.01 * torch.randn_like(picks))
+                layer.logvar.copy_(r.var(0).clamp_min(1e-6).log()[None] + torch.rand_like(picks) - 0.5)
             else:
-                layer.embed.normal_(0, 0.5)
-                layer.initialized.fill_(True)
+                layer.embed.copy_(picks + 0.01 * torch.randn_like(picks))
+            layer.initialized.fill_(True)
+            r = r - layer.decode(layer.encode(r))
     return model
 
 
@@ -45,3 +52,8 @@ def noise(n: int, seed: int = 0, channels: int | None = None):
     t = torch.arange(n) / 16000.0
     base = 0.3 * torch.sin(2 * torch.pi * 220 * t) * torch.sin(2 * torch.pi * 1.3 * t)
     return (base + 0.05 * torch.randn(shape, generator=g)).float()
+
+
+def code_diversity(codes) -> int:
+    """Number of distinct codes in the first stage (the tests want varied codes, not constants)."""
+    return int(torch.unique(codes[..., 0, :]).numel())

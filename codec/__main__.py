@@ -1,0 +1,139 @@
+"""Command line: encode / decode / roundtrip audio with an NDVQ codec, and tokenize corpora.
+
+    python -m codec encode IN.wav OUT.ndvq --model DIR --bandwidth 1.5
+    python -m codec decode OUT.ndvq OUT.wav --model DIR
+    python -m codec roundtrip IN.wav OUT.wav --model DIR --bandwidth 6
+    python -m codec tokenize --manifest M.jsonl --model DIR --out data/codes --bandwidth 6   (codec.tokenize)
+
+IN may be a folder: it is searched recursively and OUT mirrors its tree. A summary line reports the
+nominal bitrate (codes alone) and the actual one (file size on disk incl. header and checksum).
+Exit codes: 0 success, 1 bad usage / unreadable audio, 2 corrupt or foreign .ndvq files. No output
+file is written for an input that fails.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+EXIT_OK, EXIT_USAGE, EXIT_BITSTREAM = 0, 1, 2
+
+
+def _pairs(src: Path, dst: Path, exts: tuple[str, ...], out_ext: str) -> list[tuple[Path, Path]]:
+    if src.is_dir():
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+        return [(p, (dst / p.relative_to(src)).with_suffix(out_ext)) for p in files]
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such file or directory")
+    return [(src, dst)]
+
+
+def _add_common(p: argparse.ArgumentParser, bandwidth: bool = True) -> None:
+    p.add_argument("input", help="file or folder")
+    p.add_argument("output", help="file or folder (mirrors the input folder's tree)")
+    p.add_argument("--model", required=True, help="codec directory (config.json + model.safetensors) or Hub id")
+    p.add_argument("--device", default=None)
+    if bandwidth:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--bandwidth", type=float, default=None, help="kbps (default: all codebooks)")
+        g.add_argument("--n-q", type=int, default=None, help="number of codebooks")
+    p.add_argument("--chunk-seconds", type=float, default=30.0, help="chunk size for long files")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per file")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "tokenize":
+        from .tokenize import main as tokenize_main
+        return tokenize_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m codec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _add_common(sub.add_parser("encode", help="audio -> .ndvq"))
+    _add_common(sub.add_parser("decode", help=".ndvq -> audio"), bandwidth=False)
+    _add_common(sub.add_parser("roundtrip", help="audio -> codes -> audio (through the .ndvq bytes)"))
+    sub.add_parser("tokenize", help="manifest(s) -> code dump (see python -m codec.tokenize --help)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+    from .api import Codec, write_wav_blocks
+    from .bitstream import BitstreamError, actual_kbps, decode_bytes, encode_bytes, nominal_kbps, read_ndvq, write_ndvq
+    from data_prep.audio import AudioError
+
+    src, dst = Path(args.input), Path(args.output)
+    try:
+        if args.cmd == "decode":
+            pairs = _pairs(src, dst, (".ndvq",), ".wav")
+        else:
+            pairs = _pairs(src, dst, AUDIO_EXTS, ".ndvq" if args.cmd == "encode" else ".wav")
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if not pairs:
+        print(f"error: no input files found in {src}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        codec = Codec.from_pretrained(args.model, device=args.device)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        print(f"error: cannot load codec {args.model}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    n_q = None
+    if args.cmd != "decode":
+        try:
+            n_q = codec.resolve_n_q(args.bandwidth, args.n_q)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+
+    status, seconds, total_bytes, total_bits, done = EXIT_OK, 0.0, 0, 0.0, 0
+    t0 = time.perf_counter()
+    kw = dict(chunk_seconds=args.chunk_seconds)
+    for inp, out in pairs:
+        try:
+            if args.cmd == "encode":
+                cf = codec.encode_file(inp, n_q=n_q, **kw)
+                data = encode_bytes(cf, source=str(out))
+                write_ndvq(out, cf)
+            elif args.cmd == "decode":
+                cf = read_ndvq(inp)
+                data = None
+                write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
+            else:
+                data = encode_bytes(codec.encode_file(inp, n_q=n_q, **kw), source=str(inp))
+                cf = decode_bytes(data, source=str(inp))
+                write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
+        except BitstreamError as e:
+            print(f"error: {e}", file=sys.stderr)
+            status = EXIT_BITSTREAM
+            continue
+        except (AudioError, ValueError, RuntimeError, OSError) as e:
+            print(f"error: {inp}: {e}", file=sys.stderr)
+            status = max(status, EXIT_USAGE)
+            continue
+        size = len(data) if data is not None else inp.stat().st_size
+        nominal = nominal_kbps(cf.num_codebooks, cf.frame_rate, cf.bits)
+        actual = actual_kbps(data if data is not None else inp, cf.duration) if cf.duration > 0 else 0.0
+        seconds += cf.duration
+        total_bytes += size
+        total_bits += nominal * cf.duration
+        done += 1
+        if args.verbose:
+            print(f"{inp} -> {out}: {cf.duration:.2f} s, {cf.num_codebooks} codebooks, "
+                  f"nominal {nominal:.3f} kbps, actual {actual:.3f} kbps")
+    wall = time.perf_counter() - t0
+    if done:
+        print(f"{args.cmd}: {done}/{len(pairs)} file(s), {seconds:.1f} s of audio in {wall:.1f} s "
+              f"({seconds / max(wall, 1e-9):.1f}x real time); nominal {total_bits / max(seconds, 1e-9):.3f} kbps, "
+              f"actual {total_bytes * 8 / 1000 / max(seconds, 1e-9):.3f} kbps")
+    if done < len(pairs):
+        print(f"{args.cmd}: {len(pairs) - done} file(s) failed", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Tokenize a corpus: manifest(s) (+ phonemes) -> a code dump (codec.code_dump) for language models.
+
+    python -m codec.tokenize --manifest data/manifests/train-clean-100.jsonl \
+        --phonemes data/phonemes/train-clean-100.jsonl --model exp/codec/export \
+        --out data/codes/train-clean-100 --bandwidth 6
+    accelerate launch --multi_gpu --num_processes 2 -m codec.tokenize ...   (CPU: ACCELERATE_USE_CPU=true)
+
+- Shards come from `plan_shards` (deterministic; each shard sorted longest first) and are stored in
+  plan.json; rank r of W processes takes shards i % W == r; rank 0 merges the index after a barrier.
+- Inside a shard, utterances are encoded in padded batches of similar length (exact: a padded item
+  gets the codes it gets alone, see codec.api).
+- Resumable: a shard is written atomically (npy, then its index last); a rerun skips complete
+  shards and never reads a half-written one.
+- A corrupt or unreadable audio file is skipped and reported (`skipped.jsonl`, and a warning), never
+  a crash.
+- Header: codec checkpoint sha256 (of model.safetensors), sample rate, frame rate, n_q, codebook size.
+  Index rows: id, shard, offset, frames, speaker, text, phonemes, duration, scale, num_samples.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .code_dump import DumpWriter, make_header, plan_shards
+
+logger = logging.getLogger("codec.tokenize")
+SKIPPED_FILE = "skipped.jsonl"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def read_manifests(paths: Sequence[str]) -> list[dict]:
+    try:
+        from data_prep.libritts import read_manifest
+    except ImportError:  # pragma: no cover - data_prep is part of this repository
+        read_manifest = None
+    rows: list[dict] = []
+    for p in paths:
+        rows.extend(read_manifest(p) if read_manifest else _read_jsonl(Path(p)))
+    return rows
+
+
+def read_phonemes(paths: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in paths:
+        for row in _read_jsonl(Path(p)):
+            ph = row.get("phonemes")
+            out[str(row["id"])] = " ".join(ph) if isinstance(ph, list) else ph
+    return out
+
+
+def make_batches(ids: list[str], durations: dict[str, float], max_seconds: float,
+                 max_items: int) -> list[list[str]]:
+    """Consecutive (length-sorted) ids grouped so that items x longest <= max_seconds."""
+    batches: list[list[str]] = []
+    cur: list[str] = []
+    longest = 0.0
+    for u in ids:
+        d = durations[u]
+        if cur and (len(cur) >= max_items or max(longest, d) * (len(cur) + 1) > max_seconds):
+            batches.append(cur)
+            cur, longest = [], 0.0
+        cur.append(u)
+        longest = max(longest, d)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Sequence[str] = (),
+             bandwidth: Optional[float] = None, n_q: Optional[int] = None, utts_per_shard: int = 500,
+             batch_seconds: float = 120.0, max_batch: int = 16, max_shards: Optional[int] = None,
+             progress: bool = True, device: Optional[str] = None) -> dict:
+    """Run (this rank's part of) a tokenization job; returns a summary dict."""
+    import torch
+    from accelerate import PartialState
+    from tqdm import tqdm
+
+    from data_prep.audio import AudioError, load_audio
+    from .api import Codec
+
+    state = PartialState(cpu=(device == "cpu"))
+    rank, world = state.process_index, state.num_processes
+    codec = Codec.from_pretrained(model, device=device or (state.device if state.device.type != "mps" else "cpu"))
+    n_q = codec.resolve_n_q(bandwidth, n_q)
+    torch.set_grad_enabled(False)
+
+    rows = read_manifests(manifests)
+    by_id = {}
+    for r in rows:
+        if str(r["id"]) in by_id:
+            raise ValueError(f"duplicate utterance id {r['id']!r} in manifests")
+        by_id[str(r["id"])] = r
+    phon = read_phonemes(phonemes)
+    durations = {u: float(r["duration"]) for u, r in by_id.items()}
+    plan = plan_shards(durations.items(), utts_per_shard=utts_per_shard)
+    header = make_header(codec.checkpoint_sha256 or "unknown", codec.sample_rate, codec.frame_rate, n_q,
+                         codec.codebook_size,
+                         extra={"bandwidth_kbps": codec.kbps(n_q), "manifests": [str(m) for m in manifests],
+                                "model": str(model)})
+    out = Path(out_dir)
+    dump = DumpWriter(out, header)
+    dump.set_plan(plan)
+    pending = dump.pending_shards(len(plan), rank, world)
+    if max_shards is not None:
+        pending = pending[:max_shards]
+    bar = tqdm(total=sum(durations[u] for i in pending for u in plan[i]) / 3600.0, unit="h",
+               desc=f"tokenize[{rank}]", position=rank, disable=not progress, bar_format=
+               "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
+    t0 = time.perf_counter()
+    audio_seconds, skipped_total, utts = 0.0, 0, 0
+    for i in pending:
+        skipped: list[dict] = []
+        with dump.shard(i) as writer:
+            for batch in make_batches(plan[i], durations, batch_seconds, max_batch):
+                wavs, ok = [], []
+                for u in batch:
+                    try:
+                        wav, _ = load_audio(by_id[u]["path"], sample_rate=codec.sample_rate)
+                        wavs.append(wav)
+                        ok.append(u)
+                    except (AudioError, OSError, ValueError) as e:
+                        logger.warning("skipping %s: %s", u, e)
+                        skipped.append({"id": u, "path": by_id[u].get("path"), "error": str(e)})
+                if ok:
+                    res = codec.encode(wavs, codec.sample_rate, n_q=n_q)
+                    for j, u in enumerate(ok):
+                        r = by_id[u]
+                        writer.add(u, res.item_codes(j).numpy(), speaker=r.get("speaker"),
+                                   text=r.get("text_norm", r.get("text")), phonemes=phon.get(u),
+                                   duration=int(res.num_samples[j]) / codec.sample_rate,
+                                   scale=float(res.scales[j, 0]), num_samples=int(res.num_samples[j]))
+                        audio_seconds += int(res.num_samples[j]) / codec.sample_rate
+                        utts += 1
+                bar.update(sum(durations[u] for u in batch) / 3600.0)
+            # written before the shard's index (the completion marker): a rerun rewrites both
+            _write_skipped(out / f"shard-{i:05d}.skipped.jsonl", skipped)
+        skipped_total += len(skipped)
+    bar.close()
+    wall = time.perf_counter() - t0
+    summary = {"rank": rank, "world_size": world, "shards_done": len(pending), "utterances": utts,
+               "skipped": skipped_total, "audio_hours": audio_seconds / 3600.0, "wall_seconds": wall,
+               "hours_per_hour": audio_seconds / wall if wall > 0 else None}
+    finished = max_shards is None or len(dump.pending_shards(len(plan), rank, world)) == 0
+    state.wait_for_everyone()
+    if state.is_main_process and finished and not dump.pending_shards(len(plan), 0, 1):
+        summary["total_utterances"] = dump.finalize(num_shards=len(plan))
+        skipped_rows = []
+        for k in range(len(plan)):
+            p = out / f"shard-{k:05d}.skipped.jsonl"
+            if p.exists():
+                skipped_rows.extend(_read_jsonl(p))
+        _write_skipped(out / SKIPPED_FILE, skipped_rows)
+        summary["total_skipped"] = len(skipped_rows)
+        if skipped_rows:
+            logger.warning("%d utterance(s) skipped (unreadable audio), listed in %s",
+                           len(skipped_rows), out / SKIPPED_FILE)
+    return summary
+
+
+def _write_skipped(path: Path, rows: list[dict]) -> None:
+    from .utils.io import atomic_write_text
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m codec.tokenize", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--manifest", action="append", required=True, help="JSONL manifest (repeatable)")
+    p.add_argument("--phonemes", action="append", default=[], help="phoneme JSONL {id, phonemes} (repeatable)")
+    p.add_argument("--model", required=True, help="codec directory or Hub id")
+    p.add_argument("--out", required=True, help="dump directory")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--bandwidth", type=float, default=None, help="kbps")
+    g.add_argument("--n-q", type=int, default=None, help="codebooks (default: all)")
+    p.add_argument("--utts-per-shard", type=int, default=500)
+    p.add_argument("--batch-seconds", type=float, default=120.0,
+                   help="padded audio seconds per batch (items x longest)")
+    p.add_argument("--max-batch", type=int, default=16)
+    p.add_argument("--max-shards", type=int, default=None,
+                   help="stop after this many shards in this run (time-boxed jobs; rerun to resume)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = tokenize(args.manifest, args.model, args.out, args.phonemes, args.bandwidth, args.n_q,
+                           args.utts_per_shard, args.batch_seconds, args.max_batch, args.max_shards,
+                           progress=not args.no_progress, device=args.device)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
