@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 import torch
 
 from codec.build import build_codec
@@ -55,5 +56,14 @@ def noise(n: int, seed: int = 0, channels: int | None = None):
 
 
 def code_diversity(codes) -> int:
-    """Number of distinct codes in the first stage (the tests want varied codes, not constants)."""
-    return int(torch.unique(codes[..., 0, :]).numel())
+    """Most distinct codes used by one stage (the tests want varied codes, not constants)."""
+    return max(int(torch.unique(codes[..., k, :]).numel()) for k in range(codes.shape[-2]))
+
+
+@pytest.fixture(autouse=False)
+def one_thread():
+    """Tiny models are ~100x slower with 2 OpenMP threads on a busy 2-core machine: use one."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

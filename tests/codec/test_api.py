@@ -4,12 +4,17 @@ import pytest
 import torch
 
 from codec.api import Codec, EncodeResult
-from tests.codec.helpers_inference import code_diversity, noise, tiny_codec, tiny_model
+from tests.codec.helpers_inference import code_diversity, noise, one_thread, tiny_codec, tiny_model  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def codec():
-    return tiny_codec(seed=0)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield tiny_codec(seed=0)
+    torch.set_num_threads(old)
 
 
 def test_properties(codec):
