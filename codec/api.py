@@ -38,7 +38,8 @@ import torch
 from .bitstream import BitstreamError, CodeFile, read_ndvq
 from .build import build_codec
 from .chunked import (DEFAULT_CHUNK_FRAMES, ChunkedDecoder, FusedQuantizer, Reach, decode_stream,
-                      encode_file_chunked, encode_stream, measure_reach)
+                      encode_file_chunked, encode_stream, measure_reach,
+                      optimize_for_inference)
 from .config import CodecConfig
 from .conv import fold_weight_norm
 from .model import NDVQCodec
@@ -100,7 +101,7 @@ class InferenceEngine:
 
     def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        m = fold_weight_norm(copy.deepcopy(model)).eval().to(self.device)
+        m = optimize_for_inference(fold_weight_norm(copy.deepcopy(model)).eval()).to(self.device)
         for p in m.parameters():
             p.requires_grad_(False)
         self.model = m

@@ -133,6 +133,69 @@ class StreamingStack:
         return outs
 
 
+# ------------------------------------------------------------------------- inference-only rewrites
+class PlainConv1d(nn.Module):
+    """An SConv1d whose padding is zero (kernel 1, stride 1): the conv alone, no padding copy."""
+
+    def __init__(self, conv: nn.Conv1d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class PolyphaseConvTranspose1d(nn.Module):
+    """SConvTranspose1d (kernel 2s, stride s) as one ordinary conv + an interleave; same numbers.
+
+    Raw output y[m*s + p] = W[p]^T x[m] + W[p + s]^T x[m - 1], so a kernel-2 Conv1d with C_out * s
+    channels over x (one zero on each side) computes every phase p at once; reshaping interleaves
+    them, then the SConvTranspose1d trim is applied. PyTorch's CPU transposed convolution is much
+    slower than its convolution (col2im and copies).
+    """
+
+    def __init__(self, m: nn.Module):
+        super().__init__()
+        ct = m.convtr
+        s, k = ct.stride[0], ct.kernel_size[0]
+        if k != 2 * s or ct.padding[0] or ct.output_padding[0] or ct.dilation[0] != 1 or ct.groups != 1:
+            raise ValueError("PolyphaseConvTranspose1d needs kernel = 2 * stride, no padding/groups")
+        w = ct.weight.detach()                                # [C_in, C_out, 2s]
+        c_in, c_out = w.shape[0], w.shape[1]
+        taps = torch.stack([w[:, :, s:], w[:, :, :s]], dim=-1)   # [C_in, C_out, s, 2]: x[m-1], x[m]
+        self.conv = nn.Conv1d(c_in, c_out * s, 2)
+        with torch.no_grad():
+            self.conv.weight.copy_(taps.permute(1, 2, 0, 3).reshape(c_out * s, c_in, 2))
+            bias = ct.bias.detach() if ct.bias is not None else torch.zeros(c_out)
+            self.conv.bias.copy_(bias[:, None].expand(c_out, s).reshape(-1))
+        self.stride, self.c_out, self.causal = s, c_out, m.causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.stride
+        B, _, T = x.shape
+        y = self.conv(F.pad(x, (1, 1)))                       # [B, C_out * s, T + 1]
+        y = y.view(B, self.c_out, s, T + 1).transpose(2, 3).reshape(B, self.c_out, (T + 1) * s)
+        right = s if self.causal else s // 2
+        left = 0 if self.causal else s - s // 2
+        return y[..., left:y.shape[-1] - right]
+
+
+def optimize_for_inference(model: nn.Module) -> nn.Module:
+    """Swap modules of a folded eval copy for faster equivalents (in place); returns model."""
+    from .conv import SConv1d, SConvTranspose1d
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, SConv1d):
+                c = child.conv
+                if c.kernel_size[0] == 1 and c.stride[0] == 1:
+                    setattr(parent, name, PlainConv1d(c))
+            elif isinstance(child, SConvTranspose1d):
+                ct = child.convtr
+                if ct.kernel_size[0] == 2 * ct.stride[0] and not ct.padding[0] and ct.groups == 1:
+                    setattr(parent, name, PolyphaseConvTranspose1d(child))
+    return model
+
+
 # ------------------------------------------------------------------------------------ fused quantizer
 class FusedQuantizer(nn.Module):
     """Inference-only residual quantizer: per-stage constants precomputed, one matmul per stage.
