@@ -88,9 +88,10 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
     from data_prep.audio import AudioError, load_audio
     from .api import Codec
 
-    state = PartialState(cpu=(device == "cpu"))
+    # cpu=True when there is no GPU: with cpu=False accelerate would not join a multi-process CPU launch
+    state = PartialState(cpu=(device == "cpu" or not torch.cuda.is_available()))
     rank, world = state.process_index, state.num_processes
-    codec = Codec.from_pretrained(model, device=device or (state.device if state.device.type != "mps" else "cpu"))
+    codec = Codec.from_pretrained(model, device=device or state.device)
     n_q = codec.resolve_n_q(bandwidth, n_q)
     torch.set_grad_enabled(False)
 
