@@ -19,8 +19,13 @@ Units: every stack maps input "frame blocks" (``in_per_frame`` samples each: the
 decoder's `post`, else 1). Windows always start on a frame-block boundary, so strided convolutions see
 the same phase as in one pass.
 
-The same machinery makes padded batches exact (codec/api.py): an item shorter than the batch has its
-last few frames recomputed from a window that ends at the item's own end (`run_segment`).
+Windows are *canonical* (StreamingStack): window k always covers output frames [k*C, (k+1)*C) of a
+signal, whatever size the input blocks arrive in, so the floating-point work, and therefore the codes,
+are bitwise identical for any block size; codec/api.py runs every item, long or short, through this
+path (so batching and chunking never change codes). The default C is 750 frames (10 s at 75 Hz).
+
+Inference-only rewrites (`optimize_for_inference`, applied to the folded copy only): kernel-1 convs
+without padding, reflect padding by one `torch.cat`, transposed convs as polyphase convs.
 """
 from __future__ import annotations
 
