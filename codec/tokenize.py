@@ -7,8 +7,9 @@
 
 - Shards come from `plan_shards` (deterministic; each shard sorted longest first) and are stored in
   plan.json; rank r of W processes takes shards i % W == r; rank 0 merges the index after a barrier.
-- Inside a shard, utterances are encoded in padded batches of similar length (exact: a padded item
-  gets the codes it gets alone, see codec.api).
+- Inside a shard (sorted longest first), utterances are loaded and encoded in groups of similar
+  length (`--batch-seconds`, `--max-batch`); Codec.encode returns a padded batch, and every item's
+  codes are bitwise those it gets alone (codec.api: padding never enters a convolution).
 - Resumable: a shard is written atomically (npy, then its index last); a rerun skips complete
   shards and never reads a half-written one.
 - A corrupt or unreadable audio file is skipped and reported (`skipped.jsonl`, and a warning), never
