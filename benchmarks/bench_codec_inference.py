@@ -231,9 +231,11 @@ NOTES = """## Notes
 - Timings on this shared 2-core VM vary by about 20% between runs; repeats are interleaved so that
   load hits both systems alike.
 - Peak RSS is VmHWM of a fresh process (torch + the paper model with its folded inference copy is
-  about 0.55 GB before any audio); memory for encoding is bounded by one 10 s canonical window's
-  activations, whatever the file length. A one-pass encode of 1 hour would need the input alone as
-  float32 (346 MB) and about 11 GB for one 32-channel activation at 24 kHz.
+  about 0.55 GB before any audio). The working set is one 10 s canonical window's activations plus
+  the codes; yet a 5-minute file peaked at 951 MB and the 1-hour file at 1171 MB (measured
+  2026-11-22): about 0.2 GB of growth over 55 minutes that the codes (17 MB as int64) do not explain,
+  not yet investigated (allocator fragmentation is the first suspect). A one-pass encode of 1 hour
+  would need the input alone as float32 (346 MB) and about 11 GB for one 32-channel activation.
 """
 
 
