@@ -14,13 +14,24 @@
 #   --exp-dir DIR      experiment directory (default exp); run.log is written there
 #   --download-dir DIR where LibriTTS archives are downloaded/extracted (default download)
 #   --nj N             parallel jobs (default: number of CPUs)
+#   --nproc N          training/tokenization processes under `accelerate launch` (default: the number
+#                      of GPUs, or 1 without a GPU; on CPU, N > 1 runs N ranks of one thread each)
+#   --accelerate-config FILE   an `accelerate config` file (multi-node, mixed precision, ...); replaces
+#                      the launch settings built from --nproc
+#   --codec-conf FILE  codec overrides YAML (default: conf/codec_mini.yaml for mini, conf/codec_paper.yaml
+#                      for libritts)
+#   --codec-args "k=v ..."   extra codec config overrides, e.g. "train.max_minutes=30 optim.lr=5e-4"
+#   --dump-n-q N       codebooks written to the code dump (default: all of the codec's)
 #   --force            redo stages even if their .done sentinel exists
 #
 # Stages:
 #   0  corpus: download LibriTTS (libritts) or synthesize the mini corpus (mini)
 #   1  manifests: <data>/manifests/<subset>.jsonl
 #   2  phonemes + symbol table: <data>/phonemes/<subset>.jsonl, <data>/phonemes/tokens.txt
-#   3.. codec, codes, AR, NAR, synthesis, evaluation (to come; see the end of this file)
+#   3  codec: train under `accelerate launch` (resumes from its newest checkpoint), export
+#      <exp>/codec/model, and score it on test-clean against its first checkpoint (<exp>/codec/eval.md)
+#   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
+#   5.. AR, NAR, synthesis, evaluation (to come; see the end of this file)
 # A finished stage leaves <data>/.done.stage<N>.<name> and is skipped on the next run.
 set -euo pipefail
 
@@ -38,6 +49,11 @@ data_dir=data
 exp_dir=exp
 download_dir=download
 nj=$(nproc 2>/dev/null || echo 2)
+nproc_train=""
+accelerate_config=""
+codec_conf=""
+codec_args=""
+dump_n_q=""
 force=false
 
 caller_pwd="$(pwd)"
@@ -55,6 +71,11 @@ while [ $# -gt 0 ]; do
     --exp-dir) exp_dir="$(abs_path "$2")"; shift 2 ;;
     --download-dir) download_dir="$(abs_path "$2")"; shift 2 ;;
     --nj) nj="$2"; shift 2 ;;
+    --nproc) nproc_train="$2"; shift 2 ;;
+    --accelerate-config) accelerate_config="$(abs_path "$2")"; shift 2 ;;
+    --codec-conf) codec_conf="$(abs_path "$2")"; shift 2 ;;
+    --codec-args) codec_args="$2"; shift 2 ;;
+    --dump-n-q) dump_n_q="$2"; shift 2 ;;
     --force) force=true; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; usage 1 ;;
@@ -62,8 +83,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$corpus" in
-  mini) subsets=("${mini_subsets[@]}") ;;
-  libritts) subsets=("${libritts_subsets[@]}") ;;
+  mini) subsets=("${mini_subsets[@]}"); default_codec_conf=conf/codec_mini.yaml ;;
+  libritts) subsets=("${libritts_subsets[@]}"); default_codec_conf=conf/codec_paper.yaml ;;
   *) echo "run.sh: --corpus must be mini or libritts, not '$corpus'" >&2; exit 1 ;;
 esac
 
@@ -133,10 +154,57 @@ if stage_ok 2 phonemes; then
   stage_done 2 phonemes
 fi
 
+# ---- training launches ----------------------------------------------------------------------
+# launch ARGS...: `accelerate launch` of a python module with this recipe's process layout.
+launch() {
+  local args=()
+  [ -n "$gpus" ] || gpus=$("$python" -c "import torch; print(torch.cuda.device_count())")
+  if [ -n "$accelerate_config" ]; then
+    args=(--config_file "$accelerate_config")
+  else
+    local n="$nproc_train"
+    [ -n "$n" ] || n=$gpus; [ "$n" -ge 1 ] || n=1
+    args=(--num_processes "$n" --num_machines 1 --mixed_precision no --dynamo_backend no)
+    [ "$n" -gt 1 ] && args+=(--multi_gpu)
+    if [ "$gpus" -eq 0 ]; then
+      # accelerate's --cpu starts one process only; ACCELERATE_USE_CPU keeps N real CPU ranks
+      export ACCELERATE_USE_CPU=true
+      [ "$n" -gt 1 ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+    fi
+  fi
+  run "$venv/bin/accelerate" launch "${args[@]}" "$@"
+}
+gpus=""
+
+codec_dir="$exp_dir/codec"
+codes_dir="$data_dir/codes"
+[ -n "$codec_conf" ] || codec_conf="$recipe_dir/$default_codec_conf"
+train_subset="${subsets[0]}"
+valid_subset=dev-clean
+test_subset=test-clean
+
+if stage_ok 3 codec; then
+  # shellcheck disable=SC2086  # codec_args is a list of key=value words
+  launch -m codec.train --config "$codec_conf" \
+    "train.exp_dir=$codec_dir" \
+    "data.train_manifests=[$data_dir/manifests/$train_subset.jsonl]" \
+    "data.valid_manifests=[$data_dir/manifests/$valid_subset.jsonl]" \
+    $codec_args
+  run "$python" -m codec.evaluate --exp-dir "$codec_dir" \
+    --manifest "$data_dir/manifests/$test_subset.jsonl" --out "$codec_dir/eval"
+  stage_done 3 codec
+fi
+
+if stage_ok 4 codes; then
+  for subset in "${subsets[@]}"; do
+    launch -m codec.tokenize --model "$codec_dir/model" --out "$codes_dir/$subset" \
+      --manifest "$data_dir/manifests/$subset.jsonl" --phonemes "$data_dir/phonemes/$subset.jsonl" \
+      $( [ -n "$dump_n_q" ] && echo --n-q "$dump_n_q" )
+  done
+  stage_done 4 codes
+fi
+
 # ---- later stages go here, each as one block of the same shape: ---------------------------
-#   if stage_ok 3 codec; then run "$python" -m codec.train ...; stage_done 3 codec; fi
-#   3 train codec      -> $exp_dir/codec
-#   4 dump codes       -> $data_dir/codes
 #   5 train AR         -> $exp_dir/ar
 #   6 train NAR        -> $exp_dir/nar
 #   7 synthesize       -> $exp_dir/synth
