@@ -30,13 +30,14 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+from data_prep.fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -219,20 +220,9 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> CodeFile:
 
 # ------------------------------------------------------------------------------------------- files
 def write_ndvq(path: Union[str, os.PathLike], codefile: CodeFile) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then os.replace."""
-    path = Path(path)
+    """Write atomically (data_prep.fileio: a temporary file in the same folder, fsync, os.replace)."""
     data = encode_bytes(codefile, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, data)
     logger.debug("wrote %s: %d bytes, K=%d T=%d", path, len(data), *codefile.codes.shape)
 
 

@@ -39,11 +39,12 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
+
+from data_prep.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +77,9 @@ def shard_index_name(i: int) -> str:
 
 # -------------------------------------------------------------------------------- atomic writes
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Call write(binary file) on a temp file in path's folder, fsync, then os.replace onto path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Call write(binary file) on a temporary file next to `path`, then move it onto `path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
 
 
 def _json_default(obj: Any) -> Any:

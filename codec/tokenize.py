@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
+
+from data_prep.fileio import atomic_write_text, read_jsonl
+from data_prep.libritts import read_manifest
 
 from .code_dump import DumpWriter, make_header, plan_shards
 
@@ -34,26 +36,14 @@ logger = logging.getLogger("codec.tokenize")
 SKIPPED_FILE = "skipped.jsonl"
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def read_manifests(paths: Sequence[str]) -> list[dict]:
-    try:
-        from data_prep.libritts import read_manifest
-    except ImportError:  # pragma: no cover - data_prep is part of this repository
-        read_manifest = None
-    rows: list[dict] = []
-    for p in paths:
-        rows.extend(read_manifest(p) if read_manifest else _read_jsonl(Path(p)))
-    return rows
+    return [row for p in paths for row in read_manifest(p)]
 
 
 def read_phonemes(paths: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for p in paths:
-        for row in _read_jsonl(Path(p)):
+        for row in read_jsonl(p):
             ph = row.get("phonemes")
             out[str(row["id"])] = " ".join(ph) if isinstance(ph, list) else ph
     return out
@@ -160,7 +150,7 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
         for k in range(len(plan)):
             p = out / f"shard-{k:05d}.skipped.jsonl"
             if p.exists():
-                skipped_rows.extend(_read_jsonl(p))
+                skipped_rows.extend(read_jsonl(p))
         _write_skipped(out / SKIPPED_FILE, skipped_rows)
         summary["total_skipped"] = len(skipped_rows)
         if skipped_rows:
@@ -170,7 +160,6 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
 
 
 def _write_skipped(path: Path, rows: list[dict]) -> None:
-    from .utils.io import atomic_write_text
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 

@@ -1,8 +1,9 @@
-"""Small file helpers shared by the data-preparation stages: atomic writes and JSONL I/O.
+"""Small file helpers shared by every stage (data_prep, codec, tts): atomic writes and JSONL I/O.
 
-Every writer here goes through a temporary file in the destination directory followed by
-``os.replace``, so a reader never sees a half-written file and an interrupted stage leaves
-either the old file or nothing behind.
+Every writer here goes through a temporary file in the destination directory, fsync, then
+``os.replace``, so a reader (or a resumed run) never sees a half-written file and an interrupted
+stage leaves either the old file or nothing behind. This is the one implementation; codec.utils.io
+re-exports it.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["atomic_path", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl", "setup_logging"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
+           "setup_logging"]
 
 
 @contextlib.contextmanager
@@ -33,6 +35,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        with open(tmp_path, "rb+") as fh:       # durable before it becomes visible under `path`
+            os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -40,10 +44,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
