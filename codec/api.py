@@ -37,8 +37,8 @@ import torch
 
 from .bitstream import BitstreamError, CodeFile, read_ndvq
 from .build import build_codec
-from .chunked import (DEFAULT_CHUNK_FRAMES, ChunkedDecoder, FusedQuantizer, Reach, decode_stream,
-                      encode_file_chunked, encode_stream, measure_reach,
+from .chunked import (DEFAULT_CHUNK_FRAMES, PRECISIONS, ChunkedDecoder, FusedQuantizer, Precision, Reach,
+                      apply_precision, decode_stream, encode_file_chunked, encode_stream, measure_reach,
                       optimize_for_inference)
 from .config import CodecConfig
 from .conv import fold_weight_norm
@@ -97,21 +97,33 @@ class EncodeResult:
 
 # ------------------------------------------------------------------------------------------ engine
 class InferenceEngine:
-    """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields."""
+    """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields.
 
-    def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None):
+    `precision` picks the arithmetic of the convolutions and LSTMs (codec.chunked.apply_precision);
+    the quantizer always runs in float32. Codes are deterministic within one precision; a bf16
+    engine's codes and audio are close to, not equal to, float32's.
+    """
+
+    def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
+                 precision: Precision = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r} (expected one of {PRECISIONS})")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        m = optimize_for_inference(fold_weight_norm(copy.deepcopy(model)).eval()).to(self.device)
+        self.precision = precision
+        m = fold_weight_norm(copy.deepcopy(model)).eval()
         for p in m.parameters():
             p.requires_grad_(False)
         self.model = m
-        self.quantizer = FusedQuantizer(m.quantizer).to(self.device)
         self.sample_rate = model.sample_rate
         self.frame_rate = model.frame_rate
         self.hop_length = model.hop_length
         self._reach: dict[str, Reach] = {}
         for name in ("enc_pre", "enc_post", "dec_pre", "dec_post"):
-            self.reach(name)
+            self.reach(name)                        # before the rewrites: the probes need plain stacks
+        optimize_for_inference(m)
+        apply_precision(m, precision)
+        self.model = m.to(self.device)
+        self.quantizer = FusedQuantizer(m.quantizer).to(self.device)
 
     def reach(self, name: str) -> Reach:
         if name not in self._reach:
@@ -147,13 +159,21 @@ def _resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 class Codec:
-    """User-facing NDVQ codec (see module docstring)."""
+    """User-facing NDVQ codec (see module docstring).
+
+    precision: "fp32" (default; the reference numbers) or "bf16" (convolutions and LSTMs in
+    bfloat16, about 2x faster on CPUs with AVX512-BF16/AMX; codes and audio close to fp32's, see
+    benchmarks/results/codec_inference.md for the measured agreement). Like `chunk_seconds`, it is
+    part of what defines the codes bitwise, so it is fixed per handle.
+    """
 
     def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
-                 checkpoint_sha256: Optional[str] = None, chunk_seconds: float = 10.0):
+                 checkpoint_sha256: Optional[str] = None, chunk_seconds: float = 10.0,
+                 precision: Precision = "fp32"):
         self.model = model.eval()                      # the trainable form, kept for save_pretrained
         self.config: CodecConfig = model.config
-        self.engine = InferenceEngine(model, device)
+        self.engine = InferenceEngine(model, device, precision)
+        self.precision: Precision = precision
         # canonical window (frames): part of what defines the codes bitwise, so it is fixed per handle
         self.chunk_frames = max(1, int(round(chunk_seconds * self.config.frame_rate)))
         self.device = self.engine.device
@@ -162,7 +182,8 @@ class Codec:
     # -- loading and saving ----------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, dir_or_hub_id: Union[str, os.PathLike], device=None,
-                        revision: Optional[str] = None, cache_dir: Optional[str] = None) -> "Codec":
+                        revision: Optional[str] = None, cache_dir: Optional[str] = None,
+                        precision: Precision = "fp32") -> "Codec":
         """A local directory with config.json + model.safetensors, or a Hugging Face Hub repo id."""
         path = Path(dir_or_hub_id)
         if not path.is_dir():
@@ -173,7 +194,8 @@ class Codec:
             path = Path(snapshot_download(str(dir_or_hub_id), revision=revision, cache_dir=cache_dir,
                                           allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
         model = load_codec_dir(path)
-        return cls(model, device=device, checkpoint_sha256=sha256_file(path / WEIGHTS_NAME))
+        return cls(model, device=device, checkpoint_sha256=sha256_file(path / WEIGHTS_NAME),
+                   precision=precision)
 
     def save_pretrained(self, out_dir: Union[str, os.PathLike]) -> Path:
         out = save_codec_dir(self.model, out_dir)

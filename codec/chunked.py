@@ -24,15 +24,18 @@ signal, whatever size the input blocks arrive in, so the floating-point work, an
 are bitwise identical for any block size; codec/api.py runs every item, long or short, through this
 path (so batching and chunking never change codes). The default C is 750 frames (10 s at 75 Hz).
 
-Inference-only rewrites (`optimize_for_inference`, applied to the folded copy only): kernel-1 convs
-without padding, reflect padding by one `torch.cat`, transposed convs as polyphase convs.
+Inference-only rewrites (`optimize_for_inference`, applied to the folded copy only): every
+activation in channels-last memory, convolutions as oneDNN NHWC conv2d, transposed convs as polyphase
+convs whose interleave is a view (codec.conv.CLConv1d, CLPolyphaseConvTranspose1d); optionally the
+bulk of the network in bfloat16 (`apply_precision`, Codec(precision="bf16")).
 """
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Literal, Optional, get_args
 
 import numpy as np
 import torch
@@ -40,6 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import fold_weight_norm
+
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------- receptive field
@@ -139,107 +144,78 @@ class StreamingStack:
 
 
 # ------------------------------------------------------------------------- inference-only rewrites
-class PlainConv1d(nn.Module):
-    """An SConv1d whose padding is zero (kernel 1, stride 1): the conv alone, no padding copy."""
-
-    def __init__(self, conv: nn.Conv1d):
-        super().__init__()
-        self.conv = conv
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-def reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    """F.pad(x, (left, right), "reflect") built with one cat (5x faster on CPU); same values."""
-    n = x.shape[-1]
-    if n <= max(left, right):
-        from .conv import pad1d
-        return pad1d(x, (left, right), "reflect")
-    parts = [x]
-    if left:
-        parts.insert(0, x[..., 1:left + 1].flip(-1))
-    if right:
-        parts.append(x[..., n - right - 1:n - 1].flip(-1))
-    return torch.cat(parts, dim=-1) if len(parts) > 1 else x
-
-
-class FastSConv1d(nn.Module):
-    """SConv1d with the same padding rule, reflect padding done by `reflect_pad`."""
-
-    def __init__(self, m: nn.Module):
-        super().__init__()
-        self.conv, self.causal, self.pad_mode = m.conv, m.causal, m.pad_mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .conv import extra_padding_for_conv1d, pad1d
-        conv = self.conv
-        kernel = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
-        stride = conv.stride[0]
-        padding_total = kernel - stride
-        extra = extra_padding_for_conv1d(x.shape[-1], kernel, stride, padding_total)
-        if self.causal:
-            left, right = padding_total, extra
-        else:
-            right = padding_total // 2
-            left, right = padding_total - right, right + extra
-        if self.pad_mode == "reflect":
-            x = reflect_pad(x, left, right)
-        else:
-            x = pad1d(x, (left, right), self.pad_mode)
-        return conv(x)
-
-
-class PolyphaseConvTranspose1d(nn.Module):
-    """SConvTranspose1d (kernel 2s, stride s) as one ordinary conv + an interleave; same numbers.
-
-    Raw output y[m*s + p] = W[p]^T x[m] + W[p + s]^T x[m - 1], so a kernel-2 Conv1d with C_out * s
-    channels over x (one zero on each side) computes every phase p at once; reshaping interleaves
-    them, then the SConvTranspose1d trim is applied. PyTorch's CPU transposed convolution is much
-    slower than its convolution (col2im and copies).
-    """
-
-    def __init__(self, m: nn.Module):
-        super().__init__()
-        ct = m.convtr
-        s, k = ct.stride[0], ct.kernel_size[0]
-        if k != 2 * s or ct.padding[0] or ct.output_padding[0] or ct.dilation[0] != 1 or ct.groups != 1:
-            raise ValueError("PolyphaseConvTranspose1d needs kernel = 2 * stride, no padding/groups")
-        w = ct.weight.detach()                                # [C_in, C_out, 2s]
-        c_in, c_out = w.shape[0], w.shape[1]
-        taps = torch.stack([w[:, :, s:], w[:, :, :s]], dim=-1)   # [C_in, C_out, s, 2]: x[m-1], x[m]
-        self.conv = nn.Conv1d(c_in, c_out * s, 2)
-        with torch.no_grad():
-            self.conv.weight.copy_(taps.permute(1, 2, 0, 3).reshape(c_out * s, c_in, 2))
-            bias = ct.bias.detach() if ct.bias is not None else torch.zeros(c_out)
-            self.conv.bias.copy_(bias[:, None].expand(c_out, s).reshape(-1))
-        self.stride, self.c_out, self.causal = s, c_out, m.causal
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.stride
-        B, _, T = x.shape
-        y = self.conv(F.pad(x, (1, 1)))                       # [B, C_out * s, T + 1]
-        y = y.view(B, self.c_out, s, T + 1).transpose(2, 3).reshape(B, self.c_out, (T + 1) * s)
-        right = s if self.causal else s // 2
-        left = 0 if self.causal else s - s // 2
-        return y[..., left:y.shape[-1] - right]
-
-
 def optimize_for_inference(model: nn.Module) -> nn.Module:
-    """Swap modules of a folded eval copy for faster equivalents (in place); returns model."""
-    from .conv import SConv1d, SConvTranspose1d
+    """Swap the convolutions of a folded eval copy for channels-last equivalents (in place).
+
+    SConv1d -> codec.conv.CLConv1d, SConvTranspose1d (kernel 2s) -> CLPolyphaseConvTranspose1d: same
+    padding rules and the same values up to float rounding, every activation in channels-last
+    memory (see codec.conv). Measure receptive fields (`measure_reach`) before: the probes need the
+    plain stacks. Returns model.
+    """
+    from .conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, SConv1d):
-                c = child.conv
-                if c.kernel_size[0] == 1 and c.stride[0] == 1:
-                    setattr(parent, name, PlainConv1d(c))
-                else:
-                    setattr(parent, name, FastSConv1d(child))
+                setattr(parent, name, CLConv1d(child))
             elif isinstance(child, SConvTranspose1d):
                 ct = child.convtr
                 if ct.kernel_size[0] == 2 * ct.stride[0] and not ct.padding[0] and ct.groups == 1:
-                    setattr(parent, name, PolyphaseConvTranspose1d(child))
+                    setattr(parent, name, CLPolyphaseConvTranspose1d(child))
+    return model
+
+
+# ---------------------------------------------------------------------------------- reduced precision
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+
+class Cast(nn.Module):
+    """Cast activations to `dtype` (a stage boundary between float32 and bfloat16 layers)."""
+
+    def __init__(self, dtype: torch.dtype):
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return str(self.dtype)
+
+
+def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
+    """Run the bulk of a folded, optimized inference copy in `precision` (in place); returns model.
+
+    "fp32": unchanged. "bf16": every convolution between the first and the last, and both LSTMs, in
+    bfloat16 (oneDNN's AVX512-BF16 / AMX kernels on CPUs that have them, about 2x the float32 speed
+    for these memory-bound layers). Kept in float32, because each would put bf16's 8-bit mantissa
+    (about -50 dB) straight onto the signal or the codes: the encoder's first conv (it sees the
+    waveform), the encoder's `post` and the quantizer (codes are argmax decisions on z), the
+    decoder's `pre`, and the decoder's last ELU + conv (it writes the waveform).
+    Layout: enc.pre = [conv fp32, Cast(bf16), bf16...], enc.lstm bf16, enc.post = [Cast(fp32), ...];
+    dec.pre = [conv fp32, Cast(bf16)], dec.lstm bf16, dec.post = [bf16..., Cast(fp32), ELU, conv].
+    Receptive fields do not depend on dtype: measure them before calling this.
+    """
+    if precision == "fp32":
+        return model
+    if precision != "bf16":
+        raise ValueError(f"unknown precision {precision!r} (expected one of {PRECISIONS})")
+    low = torch.bfloat16
+    if not torch.backends.mkldnn.is_available() or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        logger.warning("bf16 inference requested but this CPU has no native bf16 support: "
+                       "it will be correct but probably slower than fp32")
+    enc, dec = model.encoder, model.decoder
+    pre = list(enc.pre)
+    enc.pre = nn.Sequential(pre[0], Cast(low), *[m.to(low) for m in pre[1:]])
+    enc.post = nn.Sequential(Cast(torch.float32), *enc.post)
+    dec.pre = nn.Sequential(dec.pre, Cast(low))
+    post = list(dec.post)
+    if len(post) < 2 or not isinstance(post[-2], nn.ELU):
+        raise ValueError("decoder post must end with ELU + conv")
+    dec.post = nn.Sequential(*[m.to(low) for m in post[:-2]], Cast(torch.float32), *post[-2:])
+    for lstm in (enc.lstm, dec.lstm):
+        if lstm is not None:
+            lstm.to(low)
     return model
 
 
