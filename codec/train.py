@@ -35,10 +35,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
-from tqdm import tqdm
+# OpenMP threads that wait passively (sleep at the end of a parallel region instead of spinning).
+# libgomp reads this once, when torch loads it, so it must be set before `import torch`; an explicit
+# OMP_WAIT_POLICY in the environment wins. Why: the 2 cores of a CPU box are usually shared (an
+# inference benchmark, a data job). With the default spin-then-sleep policy every parallel region
+# whose second thread had been descheduled stalled the step: the mini config took 3-8 s a step
+# instead of ~0.5 s whenever another 2-thread process ran (measured interleaved: 4.0 s vs 0.88 s
+# median). On an idle machine passive waiting costs ~5-10% (0.46 vs 0.43 s). No effect on results.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402  (after the OpenMP setting above)
+import torch  # noqa: E402
+from accelerate import Accelerator, DistributedDataParallelKwargs  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from .build import build_codec, build_discriminator, build_mel_loss
 from .config import CodecConfig
@@ -53,7 +62,9 @@ log = logging.getLogger("codec.train")
 
 # Flush denormals to zero before any parallel op creates the intra-op thread pool (its threads inherit
 # the flag from this thread): tiny early activations/gradients otherwise made CPU steps ~10x slower
-# with 2 threads (measured: 10 s vs 0.55 s a step on the mini config).
+# with 2 threads (measured: 10 s vs 0.55 s a step on the mini config). Kept as a guard: re-measured on
+# this box's AMD EPYC (interleaved, 30 warm steps) it made no difference (0.90 vs 0.89 s), and the
+# 10x slow steps seen since came from OpenMP spin-waiting on shared cores (see OMP_WAIT_POLICY above).
 torch.set_flush_denormal(True)
 torch.set_num_threads(torch.get_num_threads())
 
@@ -215,7 +226,10 @@ def train(cfg: CodecConfig) -> dict:
     model.train()
     disc.train()
     stop_reason, last_eval = "max_steps", {}
+    t_ready = time.perf_counter()
     for wav in loader:
+        t_step = time.perf_counter()
+        data_s = t_step - t_ready             # time spent waiting for the DataLoader
         wav = wav.to(device)
         torch.manual_seed(step_seed(tc.seed, step, rank))
         bw = bandwidth_at(step, tc.seed, tc.bandwidths)
@@ -284,7 +298,8 @@ def train(cfg: CodecConfig) -> dict:
                              l_adv.detach(), l_feat.detach(), loss_d.detach()]).float()
         parts = accelerator.reduce(parts, "mean").tolist()
         row = dict(zip(["loss_g", "time", "mel", "quant", "adv", "feat", "loss_d"], parts))
-        row = {"step": step, "bw": bw, "n_q": n_q, "lr": lr, **row, "grad_norm": float(grad_norm), "skipped": bool(bad)}
+        row = {"step": step, "bw": bw, "n_q": n_q, "lr": lr, **row, "grad_norm": float(grad_norm), "skipped": bool(bad),
+               "step_s": time.perf_counter() - t_step, "data_s": data_s}
         if main:
             losses_file.write(json.dumps(row) + "\n")
             losses_file.flush()
@@ -311,6 +326,7 @@ def train(cfg: CodecConfig) -> dict:
         if done:
             stop_reason = "max_minutes" if timed_out else "max_steps"
             break
+        t_ready = time.perf_counter()
     pbar.close()
     if step >= tc.max_steps and step == start_step:
         log.info("nothing to do: step %d >= max_steps %d", step, tc.max_steps)
