@@ -35,14 +35,22 @@ import sys
 import time
 from pathlib import Path
 
-# OpenMP threads that wait passively (sleep at the end of a parallel region instead of spinning).
-# libgomp reads this once, when torch loads it, so it must be set before `import torch`; an explicit
-# OMP_WAIT_POLICY in the environment wins. Why: the 2 cores of a CPU box are usually shared (an
-# inference benchmark, a data job). With the default spin-then-sleep policy every parallel region
-# whose second thread had been descheduled stalled the step: the mini config took 3-8 s a step
-# instead of ~0.5 s whenever another 2-thread process ran (measured interleaved: 4.0 s vs 0.88 s
-# median). On an idle machine passive waiting costs ~5-10% (0.46 vs 0.43 s). No effect on results.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP waiting for shared cores. libgomp reads these once, when torch loads it, so they are set
+# before `import torch`; an OMP_WAIT_POLICY or GOMP_SPINCOUNT already in the environment wins. Why: the
+# 2 cores of a CPU box are usually shared (an inference benchmark, a data job). libgomp's default
+# spins ~3 ms at every barrier before sleeping; when one thread of the pair has been descheduled, its
+# partner burns the core the other needs, and the mini config took 3-8 s a step instead of ~0.5 s
+# whenever another multi-threaded process ran. Measured interleaved on this box (mini, 2 threads):
+#                    next to 2-thread torch jobs   next to 1 busy thread   idle
+#   default (spin)          3.1 s                         1.20 s            0.42 s
+#   passive                 0.84 s                        0.85 s            0.56 s
+#   spin 1000 (~10 us)      0.89 s                        0.92 s            0.48 s
+# so a short spin keeps nearly all of passive's gain under load and most of spinning's speed when
+# idle. PASSIVE covers OpenMP runtimes other than libgomp. Scheduling only: results do not change.
+OMP_SPIN_COUNT = 1000
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = str(OMP_SPIN_COUNT)     # libgomp: overrides the policy's spin count of 0
 
 import numpy as np  # noqa: E402  (after the OpenMP setting above)
 import torch  # noqa: E402
@@ -64,7 +72,7 @@ log = logging.getLogger("codec.train")
 # the flag from this thread): tiny early activations/gradients otherwise made CPU steps ~10x slower
 # with 2 threads (measured: 10 s vs 0.55 s a step on the mini config). Kept as a guard: re-measured on
 # this box's AMD EPYC (interleaved, 30 warm steps) it made no difference (0.90 vs 0.89 s), and the
-# 10x slow steps seen since came from OpenMP spin-waiting on shared cores (see OMP_WAIT_POLICY above).
+# 10x slow steps seen since came from OpenMP spin-waiting on shared cores (see OMP_SPIN_COUNT above).
 torch.set_flush_denormal(True)
 torch.set_num_threads(torch.get_num_threads())
 
