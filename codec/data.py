@@ -11,7 +11,6 @@ Audio is read through `data_prep.audio.load_audio` at the codec's sample rate.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from data_prep.audio import AudioError, load_audio
+from data_prep.libritts import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,8 @@ SILENCE_RETRIES = 4          # crops below `silence_db` are redrawn this many ti
 
 
 def read_rows(paths: Sequence[str | Path]) -> list[dict]:
-    """All rows of JSONL manifests, in file order (data_prep.libritts.read_manifest when available)."""
-    try:
-        from data_prep.libritts import read_manifest
-    except ImportError:          # the data engineer's module is optional here; the format is plain JSONL
-        def read_manifest(path):
-            with open(path, encoding="utf-8") as fh:
-                return [json.loads(line) for line in fh if line.strip()]
-    rows: list[dict] = []
-    for p in paths:
-        rows.extend(read_manifest(p))
-    return rows
+    """All rows of JSONL manifests (data_prep.libritts), in file order."""
+    return [row for p in paths for row in read_manifest(p)]
 
 
 def filter_rows(rows: list[dict], min_seconds: float, max_seconds: float) -> list[dict]:

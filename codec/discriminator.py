@@ -36,6 +36,9 @@ class STFTDiscriminator(nn.Module):
         spec = torch.stft(x.squeeze(1).float(), self.n_fft, self.hop, window=self.window,
                           normalized=True, center=True, return_complex=True)      # [B, F, frames]
         z = torch.stack([spec.real, spec.imag], 1).transpose(2, 3)               # [B, 2, frames, F]
+        # channels-last memory: oneDNN runs the 2-D convs natively on it instead of reordering every
+        # activation to its blocked layout and back (the convs below keep the layout).
+        z = z.contiguous(memory_format=torch.channels_last)
         features = []
         for conv in self.convs:
             z = self.act(conv(z))

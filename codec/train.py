@@ -230,7 +230,9 @@ def train(cfg: CodecConfig) -> dict:
         return res
 
     start_step, t0 = step, time.time()
-    pbar = tqdm(total=tc.max_steps, initial=step, disable=not main, dynamic_ncols=True, desc="train")
+    # A wall-time budget (max_minutes) usually ends the run long before max_steps: no step-based ETA then.
+    pbar = tqdm(total=tc.max_steps if tc.max_minutes is None else None, initial=step, disable=not main,
+                dynamic_ncols=True, desc="train")
     model.train()
     disc.train()
     stop_reason, last_eval = "max_steps", {}
