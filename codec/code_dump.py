@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from data_prep.fileio import atomic_path
+from data_prep.fileio import atomic_path, temp_file_beside
 
 logger = logging.getLogger(__name__)
 
@@ -358,9 +358,9 @@ class DumpWriter:
     @staticmethod
     def _create_once(path: Path, text: str) -> None:
         """Create `path` with `text` unless another process did first (atomic create-if-absent)."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = str(temp_file_beside(path))
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 fh.write(text.encode("utf-8"))
                 fh.flush()
                 os.fsync(fh.fileno())

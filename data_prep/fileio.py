@@ -17,8 +17,27 @@ from typing import Any, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
+__all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
            "setup_logging"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only (0600); a file we publish should get the mode an
+# ordinary open() would give it (0666 minus the umask), or a shared dump is unreadable to a colleague.
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def temp_file_beside(path: Path, suffix: str = "") -> Path:
+    """An empty temporary file in `path`'s folder with the permissions of a normally created file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
+    return Path(tmp)
 
 
 @contextlib.contextmanager
@@ -30,9 +49,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_file_beside(path, suffix)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:       # durable before it becomes visible under `path`
