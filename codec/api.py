@@ -1,7 +1,7 @@
 """The user-facing codec handle: load, encode, decode, save. Also the seam the TTS consumes.
 
     from codec.api import Codec
-    codec = Codec.from_pretrained("exp/codec/export")          # or a Hugging Face Hub id
+    codec = Codec.from_pretrained("exp/codec/model")           # or a Hugging Face Hub id
     res = codec.encode(wav, sample_rate=16000, bandwidth=6.0)   # numpy/torch, [T], [C, T], [B, C, T] or a list
     res.codes        # [B, K, T] int64, res.lengths [B] frames, res.scales [B, 1], res.num_samples [B]
     audio = codec.decode(res.codes, res.scales, res.lengths)    # [B, 1, T'] at codec.sample_rate

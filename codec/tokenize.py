@@ -1,7 +1,7 @@
 """Tokenize a corpus: manifest(s) (+ phonemes) -> a code dump (codec.code_dump) for language models.
 
     python -m codec.tokenize --manifest data/manifests/train-clean-100.jsonl \
-        --phonemes data/phonemes/train-clean-100.jsonl --model exp/codec/export \
+        --phonemes data/phonemes/train-clean-100.jsonl --model exp/codec/model \
         --out data/codes/train-clean-100 --bandwidth 6
     accelerate launch --multi_gpu --num_processes 2 -m codec.tokenize ...   (CPU: ACCELERATE_USE_CPU=true)
 

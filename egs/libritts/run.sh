@@ -32,7 +32,7 @@
 #      <exp>/codec/model, and score it on test-clean against its first checkpoint (<exp>/codec/eval.md)
 #   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
 #   5.. AR, NAR, synthesis, evaluation (to come; see the end of this file)
-# A finished stage leaves <data>/.done.stage<N>.<name> and is skipped on the next run.
+# A finished stage leaves .done.stage<N>.<name> (in <data>; stage 3's in <exp>) and is skipped next time.
 set -euo pipefail
 
 # ---- subsets per corpus -------------------------------------------------------------------
@@ -111,10 +111,12 @@ venv="${NDVQ_VENV:-$root/.venv}"
 python="$venv/bin/python"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 
-# stage_ok N NAME: true if stage N is within [stage, stop_stage] and not already done
-# (or --force). A sentinel written for another corpus is an error, not a silent skip.
+# stage_ok N NAME [DIR]: true if stage N is within [stage, stop_stage] and not already done
+# (or --force). The sentinel lives in DIR (default: the data directory; stages that write into the
+# experiment directory keep theirs there, so another --exp-dir runs them again). A sentinel
+# written for another corpus is an error, not a silent skip.
 stage_ok() {
-  local n="$1" name="$2" done_file="$data_dir/.done.stage$1.$2"
+  local n="$1" name="$2" done_file="${3:-$data_dir}/.done.stage$1.$2"
   [ "$n" -ge "$stage" ] && [ "$n" -le "$stop_stage" ] || return 1
   if [ -f "$done_file" ] && [ "$force" != true ]; then
     if [ "$(cat "$done_file")" != "$corpus" ]; then
@@ -127,7 +129,7 @@ stage_ok() {
   log "stage $n ($name): start"
   return 0
 }
-stage_done() { echo "$corpus" > "$data_dir/.done.stage$1.$2"; log "stage $1 ($2): done"; }
+stage_done() { echo "$corpus" > "${3:-$data_dir}/.done.stage$1.$2"; log "stage $1 ($2): done"; }
 
 log "corpus=$corpus subsets=${subsets[*]} data_dir=$data_dir exp_dir=$exp_dir nj=$nj stages=$stage..$stop_stage"
 
@@ -183,7 +185,7 @@ train_subset="${subsets[0]}"
 valid_subset=dev-clean
 test_subset=test-clean
 
-if stage_ok 3 codec; then
+if stage_ok 3 codec "$exp_dir"; then
   # shellcheck disable=SC2086  # codec_args is a list of key=value words
   launch -m codec.train --config "$codec_conf" \
     "train.exp_dir=$codec_dir" \
@@ -192,7 +194,7 @@ if stage_ok 3 codec; then
     $codec_args
   run "$python" -m codec.evaluate --exp-dir "$codec_dir" \
     --manifest "$data_dir/manifests/$test_subset.jsonl" --out "$codec_dir/eval"
-  stage_done 3 codec
+  stage_done 3 codec "$exp_dir"
 fi
 
 if stage_ok 4 codes; then

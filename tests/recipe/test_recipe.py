@@ -73,6 +73,10 @@ def test_run_sh_codec_and_code_dump_stages(tmp_path):
     assert [r["step"] for r in scored] == ["2", "4"]
     assert all(r["items"] > 0 and all(v > 0 for v in r["mel_distance"].values()) for r in scored)
     assert "| step |" in (codec_dir / "eval.md").read_text()
+    diag = scored[-1]["diagnostics"]               # the error breakdown of the final model only
+    assert "diagnostics" not in scored[0] and len(diag["stages"]) == 4
+    assert diag["mel_zero_latent"] > 0 and diag["mel_unquantized"] > 0
+    assert all(1 <= st["codes_used"] <= 16 and 1 <= st["perplexity"] <= 16 for st in diag["stages"])
 
     for subset in ("train-clean-100", "dev-clean", "test-clean"):
         manifest = read_manifest(data / "manifests" / f"{subset}.jsonl")
