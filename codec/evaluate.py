@@ -24,6 +24,7 @@ import torch
 
 from .data import load_eval_set
 from .losses import mel_distance
+from .quantization.base import usage_metrics
 from .train import evaluate_codec
 from .utils.checkpoint import list_checkpoints, load_codec, load_codec_config
 from .utils.io import atomic_write_text
@@ -74,11 +75,9 @@ def diagnose(model, items: list[tuple[str, torch.Tensor]], sample_rate: int) -> 
     rel = torch.stack(resid).mean(0)
     stages = []
     for k in range(codes_all.shape[0]):
-        counts = torch.bincount(codes_all[k], minlength=model.codebook_size).float()
-        p = counts / counts.sum()
-        entropy = -(p[p > 0] * p[p > 0].log()).sum()
-        stages.append({"stage": k + 1, "codes_used": int((counts > 0).sum()), "perplexity": float(entropy.exp()),
-                       "residual_rms_rel": float(rel[k + 1] / rel[0])})
+        use = usage_metrics(codes_all[k], model.codebook_size, "s")      # the metrics training logs
+        stages.append({"stage": k + 1, "codes_used": model.codebook_size - int(use["s/unused"]),
+                       "perplexity": float(use["s/perplexity"]), "residual_rms_rel": float(rel[k + 1] / rel[0])})
     return {"mel_unquantized": float(np.mean(mel_unq)), "mel_zero_latent": float(np.mean(mel_zero)),
             "codebook_size": model.codebook_size, "stages": stages}
 

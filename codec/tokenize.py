@@ -28,16 +28,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from data_prep.fileio import atomic_write_text, read_jsonl
-from data_prep.libritts import read_manifest
 
 from .code_dump import DumpWriter, make_header, plan_shards
+from .data import read_rows
 
 logger = logging.getLogger("codec.tokenize")
 SKIPPED_FILE = "skipped.jsonl"
-
-
-def read_manifests(paths: Sequence[str]) -> list[dict]:
-    return [row for p in paths for row in read_manifest(p)]
 
 
 def read_phonemes(paths: Sequence[str]) -> dict[str, str]:
@@ -86,7 +82,7 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
     n_q = codec.resolve_n_q(bandwidth, n_q)
     torch.set_grad_enabled(False)
 
-    rows = read_manifests(manifests)
+    rows = read_rows(manifests)
     by_id = {}
     for r in rows:
         if str(r["id"]) in by_id:
