@@ -98,7 +98,7 @@ class OptimConfig:
     disc_lr: float = 3e-4
     betas: tuple[float, float] = (0.8, 0.9)
     eps: float = 1e-6
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01       # decoupled (AdamW), as fairseq's Adam
     warmup_steps: int = 3000
     grad_clip: float = 20.0
 

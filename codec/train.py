@@ -172,10 +172,14 @@ def train(cfg: CodecConfig) -> dict:
     cfg = model.config                      # build_codec may align quantizer.dimension
     disc = build_discriminator(cfg)
     mel_loss = build_mel_loss(cfg).to(device)
-    opt_g = torch.optim.Adam(model.parameters(), lr=oc.lr, betas=tuple(oc.betas), eps=oc.eps,
-                             weight_decay=oc.weight_decay)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=oc.disc_lr, betas=tuple(oc.betas), eps=oc.eps,
-                             weight_decay=oc.weight_decay)
+    # AdamW: decoupled weight decay, as the authors' fairseq Adam. torch.optim.Adam(weight_decay=...)
+    # is coupled L2: wherever a gradient is below wd*|w| Adam's normalised step becomes ~ -lr*sign(w),
+    # which pulled codebooks and weight-norm directions to zero and held the mini codec near its
+    # no-information floor (STOI 0.60 vs 0.74 decoupled, issue 8).
+    opt_g = torch.optim.AdamW(model.parameters(), lr=oc.lr, betas=tuple(oc.betas), eps=oc.eps,
+                              weight_decay=oc.weight_decay)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=oc.disc_lr, betas=tuple(oc.betas), eps=oc.eps,
+                              weight_decay=oc.weight_decay)
 
     # Resume from the newest checkpoint, if any (weights before prepare, optimizer states after).
     step, counters, state = 0, {"bad_steps_total": 0, "bad_in_row": 0, "disc_updates": 0}, None
