@@ -170,7 +170,9 @@ class Codec:
     def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
                  checkpoint_sha256: Optional[str] = None, chunk_seconds: float = 10.0,
                  precision: Precision = "fp32"):
-        self.model = model.eval()                      # the trainable form, kept for save_pretrained
+        # The trainable form, kept for save_pretrained. Its mode is the caller's business: inference runs
+        # on the engine's folded eval-mode copy, so a model still being trained stays in train mode.
+        self.model = model
         self.config: CodecConfig = model.config
         self.engine = InferenceEngine(model, device, precision)
         self.precision: Precision = precision

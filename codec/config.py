@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 QuantizerKind = Literal["ndvq", "rvq"]
-LogvarInit = Literal["zero", "kmeans"]
+LogvarInit = Literal["zero", "kmeans", "kmeans_per_code"]
 PenaltyReduction = Literal["sum", "mean"]
 NormKind = Literal["weight_norm", "none"]
 
@@ -50,8 +50,11 @@ class QuantizerConfig:
     n_q: int = 32                   # maximum number of stages (24 kbps at 75 Hz x 10 bits)
     kmeans_iters: int = 50
     # NDVQ ------------------------------------------------------------------------------------------
-    # DECISION: "kmeans" initialises each code's log-variance from the within-cluster variance of the
-    # k-means init (the spec's measured fix for codebook collapse); "zero" is the authors' code.
+    # DECISION: "kmeans" starts every code's log-variance at the within-cluster variance of the k-means
+    # init, pooled over clusters per dimension (the spec's measured fix for collapse at small scale);
+    # "kmeans_per_code" uses each cluster's own variance (with ~2 points a cluster it hits the floor, and
+    # the log-determinant, up to 0.5*D*9 nats, then outweighs the distance in selection: issue 8);
+    # "zero" is the authors' code (sigma = 1 whatever the latent's scale).
     logvar_init: LogvarInit = "kmeans"
     codebook_weight: float = 0.25   # weight of mse(z.detach(), mu)
     sigma_penalty: float = 1e-5     # weight of sum((sigma^2)^2) over selected entries
@@ -59,9 +62,13 @@ class QuantizerConfig:
     # selected entries x dims. We keep the authors' sum by default.
     sigma_penalty_reduction: PenaltyReduction = "sum"
     sample_weight: float = 0.0      # the spec's ablation: 0.25 * mse(zq_sample, z.detach()) gives logvar a gradient
-    ndvq_dead_code_reset: bool = False  # the authors had none; True replaces unused codes like RVQ does
+    # The authors had none; True re-seeds codes whose usage (an EMA over steps of the per-step counts,
+    # summed over ranks; decay `ema_decay`) falls below `dead_code_threshold`, like the RVQ baseline.
+    ndvq_dead_code_reset: bool = False
     # RVQ baseline ----------------------------------------------------------------------------------
     ema_decay: float = 0.99
+    # A code is dead when its EMA usage (expected uses per step) is below this. EnCodec's 2.0 assumes
+    # batches of many vectors per code; the mini config lowers it (see codec_mini.yaml).
     dead_code_threshold: float = 2.0
     commitment_weight: float = 1.0
     epsilon: float = 1e-5

@@ -31,6 +31,19 @@ def kmeans(samples: torch.Tensor, k: int, iters: int) -> tuple[torch.Tensor, tor
 
 
 @torch.no_grad()
+def pooled_variance(samples: torch.Tensor, centroids: torch.Tensor, assign: torch.Tensor,
+                    floor: float = 1e-4) -> torch.Tensor:
+    """Within-cluster variance pooled over all clusters, per dimension [D].
+
+    Every sample counts once, so the estimate stays good however few points a cluster has (with
+    K = 256 codes and ~600 vectors a batch most clusters hold 1-3 points, too few for a variance of
+    their own).
+    """
+    diff2 = (samples.float() - centroids[assign]).pow(2)
+    return diff2.mean(0).clamp_min(floor)
+
+
+@torch.no_grad()
 def cluster_variance(samples: torch.Tensor, centroids: torch.Tensor, assign: torch.Tensor,
                      floor: float = 1e-4) -> torch.Tensor:
     """Per-cluster, per-dimension variance around the centroid [k, D].

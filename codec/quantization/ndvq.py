@@ -8,9 +8,11 @@ Training passes a reparameterised sample mu + sigma * eps of the chosen Gaussian
 in ResidualQuantizer); evaluation and inference pass the mean.
 
 Departures from the authors' code, each a config switch (QuantizerConfig):
-- `logvar_init="kmeans"` (default) starts each code's log-variance at its k-means cluster's spread;
-  the authors' `"zero"` (sigma = 1) collapsed codebooks at small scale (see README).
-- `ndvq_dead_code_reset` (off by default, as the authors) re-seeds unused codes.
+- `logvar_init="kmeans"` (default) starts every code's log-variance at the within-cluster spread of
+  the k-means init, pooled over clusters; the authors' `"zero"` (sigma = 1) collapsed codebooks at small
+  scale, and a per-cluster spread from ~2 points let the log-determinant decide selection (README).
+- `ndvq_dead_code_reset` (off by default, as the authors) re-seeds codes whose usage, an EMA over steps,
+  falls below `dead_code_threshold`.
 - k-means initialisation runs on rank 0 and is broadcast, so every rank starts identical.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 from ..config import QuantizerConfig
 from ..utils import distrib
 from .base import Codebook
-from .kmeans import cluster_variance, kmeans
+from .kmeans import cluster_variance, kmeans, pooled_variance
 
 
 def gaussian_log_likelihood_scores(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -41,6 +43,11 @@ class NormalCodebook(Codebook):
         self.mu = nn.Parameter(torch.randn(cfg.codebook_size, cfg.dimension) * 0.1)
         self.logvar = nn.Parameter(torch.zeros(cfg.codebook_size, cfg.dimension))
         self.register_buffer("initialized", torch.tensor(False))
+        if cfg.ndvq_dead_code_reset:
+            # EMA of each code's uses per step (summed over ranks): raw per-batch counts are too noisy at
+            # small batches (~2.4 uses a code a step in the mini config re-seeded a third of the
+            # codebook every step even under uniform use).
+            self.register_buffer("usage", torch.zeros(cfg.codebook_size))
 
     # -- initialisation and maintenance ---------------------------------------------------------
     @torch.no_grad()
@@ -49,17 +56,24 @@ class NormalCodebook(Codebook):
             centroids, assign = kmeans(z, self.codebook_size, self.cfg.kmeans_iters)
             self.mu.data.copy_(centroids)
             if self.cfg.logvar_init == "kmeans":
+                self.logvar.data.copy_(pooled_variance(z, centroids, assign).log()[None].expand_as(self.logvar))
+            elif self.cfg.logvar_init == "kmeans_per_code":
                 self.logvar.data.copy_(cluster_variance(z, centroids, assign).log())
             else:
                 self.logvar.data.zero_()
+            if self.cfg.ndvq_dead_code_reset:
+                self.usage.copy_(torch.bincount(assign, minlength=self.codebook_size).float())
         distrib.broadcast_(self.mu, self.logvar)
+        if self.cfg.ndvq_dead_code_reset:
+            distrib.broadcast_(self.usage)
         self.initialized.fill_(True)
 
     @torch.no_grad()
     def _reset_dead_codes(self, z: torch.Tensor, codes: torch.Tensor) -> None:
         counts = torch.bincount(codes, minlength=self.codebook_size).float()
         distrib.all_reduce_sum_(counts)
-        dead = counts < self.cfg.dead_code_threshold
+        self.usage.mul_(self.cfg.ema_decay).add_(counts, alpha=1 - self.cfg.ema_decay)
+        dead = self.usage < self.cfg.dead_code_threshold
         if not dead.any():
             return
         # Rank 0 draws the replacements from its batch; every rank receives the same rows.
@@ -68,6 +82,7 @@ class NormalCodebook(Codebook):
         live_logvar = self.logvar.data[~dead].mean(0) if (~dead).any() else self.logvar.data.mean(0)
         self.mu.data[dead] = picks[dead].to(self.mu.dtype)
         self.logvar.data[dead] = live_logvar.to(self.logvar.dtype)
+        self.usage[dead] = self.cfg.dead_code_threshold     # a grace period to be picked before the next reset
 
     # -- the quantizer ---------------------------------------------------------------------------
     def select(self, z: torch.Tensor) -> torch.Tensor:

@@ -64,9 +64,13 @@ class EuclideanCodebook(Codebook):
             return
         picks = z[torch.randint(0, z.shape[0], (self.codebook_size,), device=z.device)].float()
         distrib.broadcast_(picks)
+        # embed = embed_avg / cluster_size, so the running sum must be pick * count: with embed_avg = pick
+        # and cluster_size = threshold the EMA of the same step put the code at pick / threshold (half
+        # its pick at threshold 2), where no vector was near it, and it died again (issue 8).
+        thr = self.cfg.dead_code_threshold
         self.embed[dead] = picks[dead]
-        self.embed_avg[dead] = picks[dead]
-        self.cluster_size[dead] = self.cfg.dead_code_threshold
+        self.embed_avg[dead] = picks[dead] * thr
+        self.cluster_size[dead] = thr
 
     def quantize(self, z: torch.Tensor):
         if self.training:

@@ -132,3 +132,10 @@ def test_inference_copy_is_folded_and_frozen(codec):
     assert not any(parametrize.is_parametrized(m) for m in codec.engine.model.modules())
     assert any(parametrize.is_parametrized(m) for m in codec.model.modules())  # original untouched
     assert not codec.engine.model.training
+
+
+def test_building_a_codec_leaves_the_callers_model_mode_alone():
+    model = tiny_model(seed=0)
+    model.train()
+    Codec(model)
+    assert model.training, "Codec(model) switched the caller's (training) model to eval mode"

@@ -127,3 +127,70 @@ def test_logvar_init_modes():
         cb.quantize(z)
         assert bool(cb.initialized)
         assert check(cb.logvar.detach()), mode
+
+
+# -- issue 8: quantizer maintenance ----------------------------------------------------------------
+def test_rvq_replaced_code_sits_on_its_pick_after_the_same_steps_ema():
+    torch.manual_seed(0)
+    cb = EuclideanCodebook(replace(CFG, kind="rvq", kmeans_iters=3))
+    cb.train()
+    z = torch.randn(256, 6)
+    cb.quantize(z)                                   # init
+    cb.cluster_size[5] = 0.0                          # dead, and far from every vector
+    cb.embed[5] = 50.0
+    cb.embed_avg[5] = 50.0
+    torch.manual_seed(3)
+    picks = z[torch.randint(0, z.shape[0], (cb.codebook_size,))]   # what the replacement will draw
+    torch.manual_seed(3)
+    cb.quantize(z)                                   # replace, select, then the EMA update of this batch
+    pick = picks[5]
+    # The EMA of the same step moves the code at most by its own small share (1 - decay) towards the
+    # vectors it won; before the fix it landed at pick / threshold, half way to the origin.
+    assert torch.linalg.norm(cb.embed[5] - pick) < 0.05 * torch.linalg.norm(pick) + 0.05
+
+
+def test_ndvq_uniform_usage_reseeds_no_code():
+    # A mini batch's usage: 256 codes, ~2.4 uses a code a step. Raw counts against threshold 2 re-seeded
+    # a third of the codebook every step; an EMA of usage re-seeds nothing under uniform use.
+    K, D = 256, 8
+    cfg = replace(CFG, dimension=D, codebook_size=K, ndvq_dead_code_reset=True, dead_code_threshold=2.0)
+    torch.manual_seed(0)
+    cb = NormalCodebook(cfg)
+    with torch.no_grad():
+        cb.mu.copy_(torch.randn(K, D) * 3)
+        cb.logvar.fill_(math.log(0.01))
+    cb.initialized.fill_(True)
+    cb.usage.fill_(600 / K)                           # as after k-means init on such a batch
+    cb.train()
+    before = cb.mu.detach().clone()
+    for step in range(30):
+        idx = torch.randint(0, K, (600,))            # uniform use, ~2.34 a code
+        cb.quantize(cb.mu.detach()[idx] + 0.01 * torch.randn(600, D))
+    assert torch.equal(cb.mu.detach(), before), "a code in uniform use was re-seeded"
+    # ... while a code nobody uses is re-seeded once its usage has decayed
+    with torch.no_grad():
+        cb.mu[7] = 1e3
+    for step in range(200):
+        idx = torch.randint(0, K, (600,))
+        cb.quantize(before[idx] + 0.01 * torch.randn(600, D))
+    assert cb.mu[7].abs().max() < 100
+
+
+def test_selection_after_init_is_not_dominated_by_the_log_determinant():
+    # A realistic first batch: 600 latent vectors for 256 codes (1-3 points a cluster), uneven scales.
+    torch.manual_seed(0)
+    K, D = 256, 16
+    z = torch.randn(600, D) * torch.linspace(0.1, 2.0, D)
+    cb = NormalCodebook(replace(CFG, dimension=D, codebook_size=K, kmeans_iters=10))
+    cb.train()
+    cb.quantize(z)                                    # k-means init + log-variance init
+    zt = torch.randn(2000, D) * torch.linspace(0.1, 2.0, D)
+    picked = cb.encode(zt)
+    # The log-determinant may break near ties, but the distance term must decide: the code picked with
+    # it equals the code picked by the variance-weighted distance alone for nearly every vector.
+    mu, var = cb.mu.detach(), cb.logvar.detach().exp()
+    dist_only = (-0.5 * ((zt[:, None, :] - mu[None]) ** 2 / var[None]).sum(-1)).argmax(1)
+    agree = (picked == dist_only).float().mean()
+    assert agree > 0.9, f"log-determinant decided {1 - agree:.0%} of selections"
+    # and the picks are spread over the codebook, not a few wide codes
+    assert picked.unique().numel() > K // 2
