@@ -49,6 +49,14 @@ class NormalCodebook(Codebook):
             # codebook every step even under uniform use).
             self.register_buffer("usage", torch.zeros(cfg.codebook_size))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Models saved before the usage EMA existed load as they are. Usage only matters in training: it
+        # restarts at 4x the threshold, so an unused code is re-seeded after ~log(4)/(1-decay) steps,
+        # not every code at once on the first step.
+        if hasattr(self, "usage") and prefix + "usage" not in state_dict:
+            state_dict[prefix + "usage"] = torch.full_like(self.usage, 4 * self.cfg.dead_code_threshold)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # -- initialisation and maintenance ---------------------------------------------------------
     @torch.no_grad()
     def _init_from(self, z: torch.Tensor) -> None:
