@@ -45,6 +45,22 @@ def read_phonemes(paths: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _frontend_of(phonemes: Sequence[str]) -> Optional[dict]:
+    """Settings + fingerprint of the text front end beside the phoneme files (None without phonemes)."""
+    if not phonemes:
+        return None
+    from data_prep.frontend import TextFrontend
+
+    dirs = {Path(p).parent for p in phonemes}
+    if len(dirs) != 1:
+        raise ValueError(f"phoneme files from several directories (front ends): {sorted(map(str, dirs))}")
+    try:
+        return TextFrontend.load(dirs.pop()).to_dict()
+    except FileNotFoundError as e:
+        logger.warning("no front end recorded in the dump header: %s", e)
+        return None
+
+
 def make_batches(ids: list[str], durations: dict[str, float], max_seconds: float,
                  max_items: int) -> list[list[str]]:
     """Consecutive (length-sorted) ids grouped so that items x longest <= max_seconds."""
@@ -89,12 +105,13 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
             raise ValueError(f"duplicate utterance id {r['id']!r} in manifests")
         by_id[str(r["id"])] = r
     phon = read_phonemes(phonemes)
+    frontend = _frontend_of(phonemes)
     durations = {u: float(r["duration"]) for u, r in by_id.items()}
     plan = plan_shards(durations.items(), utts_per_shard=utts_per_shard)
     header = make_header(codec.checkpoint_sha256 or "unknown", codec.sample_rate, codec.frame_rate, n_q,
                          codec.codebook_size,
                          extra={"bandwidth_kbps": codec.kbps(n_q), "manifests": [str(m) for m in manifests],
-                                "model": str(model)})
+                                "model": str(model), **({"frontend": frontend} if frontend else {})})
     out = Path(out_dir)
     dump = DumpWriter(out, header)
     dump.set_plan(plan)
@@ -123,6 +140,9 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
                     res = codec.encode(wavs, codec.sample_rate, n_q=n_q)
                     for j, u in enumerate(ok):
                         r = by_id[u]
+                        if phonemes and u not in phon:  # phonemes=null would be silently useless to a TTS
+                            raise ValueError(f"utterance {u} has no phonemes in {list(phonemes)}: "
+                                             f"rerun the phonemes stage for its manifest")
                         writer.add(u, res.item_codes(j).numpy(), speaker=r.get("speaker"),
                                    text=r.get("text_norm", r.get("text")), phonemes=phon.get(u),
                                    duration=int(res.num_samples[j]) / codec.sample_rate,

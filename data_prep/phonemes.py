@@ -10,14 +10,18 @@ stressed phone; each punctuation mark is a token; ``_`` separates words. Example
     "Hello, world!" -> h ə l ˈ oʊ , _ w ˈ ɜː l d !
 
 Written: ``<out>/<subset>.jsonl`` with lines ``{"id": ..., "phonemes": "h ə l ˈ oʊ , _ w ..."}``
-(same order as the manifest) and ``<out>/tokens.txt`` (``symbol id`` per line). A subset whose
-output already covers its manifest is skipped (``--force`` redoes it); every write is atomic.
+(same order as the manifest; plus ``"language"`` for a speaker phonemised with its own accent) and,
+through :class:`data_prep.frontend.TextFrontend` (which normalises every text first, so LibriTTS's
+``text_norm`` and inference input go through the same normaliser), ``<out>/tokens.txt`` (``symbol id``
+per line) + ``<out>/frontend.json`` (settings + fingerprint). A subset whose output already covers
+its manifest with the same front end is skipped (``--force`` redoes it); every write is atomic.
 
-The symbol table covers espeak's English phone inventory for all English voices (en-us, en-gb,
-en-gb-scotland, en-gb-x-rp, en-029, en-us-nyc, ...), the stress marks and punctuation, plus the
-specials ``<pad>=0 <bos>=1 <eos>=2 <unk>=3 _=4``. Unseen symbols never crash with a bare KeyError:
-:meth:`SymbolTable.encode` either raises :class:`UnknownSymbolError` naming the symbol and the
-sentence, or maps them to ``<unk>`` with a warning.
+The symbol table is fixed and versioned (:data:`data_prep.frontend.SYMBOLS_VERSION`): espeak's English
+phone inventory for all English voices (en-us, en-gb, en-gb-scotland, en-gb-x-rp, en-029, en-us-nyc,
+...), the stress marks and punctuation, plus the specials ``<pad>=0 <bos>=1 <eos>=2 <unk>=3 _=4``; ids do
+not depend on the corpus. A phone outside it becomes ``<unk>`` (with a warning) in the front end, the
+same in training and inference. :meth:`SymbolTable.encode` on its own either raises
+:class:`UnknownSymbolError` naming the symbol and the sentence, or maps to ``<unk>`` with a warning.
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ t̪ u uː v w x z æ ææ æʊ ð ŋ ɐ ɐɐ ɑ ɑə ɑː ɑːɹ ɒ ɔ ɔə ɔɪ
 """.split())
 
 _ESPEAK_SEP = "|"
+LENGTH_MARK = "ː"
 
 
 class UnknownSymbolError(ValueError):
@@ -162,58 +167,77 @@ def _segment(piece: str) -> list[str]:
     return out
 
 
+def _flush(buf: str, tokens: list[str]) -> str:
+    if buf:
+        tokens.extend(_segment(buf))
+    return ""
+
+
 def tokenize_ipa(ipa: str) -> list[str]:
-    """Tokenize phonemizer output (phones separated by ``|``, words by spaces) into symbols."""
+    """Tokenize phonemizer output into symbols.
+
+    Expected: phones each *followed* by ``|`` and words separated by spaces (phonemizer with
+    ``strip=False``), e.g. ``n|ˈoː|t|: b|ˈa:|θ|,``. Text after a word's last ``|`` is punctuation;
+    a ``:`` inside a phone (espeak's Scottish length mark, ``a:``) is the length mark ``ː``, never the
+    ``:`` punctuation token. Input without the trailing ``|`` (``strip=True``) still works, except that
+    a word-final ``:`` is then read as punctuation.
+    """
     tokens: list[str] = []
     for word in ipa.split():
         if tokens and tokens[-1] != WORD_SEP:
             tokens.append(WORD_SEP)
-        for piece in word.split(_ESPEAK_SEP):
+        pieces = word.split(_ESPEAK_SEP)
+        for k, piece in enumerate(pieces):
+            in_phone = k < len(pieces) - 1  # followed by '|': a phone (maybe with leading punctuation)
             buf = ""
             for ch in piece:
-                if ch in STRESS or ch in PUNCTUATION:
-                    if buf:
-                        tokens.extend(_segment(buf))
-                        buf = ""
+                if ch == ":" and in_phone and buf:
+                    buf += LENGTH_MARK
+                elif ch in STRESS or ch in PUNCTUATION:
+                    buf = _flush(buf, tokens)
                     tokens.append(ch)
                 else:
                     buf += ch
-            if buf:
-                tokens.extend(_segment(buf))
+            _flush(buf, tokens)
     while tokens and tokens[-1] == WORD_SEP:
         tokens.pop()
     return tokens
 
 
-def _backend(language: str):
-    """One espeak backend per (process, language), created on first use and reused."""
-    if language not in _BACKENDS:
+def _backend(language: str, with_stress: bool = True):
+    """One espeak backend per (process, language, options), created on first use and reused."""
+    key = (language, with_stress)
+    if key not in _BACKENDS:
         from phonemizer.backend import EspeakBackend
 
         quiet = logging.getLogger("phonemizer.quiet")
         quiet.setLevel(logging.ERROR)  # silences "words count mismatch" warnings
-        _BACKENDS[language] = EspeakBackend(language, with_stress=True, preserve_punctuation=True,
-                                            language_switch="remove-flags", logger=quiet)
-    return _BACKENDS[language]
+        _BACKENDS[key] = EspeakBackend(language, with_stress=with_stress, preserve_punctuation=True,
+                                       language_switch="remove-flags", logger=quiet)
+    return _BACKENDS[key]
 
 
-def _phonemize_batch(args: tuple[list[str], str]) -> list[list[str]]:
-    texts, language = args
+def _phonemize_batch(args: tuple[list[str], str, bool]) -> list[list[str]]:
+    texts, language, with_stress = args
     from phonemizer.separator import Separator
 
     sep = Separator(phone=_ESPEAK_SEP, word=" ", syllable="")
-    ipa = _backend(language).phonemize([t.replace(_ESPEAK_SEP, " ") for t in texts], separator=sep, strip=True)
+    # strip=False keeps the '|' after every phone: it tells a phone's ':' from punctuation
+    ipa = _backend(language, with_stress).phonemize([t.replace(_ESPEAK_SEP, " ") for t in texts],
+                                                    separator=sep, strip=False)
     return [tokenize_ipa(s) for s in ipa]
 
 
 def phonemize(texts: Sequence[str], language: str = "en-us", jobs: int = 1, batch_size: int = 256,
-              progress: bool = False) -> list[list[str]]:
+              progress: bool = False, with_stress: bool = True) -> list[list[str]]:
     """Phonemize texts into token lists (see the module docstring for the tokenization).
 
-    Batched; with ``jobs > 1`` the batches run in worker processes, each reusing one backend.
+    The texts are used as given (no normalisation: :class:`data_prep.frontend.TextFrontend` is the
+    one entry point that normalises first). Batched; with ``jobs > 1`` the batches run in worker
+    processes, each reusing one backend.
     """
     texts = list(texts)
-    batches = [(texts[i:i + batch_size], language) for i in range(0, len(texts), batch_size)]
+    batches = [(texts[i:i + batch_size], language, with_stress) for i in range(0, len(texts), batch_size)]
     out: list[list[str]] = []
     bar = tqdm(total=len(texts), desc="phonemize", unit="utt", disable=None if progress else True)
     if jobs > 1 and len(batches) > 1:
@@ -247,48 +271,79 @@ def train_bpe(texts: Iterable[str], out_prefix: str | os.PathLike, vocab_size: i
 
 
 # ----------------------------------------------------------------------------- stage
-def _is_complete(out_file: Path, ids: list[str]) -> bool:
+def _is_complete(out_file: Path, ids: list[str], languages: list[str]) -> bool:
     if not out_file.exists():
         return False
     try:
-        return [r["id"] for r in iter_jsonl(out_file)] == ids
+        rows = list(iter_jsonl(out_file))
+        return [r["id"] for r in rows] == ids and [r.get("language") for r in rows] == languages
     except (ValueError, KeyError):
         return False
 
 
+def read_speaker_languages(path: str | os.PathLike) -> dict[str, str]:
+    """A ``speaker<TAB>language`` TSV (the mini corpus's ``accents.tsv``) -> {speaker: espeak voice}."""
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(f"{path}:{lineno}: expected 'speaker<TAB>language', got {line!r}")
+        out[parts[0]] = parts[1]
+    return out
+
+
 def prepare_phonemes(manifest_dir: str | os.PathLike, out_dir: str | os.PathLike, subsets: list[str],
                      jobs: int = 1, language: str = "en-us", force: bool = False,
-                     bpe_vocab: int = 0) -> SymbolTable:
-    """Phonemize each subset's manifest and write the symbol table; returns it."""
+                     bpe_vocab: int = 0, speaker_languages: dict[str, str] | None = None):
+    """Phonemize each subset's manifest through the front end; write ``tokens.txt`` + ``frontend.json``.
+
+    ``language`` is the front end's (default) accent; ``speaker_languages`` optionally gives a speaker's
+    own accent (its utterances are phonemised with it and the row records ``"language"``).
+    Returns the :class:`data_prep.frontend.TextFrontend` used.
+    """
+    from data_prep.frontend import TextFrontend
     from data_prep.libritts import read_manifest
 
     manifest_dir, out_dir = Path(manifest_dir), Path(out_dir)
-    table = SymbolTable()
+    fe = TextFrontend.default(language)
+    try:  # another front end made the existing files: redo them all
+        stale = TextFrontend.load(out_dir).fingerprint() != fe.fingerprint()
+    except (FileNotFoundError, ValueError):
+        stale = True
+    if stale and not force and any((out_dir / f"{s}.jsonl").exists() for s in subsets):
+        log.info("%s was made by another front end (or none recorded): phonemizing again", out_dir)
+    speaker_languages = speaker_languages or {}
     all_text: list[str] = []
     for subset in subsets:
         rows = read_manifest(manifest_dir / f"{subset}.jsonl")
         all_text.extend(r["text_norm"] for r in rows)
         out_file = out_dir / f"{subset}.jsonl"
         ids = [r["id"] for r in rows]
-        if not force and _is_complete(out_file, ids):
+        langs = [speaker_languages.get(str(r["speaker"])) for r in rows]  # None: the front end's default
+        if not force and not stale and _is_complete(out_file, ids, langs):
             log.info("%s: phonemes already complete in %s, skipping", subset, out_file)
-            seqs = [r["phonemes"].split() for r in iter_jsonl(out_file)]
-        else:
-            seqs = phonemize([r["text_norm"] for r in rows], language, jobs, progress=True)
-            write_jsonl(out_file, ({"id": i, "phonemes": " ".join(s)} for i, s in zip(ids, seqs)))
-            log.info("%s: %d utterances phonemized -> %s", subset, len(seqs), out_file)
+            continue
+        seqs: list[list[str]] = [[] for _ in rows]
+        for lang in sorted(set(langs), key=str):
+            idx = [i for i, l in enumerate(langs) if l == lang]
+            for i, seq in zip(idx, fe.phonemize([rows[i]["text_norm"] for i in idx], lang, jobs=jobs, progress=True)):
+                seqs[i] = seq
+        out_rows = []
+        for i, s, l in zip(ids, seqs, langs):
+            out_rows.append({"id": i, "phonemes": " ".join(s), **({"language": l} if l else {})})
+        write_jsonl(out_file, out_rows)
+        log.info("%s: %d utterances phonemized -> %s", subset, len(seqs), out_file)
         empty = [i for i, s in zip(ids, seqs) if not s]
         if empty:
             log.warning("%s: %d utterances have no phonemes (e.g. %s)", subset, len(empty), empty[:3])
-        new = table.add(t for s in seqs for t in s)
-        if new:
-            log.warning("%s: symbols outside the built-in English inventory added to the table: %s", subset, new)
-    table.save(out_dir / "tokens.txt")
-    log.info("symbol table: %d symbols -> %s", len(table), out_dir / "tokens.txt")
+    fe.save(out_dir)
+    log.info("front end %s -> %s", fe, out_dir)
     if bpe_vocab:
         model = train_bpe(all_text, out_dir / f"bpe_{bpe_vocab}", bpe_vocab)
         log.info("BPE model -> %s", model)
-    return table
+    return fe
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -297,13 +352,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="output directory for <subset>.jsonl and tokens.txt")
     p.add_argument("--subsets", nargs="+", required=True)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--language", default="en-us", help="espeak voice for phonemization")
+    p.add_argument("--language", default="en-us", help="espeak voice/accent of the front end (its default)")
+    p.add_argument("--speaker-languages", default=None,
+                   help="TSV 'speaker<TAB>language': phonemise these speakers with their own accent")
     p.add_argument("--bpe-vocab", type=int, default=0, help="also train a BPE model of this size (0: no)")
     p.add_argument("--force", action="store_true", help="redo subsets that are already complete")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    prepare_phonemes(args.manifests, args.out, args.subsets, args.jobs, args.language, args.force, args.bpe_vocab)
+    spk_lang = read_speaker_languages(args.speaker_languages) if args.speaker_languages else None
+    prepare_phonemes(args.manifests, args.out, args.subsets, args.jobs, args.language, args.force, args.bpe_vocab,
+                     spk_lang)
 
 
 if __name__ == "__main__":

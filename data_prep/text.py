@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize_text", "number_to_words", "ordinal_to_words"]
+__all__ = ["normalize_text", "number_to_words", "ordinal_to_words", "NORMALIZER_VERSION"]
+
+# Bump whenever normalize_text's output changes for some input (it is part of the front-end fingerprint).
+NORMALIZER_VERSION = "1"
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()

@@ -60,6 +60,17 @@ def test_unknown_symbol_maps_to_unk_with_warning(caplog):
 def test_tokenize_ipa_splits_stress_and_punctuation():
     assert tokenize_ipa("h|ə|l|ˈoʊ, w|ˈɜː|l|d!") == ["h", "ə", "l", "ˈ", "oʊ", ",", "_", "w", "ˈ", "ɜː", "l", "d", "!"]
     assert tokenize_ipa("") == []
+    # phonemizer's strip=False form: every phone ends with '|', punctuation comes after the last one
+    assert tokenize_ipa("h|ˈaɪ|: ") == ["h", "ˈ", "aɪ", ":"]
+
+
+def test_scottish_length_mark_is_not_the_colon_token():
+    # espeak's Scottish voice writes long vowels with an ASCII ':' ("bath" -> b ˈa: θ), which used to
+    # come out as the ':' punctuation token in mid-word
+    (bath,), (spa_colon,) = phonemize(["bath"], "en-gb-scotland"), phonemize(["spa: yes"], "en-gb-scotland")
+    assert ":" not in bath and "aː" in bath
+    assert spa_colon.count(":") == 1 and "aː" in spa_colon  # the real colon stays punctuation
+    assert spa_colon.index(":") == spa_colon.index(WORD_SEP) - 1
 
 
 def test_add_is_deterministic():
@@ -71,7 +82,8 @@ def test_add_is_deterministic():
 
 def test_prepare_phonemes_on_tiny_corpus(tiny_manifests, tmp_path):
     subsets = ["train-clean-100", "dev-clean"]
-    table = prepare_phonemes(tiny_manifests, tmp_path, subsets, jobs=2, bpe_vocab=0)
+    fe = prepare_phonemes(tiny_manifests, tmp_path, subsets, jobs=2, bpe_vocab=0)
+    table = fe.symbols
     for subset in subsets:
         manifest = read_manifest(tiny_manifests / f"{subset}.jsonl")
         rows = read_jsonl(tmp_path / f"{subset}.jsonl")
