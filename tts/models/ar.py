@@ -150,6 +150,7 @@ class ARModel(nn.Module):
         mask = self._mask(valid, starts[1], starts[1] + L)
         cache = self.transformer.new_cache(B, S + max_new, x.dtype, device)
         cache.key_valid[:, :S] = valid
+        cache.has_padding = bool(int(pad.max()) > 0)
         h = self.transformer(x, mask, cache=cache)
         return self.logits(h[:, -1]).float(), cache, P + 1
 
@@ -159,7 +160,7 @@ class ARModel(nn.Module):
         n = cache.length
         cache.key_valid[:, n] = True
         # Without left padding every key is visible: SDPA's fast path needs no mask.
-        mask = None if bool(cache.key_valid[:, : n + 1].all()) else cache.key_valid[:, None, None, : n + 1]
+        mask = cache.key_valid[:, None, None, : n + 1] if cache.has_padding else None
         h = self.transformer(x, mask, cache=cache)
         return self.logits(h[:, -1]).float()
 

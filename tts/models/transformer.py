@@ -68,6 +68,7 @@ class KVCache:
     v: list[torch.Tensor]
     key_valid: torch.Tensor
     length: int = 0
+    has_padding: bool = False       # any invalid key among the filled ones (then steps need a mask)
 
     @classmethod
     def empty(cls, n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int,
@@ -86,6 +87,7 @@ class KVCache:
         self.k = [t[rows] for t in self.k]
         self.v = [t[rows] for t in self.v]
         self.key_valid = self.key_valid[rows]
+        self.has_padding = not bool(self.key_valid[:, : self.length].all())
 
 
 class SelfAttention(nn.Module):

@@ -1,0 +1,110 @@
+"""Batched inference loops: KV-cached AR decoding and stage-by-stage NAR decoding.
+
+AR: one prefill over [phonemes ; <bos> prompt] for the whole batch, then one cached step per
+token. A sequence stops when its SAMPLED token is <eos> (never on the argmax: that cuts speech
+short) or when it reaches its maximum length; <eos> is masked out before its minimum length.
+Finished sequences are dropped from the batch and the cache, so they stop costing compute.
+
+NAR: for k = 2..n_q, one bidirectional pass predicts codebook k of every target position at once
+(greedy by default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional, Sequence
+
+import torch
+
+from ..sampling import SamplingConfig, sample_tokens
+from .ar import ARModel
+from .nar import NARModel
+
+StopReason = Literal["eos", "max_length"]
+
+
+@dataclass
+class ARRequest:
+    phonemes: torch.Tensor          # [L] int64: prompt text + target text phonemes
+    prompt: torch.Tensor            # [P] int64: the prompt's codebook-1 codes (P may be 0)
+    min_len: int                    # <eos> not allowed before this many new frames
+    max_len: int                    # stop here without <eos>
+    generator: torch.Generator
+
+
+@dataclass
+class ARResult:
+    codes: torch.Tensor             # [T] int64 generated codebook-1 codes (prompt excluded)
+    stop: StopReason
+
+
+@torch.inference_mode()
+def ar_generate(model: ARModel, requests: Sequence[ARRequest], cfg: SamplingConfig) -> list[ARResult]:
+    """Decode a batch of requests with the KV cache; results in request order."""
+    if not requests:
+        return []
+    eos = model.cfg.eos_id
+    max_new = max(r.max_len for r in requests)
+    logits, cache, pos = model.prefill([r.phonemes for r in requests], [r.prompt for r in requests], max_new)
+    active = list(range(len(requests)))          # request index of each batch row
+    out: list[list[int]] = [[] for _ in requests]
+    stop: list[Optional[StopReason]] = [None] * len(requests)
+    while active:
+        allow = torch.tensor([len(out[i]) >= requests[i].min_len for i in active])
+        tok = sample_tokens(logits, [requests[i].generator for i in active], cfg,
+                            history=[out[i] for i in active], allow_eos=allow, eos_id=eos)
+        keep_rows = []
+        for row, i in enumerate(active):
+            t = int(tok[row])
+            if t == eos:
+                stop[i] = "eos"
+                continue
+            out[i].append(t)
+            if len(out[i]) >= requests[i].max_len:
+                stop[i] = "max_length"
+                continue
+            keep_rows.append(row)
+        if len(keep_rows) < len(active):
+            if not keep_rows:
+                break
+            rows = torch.tensor(keep_rows, dtype=torch.long, device=pos.device)
+            cache.keep(rows)
+            pos, tok = pos[rows], tok[keep_rows]
+            active = [active[r] for r in keep_rows]
+        logits = model.step(tok.to(pos.device), pos, cache)
+        pos = pos + 1
+    return [ARResult(torch.tensor(o, dtype=torch.long), s) for o, s in zip(out, stop)]
+
+
+@torch.inference_mode()
+def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Sequence[torch.Tensor],
+                 first: Sequence[torch.Tensor], cfg: SamplingConfig,
+                 generators: Optional[Sequence[torch.Generator]] = None) -> list[torch.Tensor]:
+    """Codebooks 2..n_q for each item: phonemes [L_b], prompt [>=n_q, P_b], first [T_b] -> codes [n_q, T_b]."""
+    K = model.cfg.n_q
+    dev = next(model.parameters()).device
+    B = len(phonemes)
+    L = torch.tensor([p.numel() for p in phonemes], device=dev)
+    P = torch.tensor([p.shape[1] for p in prompts], device=dev)
+    T = torch.tensor([f.numel() for f in first], device=dev)
+    ph = torch.zeros(B, int(L.max()), dtype=torch.long, device=dev)
+    pr = torch.zeros(B, K, max(1, int(P.max())), dtype=torch.long, device=dev)
+    codes = torch.zeros(B, K, max(1, int(T.max())), dtype=torch.long, device=dev)
+    for b in range(B):
+        ph[b, : L[b]] = phonemes[b]
+        pr[b, :, : P[b]] = prompts[b][:K]
+        codes[b, 0, : T[b]] = first[b]
+    if cfg.nar_temperature > 0 and generators is None:
+        raise ValueError("nar_generate: sampling the NAR (nar_temperature > 0) needs per-item generators")
+    for k in model.stages:
+        lg = model.stage_logits(ph, L, pr, P, codes, T, torch.full((B,), k, dtype=torch.long, device=dev))
+        if cfg.nar_temperature == 0:
+            codes[:, k - 1] = lg.argmax(-1)
+        else:
+            for b in range(B):
+                n = int(T[b])
+                codes[b, k - 1, :n] = torch.multinomial(torch.softmax(lg[b, :n].float().cpu() / cfg.nar_temperature, -1),
+                                                        1, generator=generators[b])[:, 0].to(dev)
+    return [codes[b, :, : T[b]].cpu() for b in range(B)]
+
+
+__all__ = ["ARRequest", "ARResult", "StopReason", "ar_generate", "nar_generate"]
