@@ -128,6 +128,12 @@ CASES = [
     ("Well\u2026", "Well…"),
     ("Wait\u2026what?", "Wait… what?"),
     ("From 1990\u20132000", "From nineteen ninety to two thousand"),
+    ("It was built between 1990 and 2000.", "It was built between nineteen ninety and two thousand."),
+    ("In 1999, 2000 people came.", "In nineteen ninety-nine, two thousand people came."),
+    # --- fractions, initialisms (added with the fix)
+    ("Add 1/2 cup and 3/4 of it.", "Add one half cup and three quarters of it."),
+    ("The U.S. army", "The U S army"),
+    ("He moved to the U.S.", "He moved to the U S."),
     # --- quotes, spaces, symbols
     ("\u201cquoted\u201d  it\u2019s", "\"quoted\" it's"),
     ("  lots \n of\tspace ", "lots of space"),
