@@ -6,8 +6,9 @@ AR and NAR); `egs/libritts/conf/tts_mini.yaml` shrinks it for 2 CPU cores. Train
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
 
 # How training builds the acoustic prompt (contracts.md B):
 #   prefix          - a random prefix of the same utterance (lifeiteng's default; suits short LibriTTS clips)
@@ -53,3 +54,83 @@ class ModelConfig:
 
 
 # --------------------------------------------------------------------------- training (T2 below)
+LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]     # as codec.utils.trainer.lr_at
+MixedPrecision = Literal["no", "fp16", "bf16"]
+
+
+@dataclass
+class DataConfig:
+    """The code dump(s) and how they become batches (tts/data.py)."""
+    train_dump: str = "data/codes/train-clean-100"
+    valid_dump: Optional[str] = "data/codes/dev-clean"
+    frontend_dir: Optional[str] = None      # tokens.txt (+ frontend.json); None: <dump>/../../phonemes
+    min_seconds: float = 0.5
+    max_seconds: float = 20.0
+    max_phonemes: int = 600
+    # Phonemes-per-second sanity filter on pronounced phones (no stress/punctuation/separators):
+    # English read speech is ~8-18 phones/s; far outside means the text cannot match the audio.
+    min_pps: float = 2.5
+    max_pps: float = 30.0
+    # Dynamic batches: padded sequence positions (phonemes + code frames [+ prompt]) per batch.
+    max_frames_per_batch: int = 12_000
+    max_batch_size: int = 128
+    num_buckets: int = 10                   # duration buckets (quantiles of the item cost)
+    # Prompts (ModelConfig.prompt_mode): prefix length / other-utterance window, in seconds.
+    prompt_min_seconds: float = 1.0
+    prompt_max_seconds: float = 3.0
+    prompt_max_fraction: float = 0.5        # prefix mode: at most this part of the utterance
+    valid_max_utterances: Optional[int] = 200
+    num_workers: int = 1
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    weight_decay: float = 0.01              # AdamW (decoupled); not applied to norms, biases, embeddings
+    warmup_steps: int = 2000
+    # DECISION: cosine decay to min_lr_ratio * lr at train.max_steps (a run's length is known:
+    # max_steps, or a wall-time budget with a matching step cap); inverse_sqrt for open-ended runs.
+    schedule: LRSchedule = "cosine"
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    exp_dir: str = "exp/ar"
+    seed: int = 1234
+    max_steps: int = 300_000
+    max_minutes: Optional[float] = None     # wall-time budget: stop (and checkpoint) after this
+    log_every: int = 50
+    valid_every: int = 2000                 # 0: validate only at the end
+    ckpt_every: int = 2000
+    keep_last: int = 3
+    mixed_precision: MixedPrecision = "no"
+    max_bad_steps: int = 20                 # abort after this many non-finite steps in a row
+
+
+@dataclass
+class TTSConfig:
+    """Everything `tts.train` needs. `ar` / `nar` hold overrides (same nesting as this config)
+    applied when that part is trained, e.g. `ar: {train: {max_minutes: 6}}`; the resolved config
+    saved with a model has them applied and empty."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ar: dict[str, Any] = field(default_factory=dict)
+    nar: dict[str, Any] = field(default_factory=dict)
+
+    def for_part(self, part: Part) -> "TTSConfig":
+        """This config with the part's overrides applied (and both override sections cleared)."""
+        from codec.utils.config import from_dict
+        if part not in ("ar", "nar"):
+            raise ValueError(f"part must be 'ar' or 'nar', not {part!r}")
+        over = dict(getattr(self, part) or {})
+        for k in ("ar", "nar"):
+            if k in over:
+                raise ValueError(f"{part}: overrides cannot nest another part section ({k!r})")
+        base = dataclasses.replace(self, ar={}, nar={})
+        return from_dict(TTSConfig, over, f"{part} (part overrides)", base)

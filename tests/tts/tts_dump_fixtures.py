@@ -1,0 +1,63 @@
+"""A small synthetic code dump + phonemes directory for the TTS data and training tests.
+
+Named apart from tests/codec/helpers.py: pytest imports test-directory modules by their bare name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from codec.code_dump import DumpWriter, make_header, plan_shards
+from data_prep.phonemes import SymbolTable
+
+FRAME_RATE = 75.0
+PHONES = ("h", "ə", "l", "oʊ", "w", "ɜː", "d", "s", "t", "æ", "k", "m", "n", "iː", "ɪ", "p")
+
+
+def phoneme_string(rng: np.random.Generator, n_phones: int) -> str:
+    """Words of 3-5 phones with stress marks and separators, ending with a full stop."""
+    toks, left = [], n_phones
+    while left > 0:
+        w = min(left, int(rng.integers(3, 6)))
+        word = [str(p) for p in rng.choice(PHONES, w)]
+        word.insert(1, "ˈ")
+        if toks:
+            toks.append("_")
+        toks.extend(word)
+        left -= w
+    return " ".join(toks + ["."])
+
+
+def write_dump(root: str | Path, n_speakers: int = 4, per_speaker: int = 4, n_q: int = 4,
+               codebook_size: int = 16, sha: str = "a" * 64, seed: int = 0,
+               extra_rows: Optional[list[dict]] = None, utts_per_shard: int = 7,
+               subset: str = "train") -> Path:
+    """root/codes/<subset> (a dump of n_speakers x per_speaker utterances of 0.4-1.2 s at ~12 phones/s) and
+    root/phonemes/tokens.txt. extra_rows: more utterances as dicts (id, speaker, frames, phonemes)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_speakers):
+        for u in range(per_speaker):
+            frames = int(rng.integers(30, 90))
+            rows.append({"id": f"spk{s}_utt{u:02d}", "speaker": f"spk{s}", "frames": frames,
+                         "phonemes": phoneme_string(rng, max(3, int(frames / FRAME_RATE * 12)))})
+    rows += list(extra_rows or [])
+    by_id = {r["id"]: r for r in rows}
+    dump_dir = root / "codes" / subset
+    plan = plan_shards([(r["id"], r["frames"]) for r in rows], utts_per_shard=utts_per_shard)
+    writer = DumpWriter(dump_dir, make_header(sha, 24000, FRAME_RATE, n_q, codebook_size))
+    writer.set_plan(plan)
+    for i in writer.pending_shards(len(plan), 0, 1):
+        with writer.shard(i) as w:
+            for uid in plan[i]:
+                r = by_id[uid]
+                codes = rng.integers(0, codebook_size, (n_q, r["frames"])).astype(np.int16)
+                w.add(uid, codes, speaker=r["speaker"], text="text", phonemes=r["phonemes"],
+                      duration=r["frames"] / FRAME_RATE)
+    writer.finalize(len(plan))
+    (root / "phonemes").mkdir(parents=True, exist_ok=True)
+    SymbolTable().save(root / "phonemes" / "tokens.txt")
+    return dump_dir

@@ -1,0 +1,324 @@
+"""Training data for the VALL-E models: the code dump (docs/code_dump.md) as batches of `TTSBatch`.
+
+    ds = TTSDataset(dump_dir, frontend.tokens_to_ids, cfg.data, n_q=8, part="nar", prompt_mode="prefix")
+    loader = build_train_loader(ds, cfg.data, seed, rank, world_size, start_step)   # one batch per step
+
+- Codes are read from the dump's memory-mapped shards (`codec.code_dump.CodeDump`), only the first
+  `n_q` codebooks (a strided view of the time-major shard, copied once per item).
+- Filters (counted in `FilterStats` and logged): duration outside [min_seconds, max_seconds], no
+  phonemes, too many phonemes, a phonemes-per-second rate outside [min_pps, max_pps] (pronounced
+  phones only: stress marks, punctuation and word separators do not count), an item that alone
+  exceeds the batch budget, and in `other_utterance` mode a speaker with a single utterance.
+  Why the rate filter: manifests keep pairs whose text cannot match the audio (silence with a
+  sentence, a 3,000-word transcript on 2 s, punctuation only); an aligner-free model cannot learn
+  from them and they poison the AR's alignment.
+- Batches: dynamic, by padded sequence positions. An item's cost is its model sequence length
+  (phonemes + code frames, + the longest prompt in other_utterance mode); a batch holds items of one
+  duration bucket (quantiles of the cost) and `len(batch) * max(cost) <= max_frames_per_batch`.
+- Exact resume and multi-GPU: the batches of an epoch are a function of (seed, epoch), step s takes
+  the epoch's batches s*W .. s*W+W-1 (rank r the r-th), and each item carries a seed drawn from
+  (seed, step, rank, position) for its prompt. A run resumed at step s reads what the original read.
+- Prompts (contracts.md B): `prefix` -> prompt = codes[:, :p], target = codes[:, p:], phonemes of
+  the whole utterance (p uniform in [prompt_min_seconds, prompt_max_seconds], at most
+  prompt_max_fraction of the utterance); `other_utterance` -> the prompt is a random window (at most
+  prompt_max_seconds) of another utterance of the same speaker. The AR gets the whole utterance as
+  `codes` and an empty prompt in both modes (it models codebook 1 given the phonemes).
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from codec.code_dump import CodeDump
+from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS
+
+from .batch import TTSBatch
+from .config import DataConfig, Part, PromptMode
+
+log = logging.getLogger(__name__)
+
+NON_PHONES = frozenset(SPECIALS) | frozenset(PUNCTUATION) | frozenset(STRESS)
+
+
+@dataclass
+class FilterStats:
+    """How many utterances a dataset kept and why it dropped the others."""
+    total: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
+        return f"kept {self.kept} of {self.total} utterances (dropped: {reasons})"
+
+    def to_dict(self) -> dict:
+        return {"total": self.total, "kept": self.kept, "dropped": dict(self.dropped)}
+
+
+def count_phones(phoneme_string: str) -> int:
+    """Pronounced phones of a dump `phonemes` field (no stress marks, punctuation, separators)."""
+    return sum(t not in NON_PHONES for t in phoneme_string.split())
+
+
+class TTSDataset(Dataset):
+    """Filtered utterances of one code dump. Items are keyed by (position, seed) -> dict of arrays.
+
+    dump_dir: a code dump. encode: phoneme string -> ids (the text front end's `tokens_to_ids`).
+    n_q: codebooks read (the first n_q; must be <= the dump's). part: "ar" | "nar".
+    """
+
+    def __init__(self, dump_dir: str | Path, encode: Callable[[str], Sequence[int]], cfg: DataConfig,
+                 n_q: int, part: Part, prompt_mode: PromptMode = "prefix", name: str = "train") -> None:
+        self.dump = CodeDump(dump_dir)
+        self.cfg, self.part, self.prompt_mode, self.name = cfg, part, prompt_mode, name
+        if not 1 <= n_q <= self.dump.n_q:
+            raise ValueError(f"{self.dump.dir}: the model needs n_q={n_q} codebooks, the dump has "
+                             f"{self.dump.n_q} (model.n_q must be <= the dump's header codec.n_q)")
+        self.n_q = n_q
+        fr = self.dump.frame_rate
+        self.prompt_min = max(1, int(round(cfg.prompt_min_seconds * fr)))
+        self.prompt_max = max(self.prompt_min, int(round(cfg.prompt_max_seconds * fr)))
+        self.stats = FilterStats(total=len(self.dump))
+        keep, ids, offsets = [], [], [0]
+        for i in range(len(self.dump)):
+            m = self.dump.meta(i)
+            reason = self._reject(m, fr)
+            if reason is None:
+                seq = np.asarray(encode(m["phonemes"]), dtype=np.int32)
+                if len(seq) + m["frames"] + self._extra_cost() > cfg.max_frames_per_batch:
+                    reason = "over_batch_budget"
+            if reason is not None:
+                self.stats.dropped[reason] += 1
+                continue
+            keep.append(i)
+            ids.append(seq)
+            offsets.append(offsets[-1] + len(seq))
+        self.positions = np.asarray(keep, dtype=np.int64)          # kept item -> dump position
+        self._phon = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        self.frames = self.dump.frames[self.positions] if keep else np.zeros(0, np.int64)
+        self.n_phonemes = np.diff(self._offsets)
+        self.speakers = [str(self.dump.meta(int(p)).get("speaker")) for p in self.positions]
+        self._by_speaker: dict[str, np.ndarray] = {}
+        if prompt_mode == "other_utterance":
+            self._drop_single_speakers()
+        self.stats.kept = len(self.positions)
+        log.info("%s data %s: %s", name, self.dump.dir, self.stats.summary())
+        if not len(self.positions):
+            raise ValueError(f"{self.dump.dir}: no utterance passed the data filters ({self.stats.summary()}); "
+                             f"check data.min_seconds/max_seconds/min_pps/max_pps")
+
+    # ---- filtering
+    def _extra_cost(self) -> int:
+        return self.prompt_max if (self.part == "nar" and self.prompt_mode == "other_utterance") else 0
+
+    def _reject(self, m: dict, frame_rate: float) -> Optional[str]:
+        c = self.cfg
+        seconds = m["frames"] / frame_rate
+        if seconds < c.min_seconds:
+            return "too_short"
+        if seconds > c.max_seconds:
+            return "too_long"
+        ph = m.get("phonemes")
+        if not ph or not ph.strip():
+            return "no_phonemes"
+        n_tok = len(ph.split())
+        if n_tok > c.max_phonemes:
+            return "too_many_phonemes"
+        pps = count_phones(ph) / seconds
+        if pps < c.min_pps:
+            return "phones_per_second_low"
+        if pps > c.max_pps:
+            return "phones_per_second_high"
+        if self.part == "nar" and self.prompt_mode == "prefix" and m["frames"] < 2:
+            return "too_short"
+        return None
+
+    def _drop_single_speakers(self) -> None:
+        spk = np.asarray(self.speakers, dtype=object)
+        counts = Counter(self.speakers)
+        ok = np.array([counts[s] >= 2 and s != "None" for s in self.speakers], dtype=bool)
+        if (~ok).any():
+            self.stats.dropped["no_other_utterance"] += int((~ok).sum())
+            idx = np.flatnonzero(ok)
+            self.positions, self.frames = self.positions[idx], self.frames[idx]
+            self._phon = np.concatenate([self.phonemes(int(i)) for i in idx]) if len(idx) else self._phon[:0]
+            lens = self.n_phonemes[idx]
+            self._offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+            self.n_phonemes = lens
+            spk = spk[idx]
+            self.speakers = [str(s) for s in spk]
+        for s in sorted(set(self.speakers)):
+            self._by_speaker[s] = np.flatnonzero(np.asarray(self.speakers, dtype=object) == s)
+
+    # ---- access
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def phonemes(self, i: int) -> np.ndarray:
+        return self._phon[self._offsets[i]:self._offsets[i + 1]]
+
+    def costs(self) -> np.ndarray:
+        """Sequence positions each item occupies in a batch: [N] int64."""
+        return self.n_phonemes + self.frames + self._extra_cost()
+
+    def utt_id(self, i: int) -> str:
+        return self.dump.ids[int(self.positions[i])]
+
+    def prefix_length(self, T: int, rng: np.random.Generator) -> int:
+        """Prompt frames of a `prefix` split of a T-frame utterance: 1 <= p <= T - 1."""
+        hi = min(self.prompt_max, int(T * self.cfg.prompt_max_fraction), T - 1)
+        hi = max(hi, 1)
+        lo = min(self.prompt_min, hi)
+        return int(rng.integers(lo, hi + 1))
+
+    def other_utterance(self, i: int, rng: np.random.Generator) -> int:
+        """Another item of the same speaker (never i itself)."""
+        group = self._by_speaker[self.speakers[i]]
+        k = int(rng.integers(0, len(group) - 1))                # uniform over the group minus i
+        return int(group[k + 1]) if k >= int(np.searchsorted(group, i)) else int(group[k])
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        i, seed = int(key[0]), int(key[1])
+        rng = np.random.default_rng(seed)
+        codes = self.dump.codes(int(self.positions[i]), self.n_q)          # int16 [K, T]
+        empty = codes[:, :0]
+        if self.part == "ar":
+            prompt, target = empty, codes
+        elif self.prompt_mode == "prefix":
+            p = self.prefix_length(codes.shape[1], rng)
+            prompt, target = codes[:, :p], codes[:, p:]
+        else:
+            j = self.other_utterance(i, rng)
+            other = self.dump.codes(int(self.positions[j]), self.n_q)
+            n = min(other.shape[1], int(rng.integers(self.prompt_min, self.prompt_max + 1)))
+            start = int(rng.integers(0, other.shape[1] - n + 1))
+            prompt, target = other[:, start:start + n], codes
+        return {"index": i, "phonemes": self.phonemes(i), "codes": target, "prompt": prompt}
+
+
+def collate(items: list[dict]) -> TTSBatch:
+    """Pad a list of dataset items into a TTSBatch (phonemes padded with 0 = <pad>, codes with 0)."""
+    B = len(items)
+    K = items[0]["codes"].shape[0]
+    L = max(len(it["phonemes"]) for it in items)
+    T = max(it["codes"].shape[1] for it in items)
+    P = max(it["prompt"].shape[1] for it in items)
+    ph = torch.zeros(B, L, dtype=torch.long)
+    codes = torch.zeros(B, K, T, dtype=torch.long)
+    prompt = torch.zeros(B, K, P, dtype=torch.long)
+    for b, it in enumerate(items):
+        ph[b, :len(it["phonemes"])] = torch.from_numpy(it["phonemes"].astype(np.int64))
+        codes[b, :, :it["codes"].shape[1]] = torch.from_numpy(it["codes"].astype(np.int64))
+        prompt[b, :, :it["prompt"].shape[1]] = torch.from_numpy(it["prompt"].astype(np.int64))
+    lens = lambda key, ax: torch.tensor([it[key].shape[ax] for it in items], dtype=torch.long)  # noqa: E731
+    return TTSBatch(phonemes=ph, phoneme_lens=lens("phonemes", 0), codes=codes, code_lens=lens("codes", 1),
+                    prompt=prompt, prompt_lens=lens("prompt", 1))
+
+
+# ------------------------------------------------------------------------------------------ batching
+def bucket_batches(costs: np.ndarray, order: np.ndarray, max_cost: int, num_buckets: int,
+                   max_batch_size: int) -> list[np.ndarray]:
+    """Greedy batches of `order`'s items within cost-quantile buckets: len(batch) * max(cost) <= max_cost."""
+    if not len(order):
+        return []
+    edges = np.unique(np.quantile(costs, np.linspace(0, 1, num_buckets + 1)[1:-1])) if num_buckets > 1 else []
+    bucket = np.searchsorted(edges, costs[order], side="right")
+    out = []
+    for b in range(len(edges) + 1):
+        cur, longest = [], 0
+        for i in order[bucket == b]:
+            c = int(costs[i])
+            if cur and (max(longest, c) * (len(cur) + 1) > max_cost or len(cur) >= max_batch_size):
+                out.append(np.asarray(cur, dtype=np.int64))
+                cur, longest = [], 0
+            cur.append(int(i))
+            longest = max(longest, c)
+        if cur:
+            out.append(np.asarray(cur, dtype=np.int64))
+    return out
+
+
+class StepBatchSampler(Sampler):
+    """For steps start_step.., this rank's batch as [(item, item seed)]; endless (the loop stops it).
+
+    Epoch e's batches: the items shuffled by (seed, e), cut into bucketed batches, the batches
+    shuffled. Step s of an epoch gives rank r batch s * world + r; an epoch has len(batches) // world
+    steps (at least 1), so every rank makes the same number of steps.
+    """
+
+    def __init__(self, costs: np.ndarray, max_cost: int, num_buckets: int, max_batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1, start_step: int = 0) -> None:
+        self.costs, self.max_cost, self.num_buckets = np.asarray(costs), int(max_cost), num_buckets
+        self.max_batch_size, self.seed = max_batch_size, seed
+        self.rank, self.world, self.start_step = rank, world_size, start_step
+        self._epochs: list[list[np.ndarray]] = []    # cached batches of epochs 0..
+        self._first_step: list[int] = [0]             # first global step of each epoch
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        while len(self._epochs) <= epoch:
+            e = len(self._epochs)
+            rng = np.random.default_rng([self.seed, 3, e])
+            order = rng.permutation(len(self.costs))
+            batches = bucket_batches(self.costs, order, self.max_cost, self.num_buckets, self.max_batch_size)
+            batches = [batches[k] for k in rng.permutation(len(batches))]
+            self._epochs.append(batches)
+            self._first_step.append(self._first_step[-1] + max(1, len(batches) // self.world))
+        return self._epochs[epoch]
+
+    def locate(self, step: int) -> tuple[int, int]:
+        """(epoch, step within the epoch) of a global step."""
+        e = 0
+        while True:
+            self.epoch_batches(e)
+            if step < self._first_step[e + 1]:
+                return e, step - self._first_step[e]
+            e += 1
+
+    def batch_for_step(self, step: int) -> list[tuple[int, int]]:
+        epoch, j = self.locate(step)
+        batches = self.epoch_batches(epoch)
+        batch = batches[(j * self.world + self.rank) % len(batches)]
+        seeds = np.random.default_rng([self.seed, 4, step, self.rank]).integers(0, 2 ** 62, len(batch))
+        return [(int(i), int(s)) for i, s in zip(batch, seeds)]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start_step
+        while True:
+            yield self.batch_for_step(step)
+            step += 1
+
+
+def build_train_loader(ds: TTSDataset, cfg: DataConfig, seed: int, rank: int = 0, world_size: int = 1,
+                       start_step: int = 0) -> DataLoader:
+    sampler = StepBatchSampler(ds.costs(), cfg.max_frames_per_batch, cfg.num_buckets, cfg.max_batch_size,
+                               seed, rank, world_size, start_step)
+    return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
+                      persistent_workers=False, prefetch_factor=4 if cfg.num_workers > 0 else None)
+
+
+def validation_batches(ds: TTSDataset, cfg: DataConfig, seed: int, rank: int = 0,
+                       world_size: int = 1) -> list[TTSBatch]:
+    """The validation set of one rank: the first `valid_max_utterances` items (by id), in fixed
+    batches (the same prompts every time); rank r takes batches r, r + W, ... (the caller reduces)."""
+    n = len(ds) if cfg.valid_max_utterances is None else min(len(ds), cfg.valid_max_utterances)
+    chosen = np.asarray(sorted(range(len(ds)), key=ds.utt_id)[:n], dtype=np.int64)
+    costs = ds.costs()
+    order = chosen[np.argsort(costs[chosen], kind="stable")]
+    batches = bucket_batches(costs, order, cfg.max_frames_per_batch, 1, cfg.max_batch_size)
+    out = []
+    for b in batches[rank::world_size]:
+        out.append(collate([ds[(int(i), int(np.random.default_rng([seed, 5, int(i)]).integers(0, 2 ** 62)))]
+                            for i in b]))
+    return out
+
+
+__all__ = ["TTSDataset", "FilterStats", "collate", "bucket_batches", "StepBatchSampler", "build_train_loader",
+           "validation_batches", "count_phones"]

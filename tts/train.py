@@ -1,0 +1,340 @@
+"""Train the VALL-E AR or NAR model on a code dump: one loop for both, under Hugging Face Accelerate.
+
+    python -m tts.train --part ar --config egs/libritts/conf/tts_mini.yaml data.train_dump=data/codes/train-clean-100
+    accelerate launch --multi_gpu --num_processes 8 -m tts.train --part nar --config egs/libritts/conf/tts_paper.yaml
+
+Config: TTSConfig defaults, then each YAML file, then the part's section (`ar:` / `nar:` in the YAML),
+then the command line's `key=value` overrides. The AR reads only codebook 1 of the dump; the NAR the
+first model.n_q. model.codebook_size is taken from the dump; model.vocab_size is raised to the
+front end's symbol count if needed (both written to the saved config).
+
+Resumes automatically from the newest checkpoint in `train.exp_dir`, exactly (a killed and resumed run
+repeats the uninterrupted run's losses step for step; codec.utils.trainer explains how). A checkpoint
+made on the codes of another codec, or with another text front end, is an error naming both.
+
+Every rank validates its share of the dev batches and the sums are reduced, so no rank waits in a
+collective while another validates (the multi-GPU hang some VALL-E toolkits have).
+
+Files in exp_dir: checkpoints/, model/ (exported: config.json + model.safetensors, contracts.md C),
+losses.jsonl (one line a step), valid.jsonl (one line a validation: loss and top-1 accuracy per
+codebook), train_summary.json, tb/ (TensorBoard: loss, accuracy per codebook, lr, grad norm).
+Debug hooks: NDVQ_DEBUG_NAN_STEPS, NDVQ_DEBUG_STEP_SLEEP, NDVQ_DEBUG_DIGEST (codec.utils.trainer.DebugHooks).
+"""
+from __future__ import annotations
+
+# The shared training plumbing first: it sets the OpenMP waiting policy before torch is imported.
+from codec.utils.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDiverged,  # noqa: I001
+                                 init_trackers, lr_at, make_accelerator, nonfinite_anywhere, progress_bar,
+                                 restore_training_state, seed_step, set_lr, setup_logging, training_state,
+                                 truncate_jsonl)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Optional, Sequence  # noqa: E402
+
+import torch  # noqa: E402
+
+from codec.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from codec.utils.config import ConfigError, from_dict, load_config, to_dict  # noqa: E402
+from codec.utils.io import atomic_write_text  # noqa: E402
+
+from .batch import TTSBatch  # noqa: E402
+from .build import build_model  # noqa: E402
+from .checkpoint import (CodecMismatch, check_codec, check_frontend, export_tts_model,  # noqa: E402
+                         frontend_record, model_record, read_record)
+from .config import Part, TTSConfig  # noqa: E402
+from .data import TTSDataset, build_train_loader, validation_batches  # noqa: E402
+
+log = logging.getLogger("tts.train")
+
+
+# -- config ----------------------------------------------------------------------------------------
+def load_tts_config(files: Sequence[str], overrides: Sequence[str], part: Part) -> TTSConfig:
+    """Defaults < YAML files < the part's section < command-line overrides."""
+    cfg = load_config(TTSConfig, files, []).for_part(part)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        import yaml
+        nested: dict = {}
+        cur = nested
+        keys = key.strip().split(".")
+        for k in keys[:-1]:
+            cur = cur.setdefault(k, {})
+        cur[keys[-1]] = yaml.safe_load(raw)
+        cfg = from_dict(TTSConfig, nested, f"override {item!r}", cfg)
+    return cfg
+
+
+def default_frontend_dir(dump_dir: str | Path) -> Path:
+    """data/codes/<subset> -> data/phonemes (the recipe's layout)."""
+    return Path(dump_dir).resolve().parent.parent / "phonemes"
+
+
+def build_optimizer(model: torch.nn.Module, oc) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, norms and embeddings (1-D tensors and *emb* tables)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "emb" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": oc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=oc.lr, betas=tuple(oc.betas), eps=oc.eps)
+
+
+# -- metrics ---------------------------------------------------------------------------------------
+def metric_vector(out, part: Part, n_q: int, loss: torch.Tensor) -> torch.Tensor:
+    """[loss, hits_k, count_k for each codebook k] as one float tensor (summed over ranks, then divided).
+
+    AR: codebook 1 (`acc` over the scored positions, <eos> included). NAR: codebooks 2..n_q
+    (`acc_k{k}` of the stages drawn in this batch; others count 0)."""
+    m = out.metrics
+    ks = [1] if part == "ar" else list(range(2, n_q + 1))
+    vals = [float(loss.detach())]
+    for k in ks:
+        acc_key, n_key = ("acc", "n_tokens") if part == "ar" else (f"acc_k{k}", f"n_tokens_k{k}")
+        n = float(m.get(n_key, 0.0))
+        vals += [float(m[acc_key]) * n if n else 0.0, n]
+    return torch.tensor(vals, dtype=torch.float64)
+
+
+def summarise(vec: torch.Tensor, part: Part, n_q: int, world: int) -> dict:
+    """Invert metric_vector after a sum over ranks: loss (mean over ranks) and acc_k{k}."""
+    ks = [1] if part == "ar" else list(range(2, n_q + 1))
+    out = {"loss": float(vec[0]) / world}
+    for i, k in enumerate(ks):
+        hits, n = float(vec[1 + 2 * i]), float(vec[2 + 2 * i])
+        if n:
+            out[f"acc_k{k}"] = hits / n
+    return out
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: int, accelerator,
+             device) -> dict:
+    """Teacher-forced loss and top-1 accuracy per codebook on this rank's batches, reduced over ranks.
+
+    Every rank calls this (with possibly no batches): only the final reduce is a collective.
+    AR: codebook 1. NAR: every stage 2..n_q on every batch (not drawn)."""
+    was = model.training
+    model.eval()
+    ks = [1] if part == "ar" else list(range(2, n_q + 1))
+    sums = torch.zeros(1 + 2 * len(ks), dtype=torch.float64)     # [loss*tokens, hits_k, n_k ...]
+    tokens = 0.0
+    for batch in batches:
+        batch = batch.to(device)
+        for i, k in enumerate(ks):
+            out = model(batch, stage=None if part == "ar" else k)
+            n = float(out.metrics["n_tokens"])
+            sums[0] += float(out.loss) * n
+            sums[1 + 2 * i] += float(out.metrics["acc"]) * n
+            sums[2 + 2 * i] += n
+            tokens += n
+    model.train(was)
+    total = accelerator.reduce(torch.cat([sums, torch.tensor([tokens], dtype=torch.float64)]).to(device), "sum").cpu()
+    res = {"loss": float(total[0] / total[-1]) if total[-1] else float("nan"), "tokens": float(total[-1])}
+    for i, k in enumerate(ks):
+        if total[2 + 2 * i]:
+            res[f"acc_k{k}"] = float(total[1 + 2 * i] / total[2 + 2 * i])
+    return res
+
+
+# -- the loop --------------------------------------------------------------------------------------
+def train(cfg: TTSConfig, part: Part) -> dict:
+    tc, oc, dc = cfg.train, cfg.optim, cfg.data
+    exp_dir = Path(tc.exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    # The NAR updates only the drawn stages' heads: DDP must allow unused parameters.
+    accelerator = make_accelerator(exp_dir, tc.mixed_precision, find_unused_parameters=(part == "nar"))
+    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    device = accelerator.device
+    setup_logging(accelerator)
+    debug = DebugHooks.from_env()
+
+    # ---- data, text front end, codec identity
+    fe_dir = Path(dc.frontend_dir) if dc.frontend_dir else default_frontend_dir(dc.train_dump)
+    frontend, fe_record = frontend_record(fe_dir)
+    n_read = 1 if part == "ar" else cfg.model.n_q
+    train_ds = TTSDataset(dc.train_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode, "train")
+    header = train_ds.dump.header
+    codec_sha = str(header["codec"]["checkpoint_sha256"])
+    if header.get("extra", {}).get("frontend"):
+        check_frontend({"frontend": header["extra"]["frontend"]}, frontend, f"code dump {dc.train_dump}")
+    valid_ds = None
+    if dc.valid_dump:
+        valid_ds = TTSDataset(dc.valid_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode,
+                              "valid")
+        check_codec({"codec_sha256": valid_ds.dump.header["codec"]["checkpoint_sha256"]}, codec_sha,
+                    f"validation dump {dc.valid_dump}")
+    mc = cfg.model
+    changes = {}
+    if mc.codebook_size != train_ds.dump.codebook_size:
+        changes["codebook_size"] = train_ds.dump.codebook_size
+    if mc.vocab_size < len(frontend.symbols):
+        changes["vocab_size"] = len(frontend.symbols)
+    if changes:
+        log.info("model config from the dump / front end: %s", changes)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(mc, **changes))
+    record = model_record(cfg, part, header, fe_record)
+
+    # ---- model, optimizer, resume (weights before prepare, optimizer/RNG state after)
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg.model, part)
+    optimizer = build_optimizer(model, oc)
+    step, counters, state = 0, {}, None
+    ckpt = latest_checkpoint(exp_dir)
+    if ckpt is not None:
+        _, ck_part, ck_meta = read_record(ckpt)
+        if ck_part != part:
+            raise ValueError(f"{ckpt} is a {ck_part.upper()} checkpoint; this run trains the {part.upper()}: "
+                             f"use another train.exp_dir")
+        check_codec(ck_meta, codec_sha, f"checkpoint {ckpt}")
+        check_frontend(ck_meta, frontend, f"checkpoint {ckpt}")
+        state = load_checkpoint(ckpt, model)
+        step, counters = int(state["step"]), dict(state["counters"])
+        log.info("resuming from %s (step %d)", ckpt, step)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if state is not None:
+        restore_training_state(state, {"optimizer": optimizer})
+    guard = StepGuard(tc.max_bad_steps, counters)
+    raw = accelerator.unwrap_model(model)
+    n_params = sum(p.numel() for p in raw.parameters())
+
+    if main:
+        atomic_write_text(exp_dir / "config.json", json.dumps(record, indent=2) + "\n")
+        truncate_jsonl(exp_dir / "losses.jsonl", step)
+        truncate_jsonl(exp_dir / "valid.jsonl", step)
+        log.info("%s: %.2f M parameters, %s", part.upper(), n_params / 1e6, train_ds.stats.summary())
+    init_trackers(accelerator, record)
+    loader = build_train_loader(train_ds, dc, tc.seed, rank, world, start_step=step)
+    valid = validation_batches(valid_ds, dc, tc.seed, rank, world) if valid_ds is not None else []
+    losses = LossLog(exp_dir / "losses.jsonl", main)
+    K = cfg.model.n_q
+
+    def checkpoint(at_step: int) -> None:
+        accelerator.wait_for_everyone()
+        if main:
+            st = training_state(at_step, counters, {"optimizer": optimizer},
+                                data={"next_step": at_step, "seed": tc.seed, "world_size": world})
+            path = save_checkpoint(exp_dir, at_step, raw, None, record, st, tc.keep_last)
+            log.info("saved %s", path)
+        accelerator.wait_for_everyone()
+
+    def run_valid(at_step: int) -> dict:
+        if valid_ds is None:
+            return {}
+        res = validate(raw, valid, part, K, accelerator, device)      # every rank: reduce inside
+        if main:
+            accelerator.log({f"valid/{k}": v for k, v in res.items() if k != "tokens"}, step=at_step)
+            with open(exp_dir / "valid.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": at_step, **res}) + "\n")
+            log.info("valid step %d: %s", at_step, " ".join(f"{k} {v:.4f}" for k, v in res.items() if k != "tokens"))
+        return res
+
+    start_step, budget = step, Budget(tc.max_steps, tc.max_minutes)
+    pbar = progress_bar(budget, step, main, desc=f"train {part}")
+    model.train()
+    stop_reason, last_valid = None, {}
+    if step >= tc.max_steps:
+        stop_reason = "max_steps"
+        log.info("nothing to do: step %d >= max_steps %d", step, tc.max_steps)
+    t_ready = time.perf_counter()
+    for batch in ([] if stop_reason else loader):
+        t_step = time.perf_counter()
+        data_s = t_step - t_ready
+        batch = batch.to(device)
+        seed_step(tc.seed, step, rank)
+        lr = lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
+        set_lr(optimizer, lr)
+        with accelerator.autocast():
+            out = model(batch)
+        loss = debug.poison(step, out.loss)
+
+        # Non-finite loss on any rank -> every rank skips (decided together, or DDP would hang).
+        bad = nonfinite_anywhere(accelerator, loss)
+        grad_norm = torch.tensor(float("nan"))
+        if not bad:
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), oc.grad_clip)
+            bad = not bool(torch.isfinite(grad_norm))     # identical on every rank (grads are all-reduced)
+            if not bad:
+                optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        guard.update(bad, step)
+
+        vec = accelerator.reduce(metric_vector(out, part, K, loss).to(device), "sum").cpu()
+        frames = accelerator.reduce(torch.tensor(float(batch.code_lens.sum()), device=device), "sum")
+        row = {"step": step, "lr": lr, **summarise(vec, part, K, world), "grad_norm": float(grad_norm),
+               "skipped": bool(bad), "batch_size": batch.batch_size, "frames": float(frames),
+               "step_s": time.perf_counter() - t_step, "data_s": data_s}
+        losses.write(row)
+        if main:
+            pbar.set_postfix(loss=f"{row['loss']:.3f}", **{k: f"{v:.3f}" for k, v in row.items()
+                                                           if k.startswith("acc_k") and part == "ar"})
+            pbar.update(1)
+            if step % tc.log_every == 0:
+                logs = {f"train/{k}": v for k, v in row.items()
+                        if k not in ("step", "skipped") and isinstance(v, (int, float)) and math.isfinite(v)}
+                logs["train/bad_steps_total"] = counters["bad_steps_total"]
+                accelerator.log(logs, step=step)
+        step += 1
+        debug.after_step()
+
+        stop_reason = budget.stop_reason(accelerator, step)
+        if tc.valid_every and step % tc.valid_every == 0 and stop_reason is None:
+            last_valid = run_valid(step) or last_valid
+        if stop_reason is not None or (tc.ckpt_every and step % tc.ckpt_every == 0):
+            checkpoint(step)
+        if stop_reason is not None:
+            break
+        t_ready = time.perf_counter()
+    pbar.close()
+
+    # ---- the end: final validation (all ranks), export, summary
+    last_valid = run_valid(step) or last_valid
+    summary = {}
+    if main:
+        losses.close()
+        export_tts_model(raw, record, exp_dir / "model")
+        summary = {"part": part, "step": step, "stop_reason": stop_reason, "world_size": world,
+                   "minutes": budget.minutes, "steps_this_run": step - start_step, "counters": counters,
+                   "valid": last_valid, "num_parameters": n_params, "codec_sha256": codec_sha,
+                   "data": {"train": train_ds.stats.to_dict(),
+                            "valid": valid_ds.stats.to_dict() if valid_ds is not None else None}}
+        atomic_write_text(exp_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    debug.write_digest(exp_dir, rank, raw)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", required=True, choices=["ar", "nar"], help="which model to train")
+    p.add_argument("--config", action="append", default=[], help="YAML override file(s), applied in order")
+    p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_tts_config(args.config, args.overrides, args.part)
+        train(cfg, args.part)
+    except TrainingDiverged as e:
+        log.error("%s", e)
+        sys.exit(2)
+    except (CodecMismatch, ConfigError, FileNotFoundError, ValueError) as e:
+        logging.basicConfig()
+        log.error("%s", e)
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
