@@ -1,0 +1,217 @@
+"""AR decoding speed of the VALL-E models (issue 9's benchmark; not a test).
+
+    nice -n 10 .venv/bin/python benchmarks/bench_tts_decode.py                 # everything (~10 min, 2 cores)
+    .venv/bin/python benchmarks/bench_tts_decode.py --sizes mini --skip-rtf    # quick look
+
+Measures, in one process on `--threads` threads:
+- memory bandwidth: a large memcpy (bytes read + written / time) and a large reduction (bytes read /
+  time); the weight-streaming floor of a cached step is parameter bytes / the higher of the two.
+- AR per-token latency at context N in {150, 750} (phonemes + audio tokens already in the sequence):
+  with the KV cache = one `ARModel.step` at that context; without = one full forward over N tokens
+  (what a cache-less decoder recomputes for every new token). Paper size (12 x 1024, 16 heads) and
+  mini size, fp32 and (with --bf16) bf16.
+- the same cached step through transformers' Llama blocks (LlamaForCausalLM, SDPA attention,
+  its DynamicCache; FFN width chosen for the same parameter count), which is how the own blocks
+  were chosen (tts/models/transformer.py docstring).
+- the whole decoding loop (`ar_generate`: sampling, stop logic) at mini size, ms per token.
+- mini synthesis real-time factor (AR + NAR + codec decode through tts.synthesize.Synthesizer) at
+  batch 1 and 8, on random-weight models forced to a fixed length (speed does not depend on weights).
+
+Writes benchmarks/results/tts_decode.{json,md}. Records the load average: run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tts.config import ModelConfig  # noqa: E402
+from tts.models import ARModel  # noqa: E402
+from tts.models.decoding import ARRequest, ar_generate  # noqa: E402
+from tts.sampling import SamplingConfig, make_generator  # noqa: E402
+
+SIZES = {
+    "paper": dict(n_layers=12, d_model=1024, n_heads=16),
+    "mini": dict(n_layers=4, d_model=256, n_heads=4),
+}
+N_PHONEMES = 100       # text part of every measured context
+
+
+def timed(fn, reps: int, warmup: int = 1) -> float:
+    """Median seconds of fn() over reps runs."""
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def bandwidth(gib: float = 1.0) -> dict:
+    n = int(gib * (1 << 30)) // 4
+    src = torch.ones(n)
+    dst = torch.empty_like(src)
+    t_copy = timed(lambda: dst.copy_(src), 5)
+    t_sum = timed(lambda: src.sum(), 5)
+    out = {"bytes": n * 4, "copy_GBps": 2 * n * 4 / t_copy / 1e9, "read_GBps": n * 4 / t_sum / 1e9}
+    del src, dst
+    return out
+
+
+def model_cfg(size: str, vocab: int = 144) -> ModelConfig:
+    return ModelConfig(**SIZES[size], dropout=0.0, vocab_size=vocab, codebook_size=1024, n_q=8)
+
+
+def own_latency(model: ARModel, ctx: int, steps: int, reps_full: int, dtype) -> dict:
+    """Cached step and full recompute at context ctx (N_PHONEMES phonemes + ctx - N_PHONEMES audio)."""
+    g = torch.Generator().manual_seed(0)
+    ph = torch.randint(5, 144, (N_PHONEMES,), generator=g)
+    audio = torch.randint(0, 1024, (ctx - N_PHONEMES - 1,), generator=g)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        _, cache, pos = model.prefill([ph], [audio], steps + 2)
+        tok = torch.tensor([7])
+        model.step(tok, pos, cache)                     # warm-up
+        t0 = time.perf_counter()
+        for i in range(steps):
+            model.step(tok, pos + 1 + i, cache)
+        t_step = (time.perf_counter() - t0) / steps
+        bos = torch.tensor([model.cfg.bos_id])
+        seq = torch.cat([bos, audio])[None]
+        t_full = timed(lambda: model.full_logits(ph[None], seq), reps_full)
+    return {"cached_ms": 1e3 * t_step, "recompute_ms": 1e3 * t_full}
+
+
+def llama_latency(size: str, ctx: int, steps: int) -> dict:
+    from transformers import LlamaConfig, LlamaForCausalLM
+    s = SIZES[size]
+    d = s["d_model"]
+    # SwiGLU has 3 FFN matrices: 8/3 * d keeps the parameter count of our 2-matrix 4*d FFN
+    ffn = int(round(8 * d / 3 / 64) * 64)
+    cfg = LlamaConfig(hidden_size=d, num_attention_heads=s["n_heads"], num_key_value_heads=s["n_heads"],
+                      num_hidden_layers=s["n_layers"], intermediate_size=ffn, vocab_size=1026 + 144,
+                      max_position_embeddings=4096, attn_implementation="sdpa", tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    ids = torch.randint(0, 1026, (1, ctx))
+    with torch.inference_mode():
+        out = model(input_ids=ids, use_cache=True)
+        past = out.past_key_values
+        tok = torch.tensor([[7]])
+        out = model(input_ids=tok, past_key_values=past, use_cache=True)
+        past = out.past_key_values
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = model(input_ids=tok, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+        t_step = (time.perf_counter() - t0) / steps
+    return {"cached_ms": 1e3 * t_step, "params_M": n_params / 1e6}
+
+
+def loop_ms_per_token(model: ARModel, n_tokens: int, batch: int) -> float:
+    """The whole ar_generate loop forced to n_tokens per sequence; ms per generated frame per sequence."""
+    sc = SamplingConfig()
+    reqs = [ARRequest(torch.randint(5, 144, (N_PHONEMES,)), torch.randint(0, 1024, (50,)), n_tokens, n_tokens,
+                      make_generator(i)) for i in range(batch)]
+    t0 = time.perf_counter()
+    ar_generate(model, reqs, sc)
+    return 1e3 * (time.perf_counter() - t0) / n_tokens
+
+
+def synthesis_rtf(codec_dir: str, seconds: float, batches: list[int]) -> dict:
+    """Mini AR + NAR (random weights, length forced) + codec: wall time / audio seconds."""
+    import numpy as np
+    from codec.api import Codec
+    from tts.build import build_model
+    from tts.synthesize import Synthesizer, load_frontend_for
+    codec = Codec.from_pretrained(codec_dir)
+    cfg = ModelConfig(**SIZES["mini"], dropout=0.0, vocab_size=200, codebook_size=codec.codebook_size,
+                      n_q=min(8, codec.n_q))
+    torch.manual_seed(0)
+    ar, nar = build_model(cfg, "ar").eval(), build_model(cfg, "nar").eval()
+    syn = Synthesizer(codec, ar, nar, load_frontend_for(None), ar_config=cfg)
+    # length forced: <eos> never allowed, max = min = expected frames for `seconds` of speech
+    frames = int(seconds * codec.frame_rate)
+    rng = np.random.default_rng(0)
+    prompt = (0.1 * rng.standard_normal(int(3 * codec.sample_rate))).astype(np.float32)
+    text = "The quick brown fox jumps over the lazy dog near the quiet river bank today."
+    out = {}
+    for B in batches:
+        items = [{"text": text, "prompt_wav": prompt, "prompt_text": "a short prompt sentence here",
+                  "prompt_sr": codec.sample_rate} for _ in range(B)]
+        sc = SamplingConfig(seed=0)
+        t0 = time.perf_counter()
+        res = syn.synthesize_batch(items, sampling=sc, batch_size=B, force_frames=frames)
+        wall = time.perf_counter() - t0
+        audio_s = sum(len(r.audio) for r in res) / codec.sample_rate
+        out[f"batch{B}"] = {"wall_s": wall, "audio_s": audio_s, "rtf": wall / audio_s}
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sizes", nargs="+", default=["paper", "mini"], choices=list(SIZES))
+    ap.add_argument("--contexts", nargs="+", type=int, default=[150, 750])
+    ap.add_argument("--steps", type=int, default=30, help="cached steps timed per point")
+    ap.add_argument("--bf16", action="store_true", help="also measure bf16 (autocast)")
+    ap.add_argument("--no-llama", action="store_true")
+    ap.add_argument("--skip-rtf", action="store_true")
+    ap.add_argument("--codec", default="/work/devdata/exp/codec/model", help="codec dir for the RTF run")
+    ap.add_argument("--rtf-seconds", type=float, default=8.0)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/tts_decode"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    res: dict = {"threads": args.threads, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+                 "load_avg_start": os.getloadavg(), "n_phonemes": N_PHONEMES}
+    res["bandwidth"] = bandwidth()
+    bw = max(res["bandwidth"]["copy_GBps"], res["bandwidth"]["read_GBps"]) * 1e9
+    print("bandwidth", res["bandwidth"], flush=True)
+    res["ar"] = {}
+    dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if args.bf16 else [])
+    for size in args.sizes:
+        torch.manual_seed(0)
+        model = ARModel(model_cfg(size)).eval()
+        n_params = sum(p.numel() for p in model.parameters())
+        entry = {"params_M": n_params / 1e6, "points": []}
+        for name, dt in dtypes:
+            floor_ms = 1e3 * n_params * (2 if dt == torch.bfloat16 else 4) / bw
+            for ctx in args.contexts:
+                reps = 1 if (size == "paper" and ctx > 300) else 3
+                r = own_latency(model, ctx, args.steps, reps, dt)
+                r.update(dtype=name, context=ctx, floor_ms=floor_ms, speedup=r["recompute_ms"] / r["cached_ms"],
+                         vs_floor=r["cached_ms"] / floor_ms)
+                if not args.no_llama and dt == torch.float32:
+                    r["llama_cached_ms"] = llama_latency(size, ctx, args.steps)["cached_ms"]
+                entry["points"].append(r)
+                print(size, r, flush=True)
+        if size == "mini":
+            entry["loop_ms_per_token"] = {f"batch{b}": loop_ms_per_token(model, 300, b) for b in (1, 8)}
+            print("loop", entry["loop_ms_per_token"], flush=True)
+        res["ar"][size] = entry
+        del model
+    if not args.skip_rtf:
+        res["rtf"] = synthesis_rtf(args.codec, args.rtf_seconds, [1, 8])
+        print("rtf", res["rtf"], flush=True)
+    res["load_avg_end"] = os.getloadavg()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from data_prep.fileio import atomic_write_text
+    atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
