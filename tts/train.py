@@ -33,6 +33,7 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -149,15 +150,6 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
 # -- the loop --------------------------------------------------------------------------------------
 def train(cfg: TTSConfig, part: Part) -> dict:
     tc, oc, dc = cfg.train, cfg.optim, cfg.data
-    exp_dir = Path(tc.exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    # The NAR updates only the drawn stages' heads: DDP must allow unused parameters.
-    accelerator = make_accelerator(exp_dir, tc.mixed_precision, find_unused_parameters=(part == "nar"))
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    device = accelerator.device
-    setup_logging(accelerator)
-    debug = DebugHooks.from_env()
-
     # ---- data, text front end, codec identity
     fe_dir = Path(dc.frontend_dir) if dc.frontend_dir else default_frontend_dir(dc.train_dump)
     frontend, fe_record = frontend_record(fe_dir)
@@ -184,19 +176,31 @@ def train(cfg: TTSConfig, part: Part) -> dict:
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(mc, **changes))
     record = model_record(cfg, part, header, fe_record)
 
-    # ---- model, optimizer, resume (weights before prepare, optimizer/RNG state after)
-    torch.manual_seed(tc.seed)
-    model = build_model(cfg.model, part)
-    optimizer = build_optimizer(model, oc)
-    step, counters, state = 0, {}, None
+    exp_dir = Path(tc.exp_dir)
     ckpt = latest_checkpoint(exp_dir)
-    if ckpt is not None:
+    if ckpt is not None:                  # a checkpoint of another part / codec / front end: refuse
         _, ck_part, ck_meta = read_record(ckpt)
         if ck_part != part:
             raise ValueError(f"{ckpt} is a {ck_part.upper()} checkpoint; this run trains the {part.upper()}: "
                              f"use another train.exp_dir")
         check_codec(ck_meta, codec_sha, f"checkpoint {ckpt}")
         check_frontend(ck_meta, frontend, f"checkpoint {ckpt}")
+
+    # ---- accelerator (all checks above run before it, so a bad setup fails fast on every rank)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    # The NAR updates only the drawn stages' heads: DDP must allow unused parameters.
+    accelerator = make_accelerator(exp_dir, tc.mixed_precision, find_unused_parameters=(part == "nar"))
+    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    device = accelerator.device
+    setup_logging(accelerator)
+    debug = DebugHooks.from_env()
+
+    # ---- model, optimizer, resume (weights before prepare, optimizer/RNG state after)
+    torch.manual_seed(tc.seed)
+    model = build_model(cfg.model, part)
+    optimizer = build_optimizer(model, oc)
+    step, counters, state = 0, {}, None
+    if ckpt is not None:
         state = load_checkpoint(ckpt, model)
         step, counters = int(state["step"]), dict(state["counters"])
         log.info("resuming from %s (step %d)", ckpt, step)
@@ -323,6 +327,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--config", action="append", default=[], help="YAML override file(s), applied in order")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
     args = p.parse_args(argv)
+    # until the Accelerator exists (train() replaces this with per-rank logging): rank from the launcher
+    rank = int(os.environ.get("RANK", "0") or 0)
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format=f"%(asctime)s [rank {rank}] %(name)s: %(message)s")
     try:
         cfg = load_tts_config(args.config, args.overrides, args.part)
         train(cfg, args.part)
@@ -330,7 +338,6 @@ def main(argv: Optional[list[str]] = None) -> None:
         log.error("%s", e)
         sys.exit(2)
     except (CodecMismatch, ConfigError, FileNotFoundError, ValueError) as e:
-        logging.basicConfig()
         log.error("%s", e)
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)

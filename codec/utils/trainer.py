@@ -93,7 +93,8 @@ def make_accelerator(exp_dir: str | Path, mixed_precision: MixedPrecision = "no"
 def setup_logging(accelerator: Accelerator) -> None:
     """INFO on the main process, WARNING elsewhere; every line names its rank."""
     logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
-                        format=f"%(asctime)s [rank {accelerator.process_index}] %(name)s: %(message)s")
+                        format=f"%(asctime)s [rank {accelerator.process_index}] %(name)s: %(message)s",
+                        force=True)
 
 
 def init_trackers(accelerator: Accelerator, config: dict, name: str = "tb"):
