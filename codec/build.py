@@ -23,4 +23,6 @@ def build_discriminator(cfg: CodecConfig) -> MultiScaleSTFTDiscriminator:
 
 
 def build_mel_loss(cfg: CodecConfig) -> MultiScaleMelLoss:
-    return MultiScaleMelLoss(cfg.sample_rate, cfg.loss.n_mels, cfg.loss.mel_scales)
+    lc = cfg.loss
+    return MultiScaleMelLoss(cfg.sample_rate, lc.n_mels, lc.mel_scales, power=lc.mel_power,
+                             filterbank=lc.mel_filterbank, mse_weight=lc.mel_mse_weight, floor=lc.mel_floor)

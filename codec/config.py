@@ -17,6 +17,7 @@ QuantizerKind = Literal["ndvq", "rvq"]
 LogvarInit = Literal["zero", "kmeans", "kmeans_per_code"]
 PenaltyReduction = Literal["sum", "mean"]
 NormKind = Literal["weight_norm", "none"]
+MelFilterbank = Literal["htk", "slaney"]
 
 
 @dataclass
@@ -93,6 +94,12 @@ class LossConfig:
     # DECISION: 64 mel bins (the authors intended 64; their run used 32). Override with loss.n_mels=32.
     n_mels: int = 64
     mel_scales: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11)   # n_fft = win = 2**i, hop = win // 4
+    # The spec: log10 of magnitude mels (HTK filters), L1 + MSE, floor 1e-5. The authors' code used power
+    # mels with a Slaney filterbank; both are options (mel_power=2, mel_filterbank="slaney").
+    mel_power: float = 1.0
+    mel_filterbank: MelFilterbank = "htk"
+    mel_mse_weight: float = 1.0
+    mel_floor: float = 1e-5
     # Discriminator schedule: off for the first `disc_start` generator updates, then updated every
     # `disc_every` steps; the adversarial and feature losses join the generator loss at disc_start.
     disc_start: int = 50_000

@@ -9,17 +9,27 @@ from .spectral import MelSpectrogram, log_mel
 
 
 class MultiScaleMelLoss(nn.Module):
-    """Mean over scales (n_fft = win = 2^i, hop = win/4) of L1 + MSE between log10 mel spectrograms."""
+    """Mean over scales (n_fft = win = 2^i, hop = win/4) of L1 + mse_weight * MSE between log10 mel
+    spectrograms (the spec: magnitude mels, L1 + MSE, 7 scales; options: power mels, Slaney filters).
 
-    def __init__(self, sample_rate: int, n_mels: int, scales: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11)):
+    A scale whose FFT has fewer bins than mel filters (n_fft 32 -> 17 bins for 64 mels) leaves filters
+    empty; they sit at the log floor on both sides and add nothing but cost.
+    """
+
+    def __init__(self, sample_rate: int, n_mels: int, scales: tuple[int, ...] = (5, 6, 7, 8, 9, 10, 11),
+                 power: float = 1.0, filterbank: str = "htk", mse_weight: float = 1.0, floor: float = 1e-5):
         super().__init__()
-        self.mels = nn.ModuleList([MelSpectrogram(sample_rate, 2 ** i, 2 ** i // 4, n_mels) for i in scales])
+        self.mels = nn.ModuleList([MelSpectrogram(sample_rate, 2 ** i, 2 ** i // 4, n_mels, power, filterbank)
+                                   for i in scales])
+        self.mse_weight, self.floor = mse_weight, floor
 
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         total = x_hat.new_zeros(())
         for mel in self.mels:
-            a, b = log_mel(mel(x_hat)), log_mel(mel(x))
-            total = total + F.l1_loss(a, b) + F.mse_loss(a, b)
+            a, b = log_mel(mel(x_hat), self.floor), log_mel(mel(x), self.floor)
+            total = total + F.l1_loss(a, b)
+            if self.mse_weight:
+                total = total + self.mse_weight * F.mse_loss(a, b)
         return total / len(self.mels)
 
 

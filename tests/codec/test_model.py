@@ -59,3 +59,24 @@ def test_encode_decode_shapes_and_n_q_for_bandwidth():
     codes = model.encode(x, 2).codes
     assert codes.shape == (3, 2, 100) and int(codes.max()) < 16
     assert model.decode(codes).shape == (3, 1, 1600)
+
+
+def test_slaney_filterbank_has_unit_area_filters_and_htk_is_unchanged():
+    from codec.spectral import mel_filterbank
+    sr, n_fft = 24000, 8192
+    fb = mel_filterbank(sr, n_fft, 40, kind="slaney")
+    area = fb.sum(1) * (sr / n_fft)                 # integral over Hz of each triangle
+    torch.testing.assert_close(area[2:], torch.ones(38), rtol=0.02, atol=0.0)
+    htk = mel_filterbank(sr, n_fft, 40)
+    assert torch.isclose(htk.max(1).values, torch.ones(40), atol=0.05).all()   # HTK: peak ~1 (a bin near the centre), unnormalised
+    assert not torch.allclose(fb / fb.max(1, keepdim=True).values, htk, atol=1e-3)   # another scale
+
+
+def test_mel_loss_options():
+    from codec.losses import MultiScaleMelLoss
+    x = torch.randn(1, 1, 4800)
+    y = x + 0.1 * torch.randn_like(x)
+    full = MultiScaleMelLoss(24000, 32, (8, 9))(y, x)
+    l1_only = MultiScaleMelLoss(24000, 32, (8, 9), mse_weight=0.0)(y, x)
+    assert 0 < l1_only < full
+    assert MultiScaleMelLoss(24000, 32, (8, 9), power=2.0, filterbank="slaney")(x, x) == 0
