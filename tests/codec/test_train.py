@@ -154,3 +154,20 @@ def test_overfit_one_clip(kind, tmp_path):
     mel = [r["mel"] for r in _losses(tmp_path / "exp")]
     first, last = sum(mel[:3]) / 3, sum(mel[-10:]) / 10
     assert first / last >= 3.0, (kind, first, last)
+
+
+def test_weight_decay_is_decoupled():
+    # A parameter whose loss gradient is zero must shrink by lr*wd*w in a step (AdamW), not by Adam's
+    # normalised step of about lr*sign(w) (coupled L2 inside Adam: the bug of issue 8).
+    from codec.config import OptimConfig
+    from codec.train import build_optimizers
+    oc = OptimConfig(lr=1e-3, weight_decay=0.01, betas=(0.8, 0.9), eps=1e-6)
+    w = torch.nn.Linear(4, 4, bias=False)
+    d = torch.nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        w.weight.fill_(0.5)
+    opt_g, _ = build_optimizers(w, d, oc)
+    before = w.weight.detach().clone()
+    w.weight.grad = torch.zeros_like(w.weight)
+    opt_g.step()
+    torch.testing.assert_close(before - w.weight.detach(), before * oc.lr * oc.weight_decay)
