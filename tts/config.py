@@ -80,6 +80,9 @@ class DataConfig:
     prompt_max_seconds: float = 3.0
     prompt_max_fraction: float = 0.5        # prefix mode: at most this part of the utterance
     valid_max_utterances: Optional[int] = 200
+    # Curriculum: only utterances up to curriculum_max_seconds for the first curriculum_steps (0: off).
+    curriculum_steps: int = 0
+    curriculum_max_seconds: float = 4.0
     num_workers: int = 1
 
 

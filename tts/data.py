@@ -252,39 +252,50 @@ class StepBatchSampler(Sampler):
     Epoch e's batches: the items shuffled by (seed, e), cut into bucketed batches, the batches
     shuffled. Step s of an epoch gives rank r batch s * world + r; an epoch has len(batches) // world
     steps (at least 1), so every rank makes the same number of steps.
+
+    phases: [(first step, item indices), ...] sorted by step (default: all items from step 0). A
+    curriculum uses two: the short items first, then all; each phase has its own epochs.
     """
 
     def __init__(self, costs: np.ndarray, max_cost: int, num_buckets: int, max_batch_size: int, seed: int,
-                 rank: int = 0, world_size: int = 1, start_step: int = 0) -> None:
+                 rank: int = 0, world_size: int = 1, start_step: int = 0,
+                 phases: Optional[list[tuple[int, np.ndarray]]] = None) -> None:
         self.costs, self.max_cost, self.num_buckets = np.asarray(costs), int(max_cost), num_buckets
         self.max_batch_size, self.seed = max_batch_size, seed
         self.rank, self.world, self.start_step = rank, world_size, start_step
-        self._epochs: list[list[np.ndarray]] = []    # cached batches of epochs 0..
-        self._first_step: list[int] = [0]             # first global step of each epoch
+        self.phases = phases or [(0, np.arange(len(self.costs)))]
+        if self.phases[0][0] != 0 or any(len(items) == 0 for _, items in self.phases):
+            raise ValueError("StepBatchSampler: phases must start at step 0 and hold items")
+        self._epochs: dict[int, list[list[np.ndarray]]] = {}     # phase -> cached batches of its epochs
+        self._first_step: dict[int, list[int]] = {}               # phase -> first local step of each epoch
 
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        while len(self._epochs) <= epoch:
-            e = len(self._epochs)
-            rng = np.random.default_rng([self.seed, 3, e])
-            order = rng.permutation(len(self.costs))
+    def epoch_batches(self, epoch: int, phase: int = 0) -> list[np.ndarray]:
+        epochs = self._epochs.setdefault(phase, [])
+        firsts = self._first_step.setdefault(phase, [0])
+        items = np.asarray(self.phases[phase][1])
+        while len(epochs) <= epoch:
+            rng = np.random.default_rng([self.seed, 3, phase, len(epochs)])
+            order = items[rng.permutation(len(items))]
             batches = bucket_batches(self.costs, order, self.max_cost, self.num_buckets, self.max_batch_size)
             batches = [batches[k] for k in rng.permutation(len(batches))]
-            self._epochs.append(batches)
-            self._first_step.append(self._first_step[-1] + max(1, len(batches) // self.world))
-        return self._epochs[epoch]
+            epochs.append(batches)
+            firsts.append(firsts[-1] + max(1, len(batches) // self.world))
+        return epochs[epoch]
 
-    def locate(self, step: int) -> tuple[int, int]:
-        """(epoch, step within the epoch) of a global step."""
+    def locate(self, step: int) -> tuple[int, int, int]:
+        """(phase, epoch within the phase, step within the epoch) of a global step."""
+        phase = max(p for p, (first, _) in enumerate(self.phases) if first <= step)
+        local = step - self.phases[phase][0]
         e = 0
         while True:
-            self.epoch_batches(e)
-            if step < self._first_step[e + 1]:
-                return e, step - self._first_step[e]
+            self.epoch_batches(e, phase)
+            if local < self._first_step[phase][e + 1]:
+                return phase, e, local - self._first_step[phase][e]
             e += 1
 
     def batch_for_step(self, step: int) -> list[tuple[int, int]]:
-        epoch, j = self.locate(step)
-        batches = self.epoch_batches(epoch)
+        phase, epoch, j = self.locate(step)
+        batches = self.epoch_batches(epoch, phase)
         batch = batches[(j * self.world + self.rank) % len(batches)]
         seeds = np.random.default_rng([self.seed, 4, step, self.rank]).integers(0, 2 ** 62, len(batch))
         return [(int(i), int(s)) for i, s in zip(batch, seeds)]
@@ -296,10 +307,26 @@ class StepBatchSampler(Sampler):
             step += 1
 
 
+def curriculum_phases(ds: "TTSDataset", cfg: DataConfig) -> Optional[list[tuple[int, np.ndarray]]]:
+    """Short utterances (<= curriculum_max_seconds) for the first curriculum_steps, then all (or None).
+
+    Why: an AR that must align text to codes learns the alignment sooner on short utterances
+    (fewer positions to attend over, more examples per batch), see valle-notes / the README."""
+    if cfg.curriculum_steps <= 0:
+        return None
+    short = np.flatnonzero(ds.frames <= cfg.curriculum_max_seconds * ds.dump.frame_rate)
+    if not len(short):
+        log.warning("curriculum: no utterance is <= %.1f s; training on all from step 0", cfg.curriculum_max_seconds)
+        return None
+    log.info("curriculum: %d of %d utterances (<= %.1f s) for the first %d steps",
+             len(short), len(ds), cfg.curriculum_max_seconds, cfg.curriculum_steps)
+    return [(0, short), (cfg.curriculum_steps, np.arange(len(ds)))]
+
+
 def build_train_loader(ds: TTSDataset, cfg: DataConfig, seed: int, rank: int = 0, world_size: int = 1,
                        start_step: int = 0) -> DataLoader:
     sampler = StepBatchSampler(ds.costs(), cfg.max_frames_per_batch, cfg.num_buckets, cfg.max_batch_size,
-                               seed, rank, world_size, start_step)
+                               seed, rank, world_size, start_step, phases=curriculum_phases(ds, cfg))
     return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers,
                       persistent_workers=False, prefetch_factor=4 if cfg.num_workers > 0 else None)
 
@@ -321,4 +348,4 @@ def validation_batches(ds: TTSDataset, cfg: DataConfig, seed: int, rank: int = 0
 
 
 __all__ = ["TTSDataset", "FilterStats", "collate", "bucket_batches", "StepBatchSampler", "build_train_loader",
-           "validation_batches", "count_phones"]
+           "validation_batches", "count_phones", "curriculum_phases"]

@@ -22,6 +22,10 @@
 #                      for libritts)
 #   --codec-args "k=v ..."   extra codec config overrides, e.g. "train.max_minutes=30 optim.lr=5e-4"
 #   --dump-n-q N       codebooks written to the code dump (default: all of the codec's)
+#   --tts-conf FILE    TTS overrides YAML for stages 5-6 (default: conf/tts_mini.yaml for mini,
+#                      conf/tts_paper.yaml for libritts); its `ar:` / `nar:` sections apply per model
+#   --ar-args "k=v ..."    extra AR config overrides (stage 5), e.g. "train.max_minutes=20"
+#   --nar-args "k=v ..."   extra NAR config overrides (stage 6)
 #   --force            redo stages even if their .done sentinel exists
 #
 # Stages:
@@ -31,7 +35,9 @@
 #   3  codec: train under `accelerate launch` (resumes from its newest checkpoint), export
 #      <exp>/codec/model, and score it on test-clean against its first checkpoint (<exp>/codec/eval.md)
 #   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
-#   5.. AR, NAR, synthesis, evaluation (to come; see the end of this file)
+#   5  AR: train the VALL-E AR under `accelerate launch` on stage 4's dump (resumes from its newest
+#      checkpoint when run again) -> <exp>/ar/{checkpoints,model,tb,losses.jsonl,valid.jsonl,train_summary.json}
+#   6  NAR: the same for the NAR -> <exp>/nar/
 # A finished stage leaves .done.stage<N>.<name> (in <data>; stage 3's in <exp>) and is skipped next time.
 set -euo pipefail
 
@@ -54,6 +60,9 @@ accelerate_config=""
 codec_conf=""
 codec_args=""
 dump_n_q=""
+tts_conf=""
+ar_args=""
+nar_args=""
 force=false
 
 caller_pwd="$(pwd)"
@@ -76,6 +85,9 @@ while [ $# -gt 0 ]; do
     --codec-conf) codec_conf="$(abs_path "$2")"; shift 2 ;;
     --codec-args) codec_args="$2"; shift 2 ;;
     --dump-n-q) dump_n_q="$2"; shift 2 ;;
+    --tts-conf) tts_conf="$(abs_path "$2")"; shift 2 ;;
+    --ar-args) ar_args="$2"; shift 2 ;;
+    --nar-args) nar_args="$2"; shift 2 ;;
     --force) force=true; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; usage 1 ;;
@@ -83,8 +95,8 @@ while [ $# -gt 0 ]; do
 done
 
 case "$corpus" in
-  mini) subsets=("${mini_subsets[@]}"); default_codec_conf=conf/codec_mini.yaml ;;
-  libritts) subsets=("${libritts_subsets[@]}"); default_codec_conf=conf/codec_paper.yaml ;;
+  mini) subsets=("${mini_subsets[@]}"); default_codec_conf=conf/codec_mini.yaml; default_tts_conf=conf/tts_mini.yaml ;;
+  libritts) subsets=("${libritts_subsets[@]}"); default_codec_conf=conf/codec_paper.yaml; default_tts_conf=conf/tts_paper.yaml ;;
   *) echo "run.sh: --corpus must be mini or libritts, not '$corpus'" >&2; exit 1 ;;
 esac
 
@@ -206,9 +218,31 @@ if stage_ok 4 codes; then
   stage_done 4 codes
 fi
 
+# ---- stages 5-6: the VALL-E AR and NAR on the code dump (tts.train; resume from exp/<part>) ----
+[ -n "$tts_conf" ] || tts_conf="$recipe_dir/$default_tts_conf"
+# train_tts PART EXTRA_ARGS: one `accelerate launch -m tts.train` on the train/dev dumps of stage 4
+train_tts() {
+  local part="$1" extra="$2"
+  # shellcheck disable=SC2086  # extra is a list of key=value words
+  launch -m tts.train --part "$part" --config "$tts_conf" \
+    "train.exp_dir=$exp_dir/$part" \
+    "data.train_dump=$codes_dir/$train_subset" \
+    "data.valid_dump=$codes_dir/$valid_subset" \
+    "data.frontend_dir=$data_dir/phonemes" \
+    $extra
+}
+
+if stage_ok 5 ar "$exp_dir"; then
+  train_tts ar "$ar_args"
+  stage_done 5 ar "$exp_dir"
+fi
+
+if stage_ok 6 nar "$exp_dir"; then
+  train_tts nar "$nar_args"
+  stage_done 6 nar "$exp_dir"
+fi
+
 # ---- later stages go here, each as one block of the same shape: ---------------------------
-#   5 train AR         -> $exp_dir/ar
-#   6 train NAR        -> $exp_dir/nar
 #   7 synthesize       -> $exp_dir/synth
 #   8 evaluate         -> $exp_dir/eval
 

@@ -170,3 +170,22 @@ def test_validation_batches_cover_the_set_once_across_ranks(dump):
     assert sum(b.batch_size for b in one) == sum(b.batch_size for b in halves) == len(ds)
     again = validation_batches(ds, CFG, seed=1)                          # the same prompts every time
     assert all(torch.equal(a.prompt, b.prompt) for a, b in zip(one, again))
+
+
+def test_curriculum_serves_short_utterances_first(dump):
+    from dataclasses import replace
+
+    from tts.data import curriculum_phases
+    ds = _ds(dump)
+    cfg = replace(CFG, curriculum_steps=5, curriculum_max_seconds=0.8)
+    phases = curriculum_phases(ds, cfg)
+    limit = 0.8 * ds.dump.frame_rate
+    assert 0 < len(phases[0][1]) < len(ds)
+    s = StepBatchSampler(ds.costs(), 400, 3, 16, seed=3, phases=phases)
+    early = {i for st in range(5) for i, _ in s.batch_for_step(st)}
+    late = {i for st in range(5, 40) for i, _ in s.batch_for_step(st)}
+    assert all(ds.frames[i] <= limit for i in early)
+    assert any(ds.frames[i] > limit for i in late)
+    resumed = StepBatchSampler(ds.costs(), 400, 3, 16, seed=3, start_step=4, phases=phases)
+    assert [next(iter(resumed))] == [s.batch_for_step(4)]
+    assert curriculum_phases(ds, CFG) is None
