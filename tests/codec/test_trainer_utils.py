@@ -1,0 +1,46 @@
+"""codec.utils.trainer: the pure pieces of the shared training plumbing (the loops are tested end to end
+in tests/codec/test_train.py and tests/tts/test_train.py)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from codec.utils.trainer import StepGuard, TrainingDiverged, lr_at, step_seed, truncate_jsonl
+
+
+def test_lr_schedules():
+    assert lr_at(0, 1.0, 4) == pytest.approx(0.25) and lr_at(3, 1.0, 4) == 1.0
+    assert lr_at(100, 1.0, 4) == 1.0                                         # constant
+    cos = [lr_at(s, 1.0, 10, "cosine", 110, 0.1) for s in range(0, 200)]
+    assert cos[9] == 1.0 and cos[60] == pytest.approx(0.1 + 0.9 * 0.5)       # half way: the mean
+    assert cos[110] == pytest.approx(0.1) and cos[199] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(cos[9:], cos[10:]))                     # monotone after warmup
+    inv = [lr_at(s, 1.0, 16, "inverse_sqrt") for s in (15, 63, 255)]
+    assert inv == pytest.approx([1.0, 0.5, 0.25])
+    with pytest.raises(ValueError, match="unknown lr schedule"):
+        lr_at(20, 1.0, 4, "linear")
+
+
+def test_step_guard_counts_and_aborts():
+    g = StepGuard(max_bad_in_row=3)
+    for step, bad in enumerate([False, True, True, False, True]):
+        g.update(bad, step)
+    assert g.counters == {"bad_steps_total": 3, "bad_in_row": 1}
+    g.update(True, 5)
+    with pytest.raises(TrainingDiverged, match="3 non-finite steps in a row"):
+        g.update(True, 6)
+
+
+def test_truncate_jsonl_drops_steps_after_the_checkpoint(tmp_path):
+    p = tmp_path / "losses.jsonl"
+    p.write_text("".join(json.dumps({"step": s, "loss": s / 2}) + "\n" for s in range(6)))
+    truncate_jsonl(p, 4)
+    assert [json.loads(ln)["step"] for ln in p.read_text().splitlines()] == [0, 1, 2, 3]
+    truncate_jsonl(tmp_path / "missing.jsonl", 0)                            # nothing to do
+
+
+def test_step_seed_depends_on_every_input():
+    seeds = {step_seed(a, b, c) for a in (1, 2) for b in (0, 1) for c in (0, 1)}
+    assert len(seeds) == 8 and not math.isnan(float(next(iter(seeds))))
