@@ -147,6 +147,47 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
     return res
 
 
+# -- learning curves -------------------------------------------------------------------------------
+def write_curves(exp_dir: Path, part: Part) -> None:
+    """exp_dir/curves.png (train loss, dev top-1 per codebook vs step) and exp_dir/valid.md (table).
+
+    Published with every run because "my model learns nothing" is the top VALL-E complaint: a
+    reference curve tells a user whether theirs is on track."""
+    rows = [json.loads(ln) for ln in (exp_dir / "losses.jsonl").read_text().splitlines() if ln.strip()]
+    vfile = exp_dir / "valid.jsonl"
+    valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
+    keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
+    lines = [f"# {part.upper()} validation (teacher-forced, dev dump)", "",
+             "| step | loss | " + " | ".join(f"top-1 codebook {k[5:]}" for k in keys) + " |",
+             "|---:|---:|" + "---:|" * len(keys)]
+    for v in valid:
+        lines.append(f"| {v['step']} | {v['loss']:.3f} | " + " | ".join(f"{v.get(k, float('nan')):.3f}" for k in keys) + " |")
+    atomic_write_text(exp_dir / "valid.md", "\n".join(lines) + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:                      # plots are a convenience; the JSONL files hold the data
+        return
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ok = [r for r in rows if math.isfinite(r["loss"])]
+    a.plot([r["step"] for r in ok], [r["loss"] for r in ok], lw=0.6, alpha=0.5, label="train (per step)")
+    if valid:
+        a.plot([v["step"] for v in valid], [v["loss"] for v in valid], "o-", label="dev")
+    a.set_xlabel("step"), a.set_ylabel("cross-entropy"), a.legend(), a.set_title(f"{part.upper()} loss")
+    for k in keys:
+        pts = [(v["step"], v[k]) for v in valid if k in v]
+        b.plot(*zip(*pts), "o-", ms=3, label=f"codebook {k[5:]}")
+    b.set_xlabel("step"), b.set_ylabel("top-1 accuracy (dev)"), b.set_title("teacher-forced top-1")
+    if keys:
+        b.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    tmp = exp_dir / ".curves.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(exp_dir / "curves.png")
+
+
 # -- the loop --------------------------------------------------------------------------------------
 def train(cfg: TTSConfig, part: Part) -> dict:
     tc, oc, dc = cfg.train, cfg.optim, cfg.data
@@ -314,6 +355,7 @@ def train(cfg: TTSConfig, part: Part) -> dict:
                    "data": {"train": train_ds.stats.to_dict(),
                             "valid": valid_ds.stats.to_dict() if valid_ds is not None else None}}
         atomic_write_text(exp_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+        write_curves(exp_dir, part)
     debug.write_digest(exp_dir, rank, raw)
     accelerator.wait_for_everyone()
     accelerator.end_training()

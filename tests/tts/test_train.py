@@ -100,6 +100,7 @@ def test_run_writes_layout_and_loadable_model(reference, part):
     summary = json.loads((exp / "train_summary.json").read_text())
     assert summary["step"] == 6 and summary["part"] == part and summary["data"]["train"]["kept"] == 18
     assert list((exp / "tb").rglob("events.out.tfevents*"))
+    assert (exp / "curves.png").stat().st_size > 0 and f"top-1 codebook {keys[0][5:]}" in (exp / "valid.md").read_text()
     with pytest.raises(CodecMismatch, match=SHA):
         load_tts_model(exp / "model", codec_sha256="f" * 64)
 
