@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from torch import nn
+
 from .config import CodecConfig
 from .discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiScaleMelLoss
@@ -11,11 +13,21 @@ from .quantization import build_quantizer
 from .seanet import SEANetDecoder, SEANetEncoder
 
 
+def build_decoder(cfg: CodecConfig) -> nn.Module:
+    """`seanet.decoder`: "seanet" (the paper's) or "istft" (codec/istft_decoder.py)."""
+    if cfg.seanet.decoder == "seanet":
+        return SEANetDecoder(cfg.seanet)
+    if cfg.seanet.decoder == "istft":
+        from .istft_decoder import ISTFTDecoder
+        return ISTFTDecoder(cfg.seanet)
+    raise ValueError(f"seanet.decoder={cfg.seanet.decoder!r}: expected 'seanet' or 'istft'")
+
+
 def build_codec(cfg: CodecConfig) -> NDVQCodec:
     if cfg.quantizer.dimension != cfg.seanet.dimension:
         # The spec has no projection: the quantizer works on the encoder's latent as it is.
         cfg = replace(cfg, quantizer=replace(cfg.quantizer, dimension=cfg.seanet.dimension))
-    return NDVQCodec(SEANetEncoder(cfg.seanet), SEANetDecoder(cfg.seanet), build_quantizer(cfg.quantizer), cfg)
+    return NDVQCodec(SEANetEncoder(cfg.seanet), build_decoder(cfg), build_quantizer(cfg.quantizer), cfg)
 
 
 def build_discriminator(cfg: CodecConfig) -> MultiScaleSTFTDiscriminator:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import fold_weight_norm
+from .istft_decoder import ISTFTHead
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,15 @@ def _positive_copy(stack: nn.Module) -> nn.Module:
 
 def measure_reach(stack: nn.Module, in_channels: int, in_per_frame: int, out_per_frame: int,
                   start: int = 8, limit: int = 4096) -> Reach:
-    """Measure a convolution stack's receptive field in frame blocks (see module docstring)."""
+    """Measure a convolution stack's receptive field in frame blocks (see module docstring).
+
+    A stack with a `receptive_field()` method (codec.istft_decoder.ISTFTStack, whose LayerNorms and
+    iSTFT the positive-weight probe cannot see through) declares (left, right) instead.
+    """
+    declared = getattr(stack, "receptive_field", None)
+    if callable(declared):
+        r = max(declared())             # symmetric, as measured reaches (reflect padding at edges)
+        return Reach(in_per_frame, out_per_frame, r, r)
     with torch.inference_mode(False), torch.enable_grad():
         return _measure_reach(stack, in_channels, in_per_frame, out_per_frame, start, limit)
 
@@ -193,7 +202,8 @@ def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
     waveform), the encoder's `post` and the quantizer (codes are argmax decisions on z), the
     decoder's `pre`, and the decoder's last ELU + conv (it writes the waveform).
     Layout: enc.pre = [conv fp32, Cast(bf16), bf16...], enc.lstm bf16, enc.post = [Cast(fp32), ...];
-    dec.pre = [conv fp32, Cast(bf16)], dec.lstm bf16, dec.post = [bf16..., Cast(fp32), ELU, conv].
+    dec.pre = [conv fp32, Cast(bf16)], dec.lstm bf16, dec.post = [bf16..., Cast(fp32), ELU, conv]
+    (iSTFT decoder: dec.post = [LayerNorm and ConvNeXt blocks bf16..., Cast(fp32), ISTFTHead]).
     Receptive fields do not depend on dtype: measure them before calling this.
     """
     if precision == "fp32":
@@ -210,9 +220,15 @@ def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
     enc.post = nn.Sequential(Cast(torch.float32), *enc.post)
     dec.pre = nn.Sequential(dec.pre, Cast(low))
     post = list(dec.post)
-    if len(post) < 2 or not isinstance(post[-2], nn.ELU):
-        raise ValueError("decoder post must end with ELU + conv")
-    dec.post = nn.Sequential(*[m.to(low) for m in post[:-2]], Cast(torch.float32), *post[-2:])
+    if post and isinstance(post[-1], ISTFTHead):
+        # iSTFT decoder: its ConvNeXt blocks in bf16; the head (LayerNorm, the Linear to log-magnitudes
+        # and phases, the FFT) writes the waveform and stays float32, like SEANet's last ELU + conv.
+        tail = 1
+    elif len(post) >= 2 and isinstance(post[-2], nn.ELU):
+        tail = 2
+    else:
+        raise ValueError("decoder post must end with ELU + conv (SEANet) or an ISTFTHead")
+    dec.post = nn.Sequential(*[m.to(low) for m in post[:-tail]], Cast(torch.float32), *post[-tail:])
     for lstm in (enc.lstm, dec.lstm):
         if lstm is not None:
             lstm.to(low)

@@ -18,6 +18,19 @@ LogvarInit = Literal["zero", "kmeans", "kmeans_per_code"]
 PenaltyReduction = Literal["sum", "mean"]
 NormKind = Literal["weight_norm", "none"]
 MelFilterbank = Literal["htk", "slaney"]
+DecoderKind = Literal["seanet", "istft"]
+
+
+@dataclass
+class ISTFTConfig:
+    """The inverse-STFT decoder head (codec/istft_decoder.py), used when `seanet.decoder` is "istft"."""
+    width: int = 256                # channels of every layer at the frame rate
+    n_blocks: int = 8               # ConvNeXt blocks
+    mlp_ratio: float = 3.0          # ConvNeXt MLP hidden = mlp_ratio * width
+    kernel_size: int = 7            # depthwise conv of each block
+    pre_kernel_size: int = 7        # the latent -> width conv
+    layer_scale: float = 0.0        # initial residual-branch scale; 0 means 1 / n_blocks
+    n_fft: int = 0                  # 0 means 4 * hop; the hop is always the codec's (same frame rate)
 
 
 @dataclass
@@ -37,6 +50,10 @@ class SEANetConfig:
     causal: bool = False            # DECISION: non-causal default (the paper); causal is an option
     norm: NormKind = "weight_norm"
     pad_mode: str = "reflect"       # non-causal padding; causal mode pads on the left with this mode too
+    # "seanet": the paper's decoder (mirror of the encoder). "istft": a frame-rate ConvNeXt + inverse
+    # STFT head (codec/istft_decoder.py), an option for the mini model (issue 8); same hop, codes, length.
+    decoder: DecoderKind = "seanet"
+    istft: ISTFTConfig = field(default_factory=ISTFTConfig)
 
     @property
     def hop_length(self) -> int:

@@ -31,8 +31,10 @@ class EncodedAudio:
 
 
 class NDVQCodec(nn.Module):
-    def __init__(self, encoder: SEANetEncoder, decoder: SEANetDecoder, quantizer: ResidualQuantizer,
+    def __init__(self, encoder: SEANetEncoder, decoder: SEANetDecoder | nn.Module, quantizer: ResidualQuantizer,
                  config: CodecConfig):
+        """`decoder`: SEANetDecoder or codec.istft_decoder.ISTFTDecoder (`seanet.decoder`); both map
+        [B, D, T] -> [B, 1, T * hop] and split into `pre` -> `lstm` -> `post` (codec/chunked.py)."""
         super().__init__()
         self.encoder, self.decoder, self.quantizer = encoder, decoder, quantizer
         self.config = config
