@@ -1,0 +1,185 @@
+"""Writes a tts.evaluate report: report.json, report.md, scores.png, spectrograms.png, examples/."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from data_prep.audio import load_audio
+from data_prep.fileio import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+ROW_TITLES = {"ground_truth": "ground truth", "resynthesis": "codec resynthesis", "tts": "TTS (zero-shot)"}
+
+
+def _f(x: Optional[float], nd: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def write_report(report, items, out_dir: str | Path, examples: int = 3) -> Path:
+    """All report files into ``out_dir``; returns the Markdown path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ex = _copy_examples(report, items, out, examples)
+    d = report.to_dict()
+    d["examples"] = ex
+    atomic_write_text(out / "report.json", json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+    plots = []
+    try:
+        if _plot_scores(report, out / "scores.png"):
+            plots.append("scores.png")
+        if _plot_spectrograms(report, items, out / "spectrograms.png"):
+            plots.append("spectrograms.png")
+    except ImportError as e:  # pragma: no cover - matplotlib is a core dependency
+        log.warning("plots skipped: %s", e)
+    md = _markdown(report, ex, plots)
+    atomic_write_text(out / "report.md", md)
+    log.info("report: %s", out / "report.md")
+    return out / "report.md"
+
+
+def _markdown(report, examples: list[dict], plots: list[str]) -> str:
+    s = report.setting
+    rows = report.rows
+    lines = ["# Zero-shot TTS evaluation", ""]
+    lines += [f"{s['n_items']} test items, {s['n_speakers']} speakers (unseen in training); every row is "
+              f"scored on the same items by the same stack. Codec resynthesis uses "
+              f"{s['n_q']} codebook(s), the TTS's n_q." if s.get("n_q") else
+              f"{s['n_items']} test items, {s['n_speakers']} speakers; every row is scored on the same items.", ""]
+    lines += ["| row | items | WER | SIM to prompt | DNSMOS ovrl | PESQ | STOI | SI-SDR (dB) | mel L1 |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        cm = r.codec_metrics
+        miss = f" ({r.missing} missing)" if r.missing else ""
+        lines.append(f"| {ROW_TITLES.get(name, name)} | {r.n}{miss} | {_f(r.wer)} | {_f(r.sim)} | "
+                     f"{_f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a'} | {_f(cm.get('pesq'), 2)} | "
+                     f"{_f(cm.get('stoi'))} | {_f(cm.get('si_sdr'), 1)} | {_f(cm.get('mel'))} |")
+    if report.sim_floor is not None:
+        lines.append(f"| different speaker (SIM floor) | | | {_f(report.sim_floor)} | | | | | |")
+    lines += ["", "SIM on the ground-truth row is the same-speaker ceiling: two different utterances "
+              "(prompt and recording) of one speaker. The floor pairs each prompt with other speakers' "
+              "recordings. Codec metrics compare the resynthesis with the recording.", ""]
+    lines += ["## Targets", ""]
+    t = report.targets
+    if not t:
+        lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")
+    for key in ("wer", "sim"):
+        if key in t:
+            v = t[key]
+            base = v.get("resynthesis", v.get("ceiling"))
+            lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} "
+                         f"(base {_f(base)}, ratio {_f(v['ratio'], 2)}): **{'met' if v['met'] else 'NOT met'}**")
+    lines += ["", "## Setting", "",
+              f"- ASR: {s['asr']}."]
+    if s.get("asr_constrained"):
+        lines.append("  This is a **constrained** setting: the language model knows the evaluated "
+                     "sentences, so WERs are far below what an open-vocabulary ASR would give, and only "
+                     "the comparison between rows on the same items is meaningful.")
+    if s.get("asr_oov"):
+        lines.append(f"  Words the bundled dictionary cannot recognise (always errors): {', '.join(s['asr_oov'])}.")
+    lines.append(f"- Speaker similarity: cosine of {s['speaker_encoder']} embeddings.")
+    lines.append(f"- DNSMOS: {'speechmos (P.835 ovrl)' if s.get('dnsmos') else 'not installed / off'}.")
+    lines.append(f"- Text normalisation for WER: data_prep.text.normalize_text, lower case, no punctuation.")
+    lines.append(f"- Wall time: {report.seconds:.0f} s.")
+    for name, r in rows.items():
+        wd = r.wer_detail
+        lines.append(f"- {ROW_TITLES.get(name, name)}: {wd.get('substitutions')} substitutions, "
+                     f"{wd.get('deletions')} deletions, {wd.get('insertions')} insertions over "
+                     f"{wd.get('ref_words')} words.")
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    if examples:
+        lines += ["", "## Examples", "", "| id | text | prompt | ground truth | resynthesis | TTS | TTS heard as |",
+                  "|---|---|---|---|---|---|---|"]
+        for e in examples:
+            cells = [f"[wav]({e[k]})" if e.get(k) else "" for k in ("prompt", "ground_truth", "resynthesis", "tts")]
+            lines.append(f"| {e['id']} | {e['text']} | " + " | ".join(cells) + f" | {e.get('tts_hyp', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _copy_examples(report, items, out: Path, n: int) -> list[dict]:
+    exd = out / "examples"
+    res = []
+    for it, rec in list(zip(items, report.items))[: max(0, n)]:
+        e = {"id": it.id, "text": it.text, "tts_hyp": rec.get("tts", {}).get("hyp", "")}
+        srcs = {"prompt": it.prompt_wav, "ground_truth": it.ref_wav,
+                "resynthesis": rec.get("resynthesis", {}).get("wav"), "tts": it.out_wav}
+        for k, src in srcs.items():
+            if src and Path(src).is_file():
+                dst = exd / it.id / f"{k}.wav"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(dst, suffix=".wav") as tmp:
+                    shutil.copyfile(src, tmp)
+                e[k] = str(dst.relative_to(out))
+        res.append(e)
+    return res
+
+
+def _plot_scores(report, path: Path) -> bool:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(report.rows)
+    panels = [("WER per utterance", lambda r: r.get("wer")), ("SIM to prompt", lambda r: r.get("sim")),
+              ("DNSMOS ovrl", lambda r: (r.get("dnsmos") or {}).get("ovrl"))]
+    data = []
+    for title, get in panels:
+        vals = [[get(it[n]) for it in report.items if n in it and get(it[n]) is not None] for n in names]
+        if any(vals):
+            data.append((title, vals))
+    if not data:
+        return False
+    fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.6), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, (title, vals) in zip(axes[0], data):
+        keep = [(n, v) for n, v in zip(names, vals) if v]
+        ax.boxplot([v for _, v in keep], showfliers=False)
+        for k, (_, v) in enumerate(keep, 1):
+            ax.scatter(k + rng.uniform(-0.12, 0.12, len(v)), v, s=10, alpha=0.6)
+        ax.set_xticks(range(1, len(keep) + 1), [ROW_TITLES.get(n, n).replace(" (zero-shot)", "") for n, _ in keep],
+                      rotation=15)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if title.startswith("SIM") and report.sim_floor is not None:
+            ax.axhline(report.sim_floor, color="gray", ls="--", lw=1, label="different-speaker floor")
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{report.setting['n_items']} items, one scoring stack")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return True
+
+
+def _plot_spectrograms(report, items, path: Path) -> bool:
+    """Prompt / ground truth / TTS output of the first item that has all three."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from codec.metrics import log_mel_spectrogram
+    for it in items:
+        srcs = [("prompt", it.prompt_wav), ("ground truth", it.ref_wav), ("TTS output", it.out_wav)]
+        if all(p and Path(p).is_file() for _, p in srcs):
+            break
+    else:
+        return False
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax, (title, p) in zip(axes, srcs):
+        wav, sr = load_audio(p, sample_rate=24000)
+        m = log_mel_spectrogram(wav, 24000)  # [80, frames] log10
+        ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
+                  extent=[0, len(wav) / 24000, 0, m.shape[0]], vmin=m.max() - 5, vmax=m.max())
+        ax.set_title(f"{title} ({len(wav) / 24000:.1f} s)")
+        ax.set_xlabel("s")
+    axes[0].set_ylabel("mel bin")
+    fig.suptitle(f"{it.id}: \u201c{it.text[:90]}\u201d", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return True
