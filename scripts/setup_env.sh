@@ -20,6 +20,16 @@ if ! command -v espeak-ng >/dev/null 2>&1; then
   fi
 fi
 
+# chromium + chromedriver: the demo's browser test (tests/tts/test_demo.py), installed for test set-ups
+# (extras with "dev"); where apt is missing the test is skipped and says why.
+if [[ ",$extras," == *",dev,"* ]] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+      || echo "setup_env: could not install chromium/chromium-driver; the browser test will be skipped" >&2
+  fi
+fi
+
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 stamp="$venv/.ndvq-setup"
 want="$(cat "$root/pyproject.toml" "$0" | sha256sum | cut -c1-16) $extras"

@@ -26,6 +26,11 @@
 #                      conf/tts_paper.yaml for libritts); its `ar:` / `nar:` sections apply per model
 #   --ar-args "k=v ..."    extra AR config overrides (stage 5), e.g. "train.max_minutes=20"
 #   --nar-args "k=v ..."   extra NAR config overrides (stage 6)
+#   --zs-per-speaker N     stage 7: test utterances per unseen speaker in the zero-shot list (default 2;
+#                      0 = all)
+#   --synth-args "..."     extra `python -m tts.synthesize` options for stage 7, e.g. "--top-k 10"
+#   --asr-model DIR    stage 8: a local Whisper / HuBERT-CTC transformers checkpoint instead of pocketsphinx
+#   --eval-args "..."      extra `python -m tts.evaluate` options for stage 8, e.g. "--no-dnsmos"
 #   --force            redo stages even if their .done sentinel exists
 #
 # Stages:
@@ -38,6 +43,11 @@
 #   5  AR: train the VALL-E AR under `accelerate launch` on stage 4's dump (resumes from its newest
 #      checkpoint when run again) -> <exp>/ar/{checkpoints,model,tb,losses.jsonl,valid.jsonl,train_summary.json}
 #   6  NAR: the same for the NAR -> <exp>/nar/
+#   7  zero-shot synthesis of the test split: for each test utterance of an unseen speaker, its text
+#      with a ~3 s prompt from ANOTHER utterance of the same speaker -> <exp>/synth/list.jsonl (the
+#      (prompt, text, output) list others can score), <exp>/synth/prompts/, <exp>/synth/wavs/
+#   8  evaluation: ground truth, codec resynthesis and TTS rows (WER, speaker similarity, DNSMOS,
+#      codec metrics) -> <exp>/eval/{report.md,report.json,*.png,examples/}
 # A finished stage leaves .done.stage<N>.<name> (in <data>; stage 3's in <exp>) and is skipped next time.
 set -euo pipefail
 
@@ -63,6 +73,10 @@ dump_n_q=""
 tts_conf=""
 ar_args=""
 nar_args=""
+zs_per_speaker=2
+synth_args=""
+asr_model=""
+eval_args=""
 force=false
 
 caller_pwd="$(pwd)"
@@ -88,6 +102,10 @@ while [ $# -gt 0 ]; do
     --tts-conf) tts_conf="$(abs_path "$2")"; shift 2 ;;
     --ar-args) ar_args="$2"; shift 2 ;;
     --nar-args) nar_args="$2"; shift 2 ;;
+    --zs-per-speaker) zs_per_speaker="$2"; shift 2 ;;
+    --synth-args) synth_args="$2"; shift 2 ;;
+    --asr-model) asr_model="$(abs_path "$2")"; shift 2 ;;
+    --eval-args) eval_args="$2"; shift 2 ;;
     --force) force=true; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown option '$1'" >&2; usage 1 ;;
@@ -242,8 +260,32 @@ if stage_ok 6 nar "$exp_dir"; then
   stage_done 6 nar "$exp_dir"
 fi
 
-# ---- later stages go here, each as one block of the same shape: ---------------------------
-#   7 synthesize       -> $exp_dir/synth
-#   8 evaluate         -> $exp_dir/eval
+# ---- stages 7-8: zero-shot synthesis of the test split and its evaluation ---------------------
+synth_dir="$exp_dir/synth"
+if stage_ok 7 synth "$exp_dir"; then
+  run "$python" -m tts.zeroshot_list --manifest "$data_dir/manifests/$test_subset.jsonl" \
+    --train-manifest "$data_dir/manifests/$train_subset.jsonl" --out "$synth_dir" \
+    $( [ "$zs_per_speaker" -gt 0 ] && echo --max-per-speaker "$zs_per_speaker" )
+  # exit 1 = some items failed (listed in results.jsonl; stage 8 counts them as missing); other = error
+  rc=0
+  # shellcheck disable=SC2086  # synth_args is a list of options
+  run "$python" -m tts.synthesize --list "$synth_dir/list.jsonl" --out-dir "$synth_dir/wavs" \
+    --exp-dir "$exp_dir" --seed "$seed" $synth_args || rc=$?
+  if [ "$rc" -eq 1 ] && compgen -G "$synth_dir/wavs/*.wav" >/dev/null; then
+    log "WARNING: some test items failed to synthesize; see $synth_dir/wavs/results.jsonl"
+  elif [ "$rc" -ne 0 ]; then
+    log "ERROR: stage 7 synthesis failed (exit $rc)"; exit "$rc"
+  fi
+  stage_done 7 synth "$exp_dir"
+fi
+
+if stage_ok 8 eval "$exp_dir"; then
+  # shellcheck disable=SC2086  # eval_args is a list of options
+  run "$python" -m tts.evaluate --list "$synth_dir/list.jsonl" --out "$exp_dir/eval" \
+    --codec "$codec_dir/model" --nar "$exp_dir/nar/model" \
+    $( [ -n "$asr_model" ] && echo --asr-model "$asr_model" ) $eval_args
+  log "report: $exp_dir/eval/report.md"
+  stage_done 8 eval "$exp_dir"
+fi
 
 log "finished stages $stage..$stop_stage (recipe dir: $recipe_dir)"
