@@ -80,6 +80,19 @@ def test_full_run_and_reader_round_trip(corpus):
         assert {"shard", "offset"} <= set(meta)
 
 
+def test_worker_threads_write_the_same_dump(corpus):
+    """Utterances encoded by several worker threads (one intra-op thread each) give byte-identical shards."""
+    tmp, _, _ = corpus
+    threads = torch.get_num_threads()
+    assert run(tmp, tmp / "w1", "--workers", "1") == 0
+    assert run(tmp, tmp / "w3", "--workers", "3") == 0
+    assert torch.get_num_threads() == threads            # the caller's thread setting is restored
+    names = sorted(p.name for p in (tmp / "w1").glob("shard-*"))
+    assert names and names == sorted(p.name for p in (tmp / "w3").glob("shard-*"))
+    for name in names + ["index.jsonl", "skipped.jsonl"]:
+        assert (tmp / "w1" / name).read_bytes() == (tmp / "w3" / name).read_bytes(), name
+
+
 def test_resume_after_interruption(corpus):
     tmp, _, _ = corpus
     ref_out, out = tmp / "ref", tmp / "resumed"
