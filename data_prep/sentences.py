@@ -1,19 +1,30 @@
-"""An offline, seeded source of English sentences for the mini corpus.
+"""An offline, seeded source of English sentences for the mini corpus, with held-out text per split.
 
-Two sources, mixed: a bundled list of hand-written sentences (with digits, abbreviations and
-punctuation in their original form) and a small template grammar over a few hundred words that
-produces sentences from two to about twenty-five words. ``make_sentences(n, seed)`` returns
-``(original, normalized)`` pairs; the normalized text comes from :func:`data_prep.text.normalize_text`.
-Same seed, same sentences.
+Two sources, mixed: hand-written sentences (digits, abbreviations, dates, money, quotes and dashes in
+their original form) and a small template grammar that produces sentences from two to about
+twenty-five words. Each split has its own: training uses :data:`BUNDLED` and :data:`TRAIN_VOCAB`;
+dev and test use their own hand-written sentences (:data:`BUNDLED_DEV`, :data:`BUNDLED_TEST`) and
+vocabularies whose content words (names, nouns, adjectives, verbs, adverbs, places, times) occur in
+no other split (:data:`DEV_VOCAB`, :data:`TEST_VOCAB`; :func:`heldout_words` lists them), so a zero-shot
+test reads words and sentences the model never met. Function words and number words are shared.
+
+``make_sentences(n, seed, split=...)`` returns ``(original, normalized)`` pairs; the normalized text
+comes from :func:`data_prep.text.normalize_text`. Same seed, same sentences.
 """
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import Literal
 
 from data_prep.text import normalize_text
 
-__all__ = ["BUNDLED", "generate_sentence", "make_sentences"]
+__all__ = ["BUNDLED", "BUNDLED_DEV", "BUNDLED_TEST", "Vocabulary", "TRAIN_VOCAB", "DEV_VOCAB", "TEST_VOCAB",
+           "Split", "generate_sentence", "make_sentences", "heldout_words", "handwritten"]
 
+Split = Literal["train", "dev", "test"]
+
+# hand-written training sentences
 BUNDLED: tuple[str, ...] = (
     "The train left the station at 7 o'clock, exactly on time.",
     "Dr. Harlow kept 12 jars of honey on the top shelf.",
@@ -75,6 +86,93 @@ BUNDLED: tuple[str, ...] = (
     "We planted 25 oak trees along the edge of the field.",
     "He spoke quietly, as if someone might be listening.",
     "The painter mixed blue and yellow to make a soft green.",
+    # pauses, colons and less common phones, so that training covers what test sentences use
+    "She waited by the door - and then, at last, the bell rang.",
+    "I thought I heard a voice... but nobody was there.",
+    "The rule was simple: whoever came last would wash the pots.",
+    "He found the treasure \u2014 a tin box of old buttons.",
+    "Well\u2026 perhaps we should measure it again.",
+    "It was the usual story: a lost key, a locked gate and a long wait.",
+    "The vision faded slowly, like a dream at dawn.",
+    "\"Leave it,\" she said. \"We can decide tomorrow.\"",
+    "Three things matter here: patience, courage, and a warm coat.",
+    "The garage smelled of oil -- and of something sweeter.",
+    "At 8:30 the baker opened the shutters and lit the ovens.",
+    "He read the sign twice... and still took the wrong road.",
+    "Our neighbour's collie was a pleasure to watch at work.",
+    "It cost $12.50 \u2014 far too much for a loaf of rye bread.",
+    "They spoke of the invasion in low, anxious voices.",
+)
+
+# hand-written sentences read only by the test speakers (the normaliser's kinds: dates, years, money,
+# times, units, ordinals, decimals, negatives, abbreviations, quotes, dashes, ellipses)
+BUNDLED_TEST: tuple[str, ...] = (
+    "Agnes bought 3 lemons for $1.20 at the Thursday market.",
+    "The telescope arrived on the 14th of June, 2011, in a wooden crate.",
+    "Dr. Pemberton measured the pendulum: it swung 42 times a minute.",
+    "\"Mind the cauldron!\" shouted the innkeeper.",
+    "At 6:45 the ferryman rang the brass bell twice.",
+    "The kayak is 4.5 m long and weighs 23 kg.",
+    "It was -12°C when the astronomer opened the dome.",
+    "Percival paid £7.50 for a tattered accordion.",
+    "In 1962 the carnival came to town for the 1st time.",
+    "The chemist mixed 250 ml of vinegar with a pinch of salt... and waited.",
+    "Mrs. Quill keeps 17 thimbles in a velvet box.",
+    "The surgeon's train leaves at 11:05 p.m. on Fridays.",
+    "Only 8% of the pumpkins survived the thunderstorm.",
+    "Ophelia found a spyglass, a quilt, etc. in the attic trunk.",
+    "The locksmith charged €45 to open the satchel.",
+    "Room No. 9 has a harpsichord and a broken chandelier.",
+    "The banker's typewriter clattered until midnight - then silence.",
+    "Thaddeus juggled 5 walnuts while the fiddler played.",
+    "The trombone cost $2,300, which seemed a lot for a tailor.",
+    "We sailed along the canal for 3.5 hrs without a word.",
+    "Cecily turned 21 on the 2nd of February.",
+    "The microscope was made in 1875 by a jeweller in Geneva.",
+    "Barnaby, is that your wheelbarrow by the greenhouse?",
+    "The birdcage hung 6 ft. above the cobbler's bench.",
+    "Between 1990 and 2005 the bakery changed owners 4 times.",
+    "The librarian whispered, \"Chapter 12 is missing.\"",
+    "Jasper drove the carriage at 30 km/h through the fog.",
+    "Imogen sketched the archway at 7:30 a.m. sharp.",
+    "Lavinia's suitcase held 2 goblets and a jagged stone.",
+    "The potter sold 1,250 bowls in his 3rd year.",
+    "A cold wind \u2014 sharp and sudden \u2014 rattled the envelope.",
+    "The pilot checked the fuel: 0.75 of a tank remained.",
+    "Montague won the race by 1/4 of a second.",
+    "Fergus hid the radish under the hammock, or so he claimed.",
+    "Prof. Whitcombe ordered 24 cabbages for the banquet.",
+    "The tapestry was 300 years old and surprisingly glossy.",
+    "Rosalind rode her bicycle 15 km to the lighthouse keeper's cottage.",
+    "At 9:00 the architect unfolded her drawings on the floor.",
+    "Desmond owed the pharmacy $0.85, and he paid it in pennies.",
+    "The pitchfork leaned against the fountain\u2026 forgotten.",
+    "Gwendolyn weighed the saucepan: 2.2 lbs exactly.",
+    "The trumpet sounded 3 times on New Year's Eve.",
+    "Horace, the 2nd son, inherited the spyglass in 1938.",
+    "\"Is the pier safe?\" asked Eloise. \"Not after dark.\"",
+    "Capt. Hargreave rescued 11 sailors from the murky water.",
+)
+# hand-written sentences read only by the dev (unseen-speaker validation) speakers
+BUNDLED_DEV: tuple[str, ...] = (
+    "Winifred tuned her guitar at 8:15 every evening.",
+    "The plumber charged $65.40 for a new skillet handle.",
+    "In 1974 the sculptor moved into the gymnasium.",
+    "Rupert flew his kite 120 m above the aquarium.",
+    "\"Grumpy again?\" asked the dentist.",
+    "The grocer stacked 36 pillows on the tidy shelf.",
+    "Dorothea snored through the 3rd act of the play.",
+    "Mr. Ambrose paid £12.99 for a wobbly easel.",
+    "It was -4°C at teatime on Tuesday.",
+    "The courier delivered the toolbox on the 9th of April, 1983.",
+    "Ignatius sharpened 14 pencils \u2014 then he sneezed.",
+    "About 40% of the scarecrows were plump and shabby.",
+    "Millicent hummed while the butcher sorted the trophies.",
+    "The novelist peeled 7 apples... slowly.",
+    "Bartholomew folded the tablecloth at 10:20 p.m.",
+    "The janitor's harmonica weighs 0.3 kg.",
+    "Clementine won a trophy for the sled race in 2016.",
+    "\"Calmly, please,\" said the dainty sculptor.",
 )
 
 _NAMES = ("Anna Ben Clara Daniel Edith Felix Grace Henry Iris Jonah Kate Leo Mara Noah Olive Peter Quinn Rose "
@@ -107,77 +205,163 @@ _TIMES = ("that morning", "at dawn", "before supper", "late at night", "in the s
 _CONJ = ("and", "but", "so", "while", "because", "although", "until", "before", "after")
 
 
-def _np(r: random.Random, det: bool = True) -> str:
-    noun = r.choice(_THINGS)
-    adj = r.choice(_ADJS) + " " if r.random() < 0.6 else ""
+@dataclass(frozen=True)
+class Vocabulary:
+    """The content words of one split's template sentences."""
+    names: tuple[str, ...]
+    people: tuple[str, ...]
+    things: tuple[str, ...]
+    adjs: tuple[str, ...]
+    verbs_past: tuple[str, ...]
+    verbs_intr: tuple[str, ...]
+    advs: tuple[str, ...]
+    places: tuple[str, ...]
+    times: tuple[str, ...]
+
+    def content_words(self) -> set[str]:
+        """Every word of the pools except function words (lower case)."""
+        out: set[str] = set()
+        for pool in (self.names, self.people, self.things, self.adjs, self.verbs_past, self.verbs_intr,
+                     self.advs, self.places, self.times):
+            for phrase in pool:
+                out.update(w for w in phrase.lower().replace("'s", "").split() if w not in _FUNCTION_WORDS)
+        return out
+
+
+_FUNCTION_WORDS = frozenset("the a an of at by in on to near next inside outside beside behind beneath under "
+                            "across along around during after before last that years ago".split())
+
+TRAIN_VOCAB = Vocabulary(tuple(_NAMES), tuple(_PEOPLE), tuple(_THINGS), tuple(_ADJS), tuple(_VERBS_PAST),
+                         tuple(_VERBS_INTR), tuple(_ADVS), _PLACES, _TIMES)
+TEST_VOCAB = Vocabulary(
+    names=tuple("Agnes Barnaby Cecily Desmond Eloise Fergus Gwendolyn Horace Imogen Jasper Lavinia Montague "
+                "Ophelia Percival Rosalind Thaddeus".split()),
+    people=tuple("lawyer tailor cobbler jeweller librarian pilot astronomer chemist surgeon banker fiddler "
+                 "ferryman innkeeper architect locksmith potter".split()),
+    things=tuple("telescope trumpet envelope saucepan carriage pendulum chandelier harpsichord thimble tapestry "
+                 "kayak cauldron wheelbarrow typewriter accordion microscope satchel hammock goblet quilt "
+                 "spyglass pitchfork birdcage bicycle suitcase walnut pumpkin cabbage radish lemon trombone "
+                 "archway".split()),
+    adjs=tuple("velvet jagged solemn brittle glossy murky nimble peculiar sparkling tattered vivid weathered "
+               "fragrant ornate feeble".split()),
+    verbs_past=tuple("inspected sketched stitched unfolded juggled smuggled scrubbed delivered tossed rescued "
+                     "weighed measured".split()),
+    verbs_intr=tuple("giggled shrugged fidgeted grumbled chuckled wept blushed hesitated marched".split()),
+    advs=tuple("briskly cautiously merrily solemnly awkwardly swiftly lazily".split()),
+    places=("near the railway depot", "inside the greenhouse", "behind the bakery", "across the canal",
+            "beneath the archway", "next to the pharmacy", "around the fountain", "along the pier"),
+    times=("on Thursday", "at midnight", "during the carnival", "after the thunderstorm", "before breakfast"),
+)
+DEV_VOCAB = Vocabulary(
+    names=tuple("Bartholomew Clementine Dorothea Ignatius Millicent Rupert Winifred Ambrose".split()),
+    people=tuple("plumber dentist butcher novelist grocer sculptor janitor courier".split()),
+    things=tuple("guitar kite pillow skillet harmonica easel scarecrow tablecloth toolbox trophy paddle "
+                 "sled".split()),
+    adjs=tuple("bashful dainty grumpy plump shabby tidy wobbly zealous".split()),
+    verbs_past=tuple("ironed folded peeled scraped sharpened stacked sorted".split()),
+    verbs_intr=tuple("snored sneezed hummed frowned winked".split()),
+    advs=tuple("loudly calmly clumsily".split()),
+    places=("near the post office", "behind the laundry", "inside the gymnasium", "beside the aquarium"),
+    times=("on Tuesday", "at teatime", "during the blizzard"),
+)
+_VOCABS: dict[str, Vocabulary] = {"train": TRAIN_VOCAB, "dev": DEV_VOCAB, "test": TEST_VOCAB}
+_BUNDLES: dict[str, tuple[str, ...]] = {"train": BUNDLED, "dev": BUNDLED_DEV, "test": BUNDLED_TEST}
+
+
+def heldout_words(split: Split) -> list[str]:
+    """The content words only ``split`` uses (sorted): the test-only (dev-only) word list."""
+    if split == "train":
+        raise ValueError("heldout_words is for 'dev' or 'test'")
+    return sorted(_VOCABS[split].content_words())
+
+
+def handwritten(split: Split) -> tuple[str, ...]:
+    """The hand-written sentences of ``split``."""
+    return _BUNDLES[split]
+
+
+def _np(r: random.Random, v: Vocabulary, det: bool = True) -> str:
+    noun = r.choice(v.things)
+    adj = r.choice(v.adjs) + " " if r.random() < 0.6 else ""
     if r.random() < 0.25:
         num = r.randint(2, 999) if r.random() < 0.8 else r.randint(1000, 99999)
         return f"{num:,} {adj}{noun}s" if num >= 1000 and r.random() < 0.5 else f"{num} {adj}{noun}s"
     return (r.choice(("the", "a", "that", "her", "his", "our")) + " " if det else "") + adj + noun
 
 
-def _subject(r: random.Random) -> str:
+def _subject(r: random.Random, v: Vocabulary) -> str:
     x = r.random()
     if x < 0.35:
-        return r.choice(_NAMES)
+        return r.choice(v.names)
     if x < 0.45:
-        return r.choice(("Dr.", "Mr.", "Mrs.", "Capt.", "Prof.")) + " " + r.choice(_NAMES)
-    return "the " + (r.choice(_ADJS) + " " if r.random() < 0.4 else "") + r.choice(_PEOPLE)
+        return r.choice(("Dr.", "Mr.", "Mrs.", "Capt.", "Prof.")) + " " + r.choice(v.names)
+    return "the " + (r.choice(v.adjs) + " " if r.random() < 0.4 else "") + r.choice(v.people)
 
 
-def _clause(r: random.Random) -> str:
-    s = _subject(r)
+def _clause(r: random.Random, v: Vocabulary) -> str:
+    s = _subject(r, v)
     if r.random() < 0.6:
-        c = f"{s} {r.choice(_VERBS_PAST)} {_np(r)}"
+        c = f"{s} {r.choice(v.verbs_past)} {_np(r, v)}"
     else:
-        c = f"{s} {r.choice(_VERBS_INTR)}"
+        c = f"{s} {r.choice(v.verbs_intr)}"
     if r.random() < 0.4:
-        c += " " + r.choice(_ADVS)
+        c += " " + r.choice(v.advs)
     if r.random() < 0.5:
-        c += " " + r.choice(_PLACES)
+        c += " " + r.choice(v.places)
     if r.random() < 0.3:
-        c += " " + (r.choice(_TIMES) if r.random() < 0.7 else f"in {r.randint(1700, 2030)}")
+        c += " " + (r.choice(v.times) if r.random() < 0.7 else f"in {r.randint(1700, 2030)}")
     return c
 
 
-def generate_sentence(r: random.Random) -> str:
+def generate_sentence(r: random.Random, vocab: Vocabulary = TRAIN_VOCAB) -> str:
     """One sentence from the template grammar (original form: digits, abbreviations, punctuation)."""
+    v = vocab
     kind = r.random()
     if kind < 0.12:  # short exclamations and questions
-        s = r.choice((f"{r.choice(_NAMES)}, {r.choice(('look', 'wait', 'listen', 'come here'))}!",
-                      f"Where is {_np(r)}?", f"Who {r.choice(_VERBS_PAST)} {_np(r)}?",
-                      f"What a {r.choice(_ADJS)} {r.choice(_THINGS)}!"))
+        s = r.choice((f"{r.choice(v.names)}, {r.choice(('look', 'wait', 'listen', 'come here'))}!",
+                      f"Where is {_np(r, v)}?", f"Who {r.choice(v.verbs_past)} {_np(r, v)}?",
+                      f"What a {r.choice(v.adjs)} {r.choice(v.things)}!"))
         return s[0].upper() + s[1:]
-    parts = [_clause(r)]
+    parts = [_clause(r, v)]
     n_more = r.choices((0, 1, 2), weights=(5, 4, 1))[0]
     for _ in range(n_more):
         parts.append(("; " if r.random() < 0.15 else ", " if r.random() < 0.5 else " ")
-                     + r.choice(_CONJ) + " " + _clause(r))
+                     + r.choice(_CONJ) + " " + _clause(r, v))
     if r.random() < 0.15:
         parts.append(f", and it cost ${r.randint(1, 500)}.{r.randint(0, 99):02d}")
+    if len(parts) > 1 and r.random() < 0.12:  # a dash pause instead of a plain join
+        parts[1] = " \u2014 " + parts[1].lstrip(",; ")
     s = "".join(parts).replace(" ; ", "; ")
     s = s.replace("; and", "; and").replace(", ;", ";")
-    end = r.choices((".", "!", "?"), weights=(85, 8, 7))[0]
+    end = r.choices((".", "!", "?", "..."), weights=(81, 8, 7, 4))[0]
     return s[0].upper() + s[1:] + end
 
 
 def make_sentences(n: int, seed: int, bundled_fraction: float = 0.15, min_words: int = 4,
-                   max_words: int = 22) -> list[tuple[str, str]]:
-    """``n`` (original, normalized) sentence pairs, deterministic for ``seed``.
+                   max_words: int = 22, split: Split = "train") -> list[tuple[str, str]]:
+    """``n`` (original, normalized) sentence pairs of ``split``, deterministic for ``seed``.
 
-    Generated sentences outside ``min_words..max_words`` normalized words are drawn again (keeps
-    utterances within about 1-12 s at espeak's speaking rates).
+    About ``bundled_fraction`` of them are the split's hand-written sentences (each used at most once),
+    the rest template sentences over the split's vocabulary. Generated sentences outside
+    ``min_words..max_words`` normalized words are drawn again (keeps utterances within about 1-12 s at
+    espeak's speaking rates); a generated sentence already drawn is drawn again too.
     """
+    if split not in _VOCABS:
+        raise ValueError(f"split must be one of {sorted(_VOCABS)}, not {split!r}")
     r = random.Random(seed)
-    out = []
-    bundled = list(BUNDLED)
+    out: list[tuple[str, str]] = []
+    bundled = list(_BUNDLES[split])
     r.shuffle(bundled)
+    seen: set[str] = set()
     for i in range(n):
         if bundled and r.random() < bundled_fraction:
             orig = bundled.pop()
         else:
-            orig = generate_sentence(r)
-            while not min_words <= len(normalize_text(orig).split()) <= max_words:
-                orig = generate_sentence(r)
+            orig = generate_sentence(r, _VOCABS[split])
+            for _ in range(100):
+                if min_words <= len(normalize_text(orig).split()) <= max_words and orig not in seen:
+                    break
+                orig = generate_sentence(r, _VOCABS[split])
+        seen.add(orig)
         out.append((orig, normalize_text(orig)))
     return out

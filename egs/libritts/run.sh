@@ -36,7 +36,8 @@
 # Stages:
 #   0  corpus: download LibriTTS (libritts) or synthesize the mini corpus (mini)
 #   1  manifests: <data>/manifests/<subset>.jsonl
-#   2  phonemes + symbol table: <data>/phonemes/<subset>.jsonl, <data>/phonemes/tokens.txt
+#   2  phonemes + text front end: <data>/phonemes/<subset>.jsonl, tokens.txt, frontend.json; leakage
+#      check of the split: <data>/check.{md,json}
 #   3  codec: train under `accelerate launch` (resumes from its newest checkpoint), export
 #      <exp>/codec/model, and score it on test-clean against its first checkpoint (<exp>/codec/eval.md)
 #   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
@@ -181,8 +182,13 @@ if stage_ok 1 manifests; then
 fi
 
 if stage_ok 2 phonemes; then
+  # the front end (normalise -> phonemise -> fixed symbol table) writes tokens.txt + frontend.json;
+  # a mini corpus made with --accents per-speaker lists each speaker's accent in accents.tsv
+  accents_tsv="$corpus_dir/LibriTTS/accents.tsv"
   run "$python" -m data_prep.phonemes --manifests "$data_dir/manifests" --out "$data_dir/phonemes" \
-    --subsets "${subsets[@]}" --jobs "$nj" $( [ "$force" = true ] && echo --force )
+    --subsets "${subsets[@]}" --jobs "$nj" $( [ "$force" = true ] && echo --force ) \
+    $( [ -f "$accents_tsv" ] && echo --speaker-languages "$accents_tsv" )
+  run "$python" -m data_prep.check --data-dir "$data_dir" --no-audio
   stage_done 2 phonemes
 fi
 

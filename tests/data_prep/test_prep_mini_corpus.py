@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 import soundfile as sf
 
-from data_prep.mini_corpus import SIZES, SUBSETS, CorpusSize, build_corpus, plan_corpus, size_from_args
+from data_prep.check import words
+from data_prep.mini_corpus import (ACCENTS_FILE, PEAK_LIMIT, SIZES, SUBSETS, TIMBRES, CorpusSize, build_corpus,
+                                   cell_of, check_voices, is_heldout_cell, plan_corpus, size_from_args)
+from data_prep.sentences import handwritten, heldout_words
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -41,23 +47,90 @@ def test_layout(tiny_corpus):
     assert (lib / "speakers.tsv").read_text().startswith("READER\tGENDER\tSUBSET\tNAME\n")
 
 
-def test_speaker_splits(tiny_corpus):
+def test_speaker_splits_are_disjoint(tiny_corpus):
     train, dev, test = (_speakers(tiny_corpus, s) for s in SUBSETS)
     size = SIZES["tiny"]
-    assert len(train) == size.train_speakers and len(test) == size.test_speakers
-    assert not train & test  # test speakers are unseen in training
-    assert dev <= train  # dev: seen speakers, unseen sentences
+    assert (len(train), len(dev), len(test)) == (size.train_speakers, size.dev_speakers, size.test_speakers)
+    assert not train & test and not train & dev and not dev & test  # dev: an unseen-speaker validation split
 
 
-def test_speakers_are_distinct_voices():
-    speakers, jobs = plan_corpus(SIZES["default"], seed=0)
-    assert len(speakers) >= 40
-    assert len({(s.voice, s.variant, s.pitch, s.speed) for s in speakers}) == len(speakers)
-    assert len({s.voice for s in speakers}) >= 6 and {s.gender for s in speakers} == {"M", "F"}
-    assert len({j.utt_id for j in jobs}) == len(jobs)
+def test_heldout_voices_use_unseen_timbres_and_cells():
+    speakers, _ = plan_corpus(SIZES["default"], seed=0)
+    by_split = {sp: [s for s in speakers if s.split == sp] for sp in ("train", "dev", "test")}
+    assert [len(by_split[k]) for k in ("train", "dev", "test")] == [40, 8, 8]
+    train_timbres = {s.variant for s in by_split["train"]}
+    for sp in ("dev", "test"):
+        assert not {s.variant for s in by_split[sp]} & train_timbres
+        assert all(is_heldout_cell(s.cell) for s in by_split[sp])
+    assert not {s.variant for s in by_split["dev"]} & {s.variant for s in by_split["test"]}
+    assert not any(is_heldout_cell(s.cell) for s in by_split["train"])
+    for s in speakers:  # the recorded cell is where the voice really is
+        assert cell_of(s.gender, s.pitch, s.speed) == s.cell
+    assert len({(s.variant, s.pitch, s.speed) for s in speakers}) == len(speakers)
+    assert {s.gender for s in speakers} == {"M", "F"} and {s.voice for s in speakers} == {"en-us"}
+    # the timbre table itself keeps the subsets apart
+    flat = {sp: {v for g in TIMBRES[sp].values() for v in g} for sp in TIMBRES}
+    assert not flat["train"] & flat["test"] and not flat["train"] & flat["dev"] and not flat["dev"] & flat["test"]
+
+
+def test_heldout_text_never_occurs_in_training():
+    _, jobs = plan_corpus(SIZES["default"], seed=0)
+    text = {sp: [j for j in jobs if j.subset == sub] for sp, sub in zip(("train", "dev", "test"), SUBSETS)}
+    train_words = {w for j in text["train"] for w in words(j.text_norm)}
+    train_sents = {j.text_orig for j in text["train"]}
+    assert len(text["train"]) + len(text["dev"]) + len(text["test"]) == 2000
+    for sp in ("dev", "test"):
+        assert not set(heldout_words(sp)) & train_words
+        used = {j.text_orig for j in text[sp]}
+        assert not used & train_sents
+        hand = set(handwritten(sp)) & used
+        assert len(hand) >= 0.25 * len(text[sp])  # a real share of hand-written sentences
+        assert len({w for j in text[sp] for w in words(j.text_norm)} & set(heldout_words(sp))) > 0.5 * len(
+            heldout_words(sp))
     texts = [j.text_norm for j in jobs]
     assert len(set(texts)) > 0.9 * len(texts)
-    assert len({w for t in texts for w in t.lower().split()}) > 800  # a large vocabulary
+    assert len(train_words) > 600
+    assert any("—" in j.text_norm for j in text["train"]) and any("…" in j.text_norm for j in text["train"])
+
+
+def test_audio_has_random_leading_silence_and_no_clipping(tiny_corpus):
+    from data_prep.check import _silences
+
+    res = [_silences(str(w)) for w in sorted((tiny_corpus / "LibriTTS").glob("*/*/*/*.wav"))]
+    leads = [r[0] for r in res]
+    assert min(leads) >= 0.09 and np.std(leads) > 0.03  # espeak starts at once: the corpus adds the silence
+    assert max(r[2] for r in res) < PEAK_LIMIT + 1e-3
+
+
+def test_settings_recorded(tiny_corpus):
+    meta = json.loads((tiny_corpus / "LibriTTS" / "mini_corpus.json").read_text(encoding="utf-8"))
+    assert meta["espeak_ng_version"][:1].isdigit() and meta["corpus_version"]
+    assert meta["sentences"]["test_only_words"] == heldout_words("test")
+    assert meta["sentences"]["handwritten_test"] == list(handwritten("test"))
+    assert {s["split"] for s in meta["speakers"]} == {"train", "dev", "test"}
+
+
+def test_check_voices_detects_substitution_and_copies():
+    check_voices(["en-us+m2", "en-us+f3", "en+m2"])  # fine
+    with pytest.raises(RuntimeError, match="substitutes"):
+        check_voices(["en-us+m2", "en-us+no_such_variant"])
+    with pytest.raises(RuntimeError, match="en-gb\\+m2"):  # espeak-ng 1.51 ignores en-gb's variants
+        check_voices(["en-gb+m2"])
+    with pytest.raises(RuntimeError, match="klatt"):
+        check_voices(["en-us+klatt", "en-us+klatt6"])  # espeak-ng 1.51: two names, one voice
+
+
+def test_per_speaker_accents_are_written_for_the_phonemes_stage(tmp_path):
+    from data_prep.mini_corpus import _write_indexes
+    from data_prep.phonemes import read_speaker_languages
+
+    speakers, jobs = plan_corpus(SIZES["tiny"], seed=3, accents="per-speaker")
+    _write_indexes(tmp_path, speakers, jobs, "per-speaker")
+    langs = read_speaker_languages(tmp_path / "LibriTTS" / ACCENTS_FILE)
+    assert langs == {s.id: s.voice for s in speakers}
+    many, _ = plan_corpus(SIZES["default"], seed=0, accents="per-speaker")
+    assert len({s.voice for s in many}) >= 6
+    check_voices([s.espeak_voice() for s in many])  # no accent/variant pair espeak-ng would substitute
 
 
 def test_deterministic_and_resumable(tiny_corpus, tmp_path):
@@ -72,18 +145,11 @@ def test_deterministic_and_resumable(tiny_corpus, tmp_path):
     build_corpus(tmp_path / "b", small, seed=1, jobs=1)
     build_corpus(tmp_path / "c", small, seed=2, jobs=1)
     assert _digest(tmp_path / "b") != _digest(tmp_path / "c")
+    with pytest.raises(RuntimeError, match="other settings"):
+        build_corpus(tmp_path / "c", small, seed=1, jobs=1)
 
 
 def test_size_overrides():
-    s = size_from_args("default", speakers=12, hours=1.0)
-    assert s.train_speakers + s.test_speakers == 12 and s.test_speakers >= 1
+    s = size_from_args("default", speakers=14, hours=1.0)
+    assert s.train_speakers + s.test_speakers + s.dev_speakers == 14 and s.test_speakers >= 1 and s.dev_speakers >= 1
     assert s.train_speakers * s.train_utts * 5.0 >= 3600
-
-
-def test_refuses_to_mix_corpora(tmp_path):
-    import pytest
-
-    small = CorpusSize(2, 1, 1, 1, 1, 1, train_chapters=1)
-    build_corpus(tmp_path, small, seed=3, jobs=1)
-    with pytest.raises(RuntimeError, match="other settings"):
-        build_corpus(tmp_path, small, seed=4, jobs=1)
