@@ -14,8 +14,10 @@
   the workers never wait for each other or for the writer. Why: the mini codec's layers are too
   small for two intra-op threads to share well (about 1.2x of one thread, and OpenMP barriers stall
   whenever the cores are shared), while independent utterances scale about 2x. Codes are bitwise
-  those of `Codec.encode` on the utterance alone (codec.api), whatever the thread count: every item
-  runs on its own samples, and 1 vs 2 intra-op threads give identical codes (checked on the dev corpus).
+  those of `Codec.encode` on the utterance alone (codec.api) with one intra-op thread, whatever the
+  number of workers. For the mini codec 1 and 2 intra-op threads give identical codes (dev corpus,
+  96/96 files); the paper model's wider convolutions round differently per thread count (oneDNN; one
+  utterance in six had a flip at stage 14), so its dumps now no longer depend on the core count.
 - Resumable: a shard is written atomically (npy, then its index last); a rerun skips complete
   shards and never reads a half-written one.
 - A corrupt or unreadable audio file is skipped and reported (`skipped.jsonl`, and a warning), never
