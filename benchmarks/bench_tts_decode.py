@@ -30,7 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+# Short OpenMP spin before sleeping (set before torch loads libgomp), as codec.utils.trainer does and
+# for the reason measured there: on shared cores the default 3 ms spin makes 2-thread steps collapse.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "1000"
+
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,10 +46,15 @@ from tts.models import ARModel  # noqa: E402
 from tts.models.decoding import ARRequest, ar_generate  # noqa: E402
 from tts.sampling import SamplingConfig, make_generator  # noqa: E402
 
-SIZES = {
-    "paper": dict(n_layers=12, d_model=1024, n_heads=16),
-    "mini": dict(n_layers=4, d_model=256, n_heads=4),
-}
+def _preset(name: str) -> dict:
+    """Model size of egs/libritts/conf/tts_<name>.yaml (the defaults are the paper's)."""
+    from codec.utils.config import load_config
+    from tts.config import TTSConfig
+    m = load_config(TTSConfig, [ROOT / f"egs/libritts/conf/tts_{name}.yaml"]).model
+    return dict(n_layers=m.n_layers, d_model=m.d_model, n_heads=m.n_heads, ffn_mult=m.ffn_mult)
+
+
+SIZES = {"paper": _preset("paper"), "mini": _preset("mini")}
 N_PHONEMES = 100       # text part of every measured context
 
 
@@ -97,24 +108,26 @@ def llama_latency(size: str, ctx: int, steps: int) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
     s = SIZES[size]
     d = s["d_model"]
-    # SwiGLU has 3 FFN matrices: 8/3 * d keeps the parameter count of our 2-matrix 4*d FFN
-    ffn = int(round(8 * d / 3 / 64) * 64)
+    # SwiGLU has 3 FFN matrices: 2/3 * ffn_mult * d keeps the parameter count of our 2-matrix FFN
+    ffn = int(round(2 * s["ffn_mult"] * d / 3 / 64) * 64)
     cfg = LlamaConfig(hidden_size=d, num_attention_heads=s["n_heads"], num_key_value_heads=s["n_heads"],
                       num_hidden_layers=s["n_layers"], intermediate_size=ffn, vocab_size=1026 + 144,
                       max_position_embeddings=4096, attn_implementation="sdpa", tie_word_embeddings=False)
     model = LlamaForCausalLM(cfg).eval()
     n_params = sum(p.numel() for p in model.parameters())
     ids = torch.randint(0, 1026, (1, ctx))
+    def cache_of(out):
+        return getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     with torch.inference_mode():
-        out = model(input_ids=ids, use_cache=True)
-        past = out.past_key_values
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        past = cache_of(out)
         tok = torch.tensor([[7]])
-        out = model(input_ids=tok, past_key_values=past, use_cache=True)
-        past = out.past_key_values
+        out = model(input_ids=tok, cache=past, use_cache=True)
+        past = cache_of(out)
         t0 = time.perf_counter()
         for _ in range(steps):
-            out = model(input_ids=tok, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = model(input_ids=tok, cache=past, use_cache=True)
+            past = cache_of(out)
         t_step = (time.perf_counter() - t0) / steps
     return {"cached_ms": 1e3 * t_step, "params_M": n_params / 1e6}
 
@@ -136,26 +149,34 @@ def synthesis_rtf(codec_dir: str, seconds: float, batches: list[int]) -> dict:
     from tts.build import build_model
     from tts.synthesize import Synthesizer, load_frontend_for
     codec = Codec.from_pretrained(codec_dir)
-    cfg = ModelConfig(**SIZES["mini"], dropout=0.0, vocab_size=200, codebook_size=codec.codebook_size,
-                      n_q=min(8, codec.n_q))
+    cfg = ModelConfig(**SIZES["mini"], dropout=0.0, codebook_size=codec.codebook_size, n_q=min(8, codec.n_q))
     torch.manual_seed(0)
     ar, nar = build_model(cfg, "ar").eval(), build_model(cfg, "nar").eval()
-    syn = Synthesizer(codec, ar, nar, load_frontend_for(None), ar_config=cfg)
-    # length forced: <eos> never allowed, max = min = expected frames for `seconds` of speech
-    frames = int(seconds * codec.frame_rate)
+    syn = Synthesizer(codec, ar, nar, load_frontend_for(None))
+    # Random weights: the length is forced to the expected length (min = max length factor 1), i.e.
+    # the prompt's frames per phoneme x the sentence's phonemes (about `seconds` of speech here).
     rng = np.random.default_rng(0)
-    prompt = (0.1 * rng.standard_normal(int(3 * codec.sample_rate))).astype(np.float32)
-    text = "The quick brown fox jumps over the lazy dog near the quiet river bank today."
+    t = np.arange(int(3 * codec.sample_rate)) / codec.sample_rate
+    prompt = (0.2 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 2 * t)
+              + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    prompt_text = "a short prompt"
+    text = ("The quick brown fox jumps over the lazy dog near the quiet river bank today, "
+            "and then it runs home.")
+    n_prompt = len(syn.frontend.text_to_ids(prompt_text))
+    n_text = len(syn.frontend.text_to_ids(text))
+    factor = seconds / (3.0 * n_text / n_prompt)
     out = {}
     for B in batches:
-        items = [{"text": text, "prompt_wav": prompt, "prompt_text": "a short prompt sentence here",
+        items = [{"text": text, "prompt_wav": prompt, "prompt_text": prompt_text,
                   "prompt_sr": codec.sample_rate} for _ in range(B)]
-        sc = SamplingConfig(seed=0)
+        sc = SamplingConfig(seed=0, min_length_factor=factor, max_length_factor=factor)
+        syn.synthesize_batch(items[:1], sampling=sc, batch_size=1)          # warm-up (espeak, oneDNN)
         t0 = time.perf_counter()
-        res = syn.synthesize_batch(items, sampling=sc, batch_size=B, force_frames=frames)
+        res = syn.synthesize_batch(items, sampling=sc, batch_size=B)
         wall = time.perf_counter() - t0
         audio_s = sum(len(r.audio) for r in res) / codec.sample_rate
-        out[f"batch{B}"] = {"wall_s": wall, "audio_s": audio_s, "rtf": wall / audio_s}
+        out[f"batch{B}"] = {"wall_s": wall, "audio_s": audio_s, "rtf": wall / audio_s,
+                            "frames_per_item": res[0].frames}
     return out
 
 
@@ -174,7 +195,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    res: dict = {"threads": args.threads, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+    res: dict = {"threads": args.threads, "torch": torch.__version__,
+                 "omp_wait": f"{os.environ.get('OMP_WAIT_POLICY')}/spin {os.environ.get('GOMP_SPINCOUNT')}", "machine": platform.processor() or platform.machine(),
                  "load_avg_start": os.getloadavg(), "n_phonemes": N_PHONEMES}
     res["bandwidth"] = bandwidth()
     bw = max(res["bandwidth"]["copy_GBps"], res["bandwidth"]["read_GBps"]) * 1e9
@@ -210,7 +232,55 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     from data_prep.fileio import atomic_write_text
     atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
-    print(json.dumps(res, indent=2))
+    atomic_write_text(out.with_suffix(".md"), markdown(res, args))
+    print(markdown(res, args))
+
+
+def markdown(res: dict, args) -> str:
+    bw = res["bandwidth"]
+    la0, la1 = res["load_avg_start"], res["load_avg_end"]
+    lines = ["# TTS AR decoding benchmark", "",
+             f"CPU ({res['machine']}), {res['threads']} threads, torch {res['torch']}, random weights. "
+             f"Load average (1/5/15 min) at start {la0[0]:.2f}/{la0[1]:.2f}/{la0[2]:.2f}, at end "
+             f"{la1[0]:.2f}/{la1[1]:.2f}/{la1[2]:.2f}. Command: `nice -n 10 .venv/bin/python "
+             f"benchmarks/bench_tts_decode.py {' '.join(sys.argv[1:])}`.", "",
+             f"Memory bandwidth measured in the same run: memcpy {bw['copy_GBps']:.1f} GB/s (read + write), "
+             f"reduction {bw['read_GBps']:.1f} GB/s (read); the floor below uses the higher one.", "",
+             "Per-token latency at context N (phonemes + audio already in the sequence; "
+             f"{res['n_phonemes']} phonemes): cached = one `ARModel.step`, recompute = one full forward over N "
+             "tokens (what a decoder without a cache pays for every token), floor = parameter bytes / bandwidth. "
+             "Llama = transformers' LlamaForCausalLM (SDPA, DynamicCache) with the same width, depth, heads and "
+             "parameter count, cached step.", "",
+             "| size | params | dtype | N | cached ms/token | recompute ms/token | cache speed-up | floor ms | cached / floor | Llama cached ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for size, e in res["ar"].items():
+        for p in e["points"]:
+            llama = f"{p['llama_cached_ms']:.1f}" if "llama_cached_ms" in p else "-"
+            lines.append(f"| {size} | {e['params_M']:.1f} M | {p['dtype']} | {p['context']} | {p['cached_ms']:.1f} | "
+                         f"{p['recompute_ms']:.1f} | **{p['speedup']:.1f}x** | {p['floor_ms']:.1f} | "
+                         f"**{p['vs_floor']:.2f}x** | {llama} |")
+    for size, e in res["ar"].items():
+        if "loop_ms_per_token" in e:
+            lp = e["loop_ms_per_token"]
+            lines += ["", f"Whole decoding loop (`ar_generate`: sampling with top-k/top-p and the repetition guard, "
+                      f"stop logic), {size} size, 300 frames per sequence: "
+                      + ", ".join(f"{k}: {v:.2f} ms per step ({v / int(k[5:]):.2f} ms per sequence-token)"
+                                  for k, v in lp.items()) + "."]
+    if "rtf" in res:
+        lines += ["", "Mini synthesis real-time factor (wall / audio seconds; text -> phonemes -> AR -> NAR -> "
+                  "codec decode, through `Synthesizer.synthesize_batch`; random-weight mini AR + NAR with the "
+                  "length forced to the expected one, the dev mini codec):", "",
+                  "| batch | audio s | wall s | RTF |", "|---|---|---|---|"]
+        for k, v in res["rtf"].items():
+            lines.append(f"| {k[5:]} | {v['audio_s']:.1f} | {v['wall_s']:.2f} | **{v['rtf']:.3f}** |")
+    lines += ["", NOTES]
+    return "\n".join(lines) + "\n"
+
+
+NOTES = """## Notes
+
+(filled in after the measured run)
+"""
 
 
 if __name__ == "__main__":

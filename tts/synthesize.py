@@ -32,15 +32,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-import numpy as np
-import torch
+if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    # `python -m tts.synthesize` on shared cores: a short OpenMP spin (see codec.utils.trainer for the
+    # measurements); libgomp reads this once, when torch loads it.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS, UNK
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from .config import ModelConfig
-from .models import ARModel, NARModel
-from .models.decoding import ARRequest, ar_generate, nar_generate
-from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator
+from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS, UNK  # noqa: E402
+
+from .models import ARModel, NARModel  # noqa: E402
+from .models.decoding import ARRequest, ar_generate, nar_generate  # noqa: E402
+from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
