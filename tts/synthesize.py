@@ -11,7 +11,9 @@
 How (VALL-E continuation): the prompt is encoded by the codec; the text is split at sentence
 boundaries; for each sentence the AR continues [prompt-text + sentence phonemes ; prompt codebook-1
 codes] until it samples <eos> (bounded by the prompt's speaking rate), the NAR fills codebooks
-2..n_q, the codec decodes, and the sentences are joined with short pauses. The output is scaled by
+2..n_q from the phonemes (prompt text + sentence for a NAR trained in `prefix` prompt mode, the
+sentence alone for `other_utterance`, as each saw in training), the whole prompt's codes and the
+codebooks so far, the codec decodes, and the sentences are joined with short pauses. The output is scaled by
 the prompt's RMS (the codec normalises its input), so it is as loud as the prompt.
 
 Seeds: item i of `synthesize_batch(items, seed=s)` uses seed s + i, and sentence j of an item its
@@ -122,7 +124,7 @@ class _Segment:
     index: int                    # sentence number within the item
     text: str
     phonemes: torch.Tensor        # [L] prompt text + sentence
-    n_text: int                   # sentence phoneme tokens
+    n_text: int                   # sentence phoneme tokens (the last n_text of `phonemes`)
     generator: torch.Generator
 
 
@@ -224,6 +226,11 @@ class Synthesizer:
         res = self.codec.encode(w, sample_rate=int(sr), n_q=self.n_q)          # resamples other rates
         return _Prompt(res.item_codes(0).cpu(), float(res.scales[0, 0]), self._text_ids(prompt_text, f"{where}: prompt_text"))
 
+    def _nar_phonemes(self, seg: _Segment) -> torch.Tensor:
+        """What the NAR saw in training: prefix mode -> the whole utterance's phonemes (prompt text +
+        sentence); other_utterance mode -> the target's only (contracts.md B)."""
+        return seg.phonemes if self.nar.cfg.prompt_mode == "prefix" else seg.phonemes[-seg.n_text:]
+
     # ---------------------------------------------------------------------------- synthesis
     def synthesize(self, text: str, prompt_wav, prompt_text: str, prompt_sr: Optional[int] = None,
                    sampling: Optional[SamplingConfig] = None, seed: Optional[int] = None) -> SynthesisResult:
@@ -282,7 +289,7 @@ class Synthesizer:
             ar_out = ar_generate(self.ar, reqs, sc)
             keep = [(seg, r) for seg, r in zip(chunk, ar_out) if r.codes.numel() > 0]
             if keep:
-                full = nar_generate(self.nar, [s.phonemes.to(self.device) for s, _ in keep],
+                full = nar_generate(self.nar, [self._nar_phonemes(s).to(self.device) for s, _ in keep],
                                     [prompts[s.item].codes.to(self.device) for s, _ in keep],
                                     [r.codes.to(self.device) for _, r in keep], sc,
                                     generators=[s.generator for s, _ in keep])

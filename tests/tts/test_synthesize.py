@@ -146,3 +146,12 @@ def test_cli_single_and_batch(exp, tmp_path, monkeypatch):
     assert "text is empty" in res[1]["error"] and (work / "out" / "a.wav").exists() and (work / "out" / "c.wav").exists()
     assert [res[0]["seed"], res[2]["seed"]] == [3, 5]
     assert main(["--text", "x", "--prompt-wav", "p.wav", "--prompt-text", "y", "--exp-dir", "nowhere"]) == 2
+
+
+def test_nar_gets_the_phonemes_of_its_training_prompt_mode(syn, monkeypatch):
+    from dataclasses import replace
+    from tts.synthesize import _Segment
+    seg = _Segment(0, 0, "x", torch.arange(10, 20), 4, None)
+    assert syn.nar.cfg.prompt_mode == "prefix" and torch.equal(syn._nar_phonemes(seg), torch.arange(10, 20))
+    monkeypatch.setattr(syn.nar, "cfg", replace(syn.nar.cfg, prompt_mode="other_utterance"))
+    assert torch.equal(syn._nar_phonemes(seg), torch.arange(16, 20))
