@@ -283,9 +283,9 @@ def check_corpus(data_dir: str | Path, train: list[str] | None = None, dev: list
         rep.sentences_in_train = sum(_sentence_key(r["text_norm"]) in tr_sentences for r in hr)
         hand = records.get(f"handwritten_{name}")
         if hand is None and name in ("dev", "test") and root is not None and (root / "mini_corpus.json").exists():
-            from data_prep.sentences import BUNDLED  # corpora made before the records: hand-written = BUNDLED
+            from data_prep.sentences import BUNDLED_V1  # a corpus made before the records (version 1)
 
-            hand = list(BUNDLED)
+            hand = list(BUNDLED_V1)
         if hand is not None:
             hand_keys = {_sentence_key(h) for h in hand}
             rep.handwritten_sentences = len(hand_keys)

@@ -44,7 +44,7 @@ from data_prep.text import NORMALIZER_VERSION, normalize_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrontendMismatch", "FrontendSettings", "TextFrontend", "SYMBOLS", "SYMBOLS_VERSION",
+__all__ = ["FrontendMismatch", "FrontendSettings", "TextFrontend", "SYMBOLS", "SYMBOLS_VERSION", "ENGLISH_ACCENTS",
            "TOKENS_FILE", "SETTINGS_FILE", "espeak_ng_version", "phonemizer_version"]
 
 # Version of the symbol list *and* of the IPA -> token rules of data_prep.phonemes.tokenize_ipa.
@@ -57,8 +57,19 @@ SETTINGS_FILE = "frontend.json"
 LEGACY_SYMBOLS_VERSION = "legacy"  # a tokens.txt without frontend.json
 
 
+# espeak-ng voices whose phones the symbol table covers: the accents a front end may be set to
+ENGLISH_ACCENTS: tuple[str, ...] = ("en-us", "en-gb", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc",
+                                    "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+
+
 class FrontendMismatch(ValueError):
     """Two front ends (e.g. a model's and the data's) would give a text different ids."""
+
+
+def _check_accent(language: str) -> None:
+    if language not in ENGLISH_ACCENTS:
+        raise ValueError(f"unknown accent {language!r}: the front end's symbol table covers the English espeak-ng "
+                         f"voices {list(ENGLISH_ACCENTS)}")
 
 
 @lru_cache(maxsize=1)
@@ -95,6 +106,9 @@ class FrontendSettings:
 
     # settings whose difference is an error; the tool versions only warn (see the module docstring)
     STRICT = ("language", "with_stress", "symbols_version", "normalizer_version")
+
+    def __post_init__(self) -> None:
+        _check_accent(self.language)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,6 +222,7 @@ class TextFrontend:
         """Normalise then phonemise ``texts``; tokens outside the table become ``<unk>`` (one warning
         per call listing them)."""
         lang = language or self.settings.language
+        _check_accent(lang)
         seqs = _phonemize([self.normalize(t) for t in texts], lang, jobs=jobs, progress=progress,
                           with_stress=self.settings.with_stress)
         unknown: Counter[str] = Counter()

@@ -19,7 +19,7 @@ from typing import Literal
 
 from data_prep.text import normalize_text
 
-__all__ = ["BUNDLED", "BUNDLED_DEV", "BUNDLED_TEST", "Vocabulary", "TRAIN_VOCAB", "DEV_VOCAB", "TEST_VOCAB",
+__all__ = ["BUNDLED", "BUNDLED_V1", "BUNDLED_DEV", "BUNDLED_TEST", "Vocabulary", "TRAIN_VOCAB", "DEV_VOCAB", "TEST_VOCAB",
            "Split", "generate_sentence", "make_sentences", "heldout_words", "handwritten"]
 
 Split = Literal["train", "dev", "test"]
@@ -103,6 +103,9 @@ BUNDLED: tuple[str, ...] = (
     "It cost $12.50 \u2014 far too much for a loaf of rye bread.",
     "They spoke of the invasion in low, anxious voices.",
 )
+
+# the hand-written sentences of corpus version 1 (all of them were training sentences then)
+BUNDLED_V1: tuple[str, ...] = BUNDLED[:60]
 
 # hand-written sentences read only by the test speakers (the normaliser's kinds: dates, years, money,
 # times, units, ordinals, decimals, negatives, abbreviations, quotes, dashes, ellipses)

@@ -136,7 +136,7 @@ def _number(s: str) -> str:
     return words
 
 
-def _is_year(n: int, digits: str, before: str, last_year_end: int | None, start: int) -> bool:
+def _is_year(n: int, digits: str, before: str, last_year_end: int | None) -> bool:
     if len(digits) != 4 or not 1000 <= n <= 2099:
         return False
     if _YEAR_CUE.search(before):
@@ -152,7 +152,7 @@ def _integers(text: str) -> str:
         digits, n = m.group(0), _int(m.group(0))
         out.append(text[pos:m.start()])
         before = "".join(out)
-        if "," not in digits and _is_year(n, digits, before, last_year_end, m.start()):
+        if "," not in digits and _is_year(n, digits, before, last_year_end):
             out.append(year_to_words(n))
             last_year_end = len(before) + len(year_to_words(n))
         else:

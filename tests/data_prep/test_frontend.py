@@ -104,6 +104,10 @@ def test_text_to_ids_normalises_first(fe):
     ids = fe.text_to_ids("Hello, world!")
     assert all(0 <= i < len(fe.symbols) for i in ids) and fe.symbols.unk_id not in ids
     assert fe.text_to_ids("the bath", language="en-gb") != fe.text_to_ids("the bath")  # the accent is an option
+    with pytest.raises(ValueError, match="unknown accent 'fr-fr'"):
+        fe.text_to_ids("bonjour", language="fr-fr")
+    with pytest.raises(ValueError, match="unknown accent"):
+        TextFrontend.default("klingon")
 
 
 def test_training_and_inference_paths_agree(tmp_path, fe):
