@@ -168,6 +168,15 @@ class TextFrontend:
                              f"{tokens} + settings ({fe.fingerprint()}): one of the two files was changed")
         return fe
 
+    @classmethod
+    def from_record(cls, record: dict, what: str = "the record") -> "TextFrontend":
+        """This machine's front end for a model's / dump's :meth:`to_dict` record (its accent and options),
+        checked against it: raises :class:`FrontendMismatch` if the ids would differ."""
+        d = record.get("settings", record)
+        fe = cls.default(d.get("language", "en-us"), d.get("with_stress", True))
+        fe.check_compatible(record, what)
+        return fe
+
     def save(self, dir: str | os.PathLike) -> None:
         """Write ``tokens.txt`` and ``frontend.json`` (each atomically)."""
         dir = Path(dir)

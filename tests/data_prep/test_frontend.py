@@ -78,6 +78,14 @@ def test_mismatch_names_each_setting(fe):
     fe.check_compatible({"settings": fe.settings.to_dict(), "fingerprint": fe.fingerprint()}, "frontend.json")
 
 
+def test_from_record_rebuilds_or_refuses(fe):
+    gb = TextFrontend.default("en-gb")
+    again = TextFrontend.from_record(gb.to_dict(), "model")
+    assert again.settings.language == "en-gb" and again.fingerprint() == gb.fingerprint()
+    with pytest.raises(FrontendMismatch, match="normalizer_version"):
+        TextFrontend.from_record({**fe.to_dict(), "normalizer_version": "1"}, "old model")
+
+
 def test_tool_version_difference_only_warns(fe, caplog):
     d = {**fe.settings.to_dict(), "espeak_ng_version": "0.99"}
     with caplog.at_level(logging.WARNING, logger="data_prep.frontend"):
