@@ -1,87 +1,220 @@
-"""Mel distance of codec checkpoints on held-out manifest audio at given bandwidths.
+"""Score codec checkpoints on held-out audio: audio metrics per bitrate against two reference rows.
 
-    python -m codec.evaluate --checkpoint exp/codec/model --manifest data/manifests/test-clean.jsonl \
-        --bandwidths 1.5 6 --max-items 30 [--out exp/codec/eval]
-    python -m codec.evaluate --exp-dir exp/codec --manifest ...      (its model/ and first checkpoint)
+    python -m codec.evaluate --exp-dir exp/codec --manifest data/manifests/test-clean.jsonl --out exp/codec/eval
+    python -m codec.evaluate --checkpoint exp/codec/model --manifest ... [--bandwidths 1.5 6] \
+        [--metrics pesq stoi si_sdr mel visqol dnsmos] [--max-items 30] [--jobs 2]
 
 `--checkpoint` (repeatable) is an exported model directory or a training checkpoint directory (both
-hold config.json + model.safetensors). `--exp-dir` scores a training run's exported `model/` against
-its first saved checkpoint, so a run shows how far it moved. Audio goes through the model in eval mode
-(the codes' means), each utterance capped at `--max-seconds`; the metric is codec.losses.mel_distance
-(mean L1 between log10 80-bin mel spectrograms, n_fft 1024). The last checkpoint also gets a breakdown
-of where its error comes from (`diagnose`: unquantized and zero latents, per-stage code usage and
-residuals). `--out PREFIX` writes PREFIX.json and a table PREFIX.md.
+hold config.json + model.safetensors); `--exp-dir` scores a training run's exported `model/` and, for
+comparison, its first saved checkpoint. The last checkpoint given is the one evaluated in full:
+
+- one row per bitrate (default: every bandwidth the model offers, `cfg.bandwidths`), through the
+  real path: `codec.api.Codec.encode` then `Codec.decode` (eval mode, the codes' means, canonical
+  windows). Each utterance is encoded once with all stages; the codes of a bitrate with n_q stages
+  are the first n_q rows (residual quantization: stage k never depends on later stages).
+- two reference rows on the same utterances: the decoder fed the *unquantized latent* (what the
+  quantizer costs), and a *no-information* decoder fed the set's mean latent, constant in time
+  (with each utterance's RMS scale), the floor any score must be read against.
+- code usage per stage over all frames at full depth (perplexity = exp of the code entropy, unused
+  codes, RMS of the residual left after the stage relative to the latent's RMS).
+
+Metrics come from codec.metrics (PESQ-WB, STOI, SI-SDR, mel L1 by default; ViSQOL and DNSMOS on
+request: they cost about 0.1 s and 1-5 s a clip). A metric whose package is missing is reported as
+"missing", never as a number. Every score is the mean ± std over utterances. Earlier checkpoints get
+the bitrate rows only. `--out PREFIX` writes PREFIX.json, PREFIX.md and plots in PREFIX/
+(metrics_vs_bitrate.png, code_usage.png, spectrogram.png).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal, Optional, Sequence
 
-import numpy as np
-import torch
+# Short OpenMP spin before sleeping (libgomp reads this when torch loads, so before `import torch`):
+# on shared cores the default spinning stalls every barrier of a 2-thread decode while the metric
+# workers run. Measured for training in codec/utils/trainer.py; scheduling only, results unchanged.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "1000"
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from . import metrics as M  # noqa: E402
+from .api import Codec, sha256_file
 from .data import load_eval_set
-from .losses import mel_distance
 from .quantization.base import usage_metrics
-from .train import evaluate_codec
 from .utils.checkpoint import list_checkpoints, load_codec, load_codec_config
-from .utils.io import atomic_write_text
+from .utils.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec.evaluate")
 
+RowKind = Literal["codes", "unquantized", "no_information"]
+ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)"}
+PLOT_NAMES = ("metrics_vs_bitrate.png", "code_usage.png", "spectrogram.png")
 
-def evaluate(checkpoint: str | Path, manifests: list[str], bandwidths: list[float], max_items: int = 30,
-             max_seconds: float | None = 10.0, with_diagnostics: bool = False) -> dict:
-    model = load_codec(checkpoint)
-    items = load_eval_set(manifests, model.sample_rate, max_items, max_seconds)
-    res, _ = evaluate_codec(model, items, bandwidths, model.sample_rate)
-    out = {"checkpoint": str(checkpoint), "items": len(items),
-           "mel_distance": {f"{bw:g}": v for bw, v in res.items()},
-           "n_q": {f"{bw:g}": model.n_q_for_bandwidth(bw) for bw in bandwidths}}
-    if with_diagnostics:
-        out["diagnostics"] = diagnose(model, items, model.sample_rate)
+
+# ------------------------------------------------------------------------------------------ results
+@dataclass
+class Row:
+    """One row of the table: the scores of one way of producing audio, over the same utterances."""
+    kind: RowKind
+    kbps: Optional[float] = None
+    n_q: Optional[int] = None
+    scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)   # key -> {mean, std, n} | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.kbps:g} kbps" if self.kind == "codes" else ROW_TITLES[self.kind]
+
+
+@dataclass
+class StageUsage:
+    stage: int
+    codes_used: int
+    unused: int
+    perplexity: float
+    residual_rms_rel: float
+
+
+@dataclass
+class CheckpointResult:
+    checkpoint: str
+    step: str
+    sha256: str
+    rows: list[Row]
+    usage: list[StageUsage] = field(default_factory=list)     # the fully evaluated checkpoint only
+    codebook_size: int = 0
+    frames: int = 0
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def _score_batch(pairs: list[tuple[np.ndarray, np.ndarray]], sr: int, metrics: tuple[str, ...]) -> list[dict]:
+    return [M.score_pair(r, d, sr, metrics) for r, d in pairs]
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)           # metric workers share the cores with each other
+
+
+def summarize(per_item: list[dict], keys: list[str]) -> dict[str, Optional[dict[str, float]]]:
+    """{key: {mean, std, n}} over items (NaNs left out; n counts the finite ones); None if missing."""
+    out: dict[str, Optional[dict[str, float]]] = {}
+    for k in keys:
+        vals = [s.get(k) for s in per_item]
+        if any(v is None for v in vals):
+            out[k] = None
+            continue
+        a = np.asarray(vals, dtype=np.float64)
+        a = a[np.isfinite(a)]
+        out[k] = ({"mean": float(a.mean()), "std": float(a.std()), "n": int(a.size)} if a.size
+                  else {"mean": float("nan"), "std": float("nan"), "n": 0})
     return out
 
 
+class Scorer:
+    """Scores rows of (reference, degraded) pairs, in `jobs` worker processes (PESQ/STOI are
+    single-threaded C/numpy); results are collected when asked for, so decoding overlaps scoring."""
+
+    def __init__(self, sample_rate: int, metrics: Sequence[str], jobs: int = 1, chunk: int = 4):
+        self.sr, self.metrics, self.chunk = sample_rate, M.check_metrics(metrics), chunk
+        self.keys = M.score_keys(self.metrics)
+        self.pool: Optional[Executor] = None
+        if jobs > 1:
+            # spawn: a forked child of a process whose OpenMP pool is running can hang in torch
+            self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker)
+
+    def submit(self, refs: list[np.ndarray], degs: list[np.ndarray]):
+        pairs = list(zip(refs, degs))
+        if self.pool is None:
+            return [_score_batch(pairs, self.sr, self.metrics)]
+        return [self.pool.submit(_score_batch, pairs[i:i + self.chunk], self.sr, self.metrics)
+                for i in range(0, len(pairs), self.chunk)]
+
+    def collect(self, handle) -> dict[str, Optional[dict[str, float]]]:
+        per_item = [s for part in handle for s in (part if isinstance(part, list) else part.result())]
+        return summarize(per_item, self.keys)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+# ------------------------------------------------------------------------------------------ one checkpoint
 @torch.no_grad()
-def diagnose(model, items: list[tuple[str, torch.Tensor]], sample_rate: int) -> dict:
-    """Where a codec's error comes from, on `items` (eval mode, all n_q stages).
+def evaluate_checkpoint(checkpoint: str | Path, wavs: list[np.ndarray], bandwidths: Sequence[float],
+                        scorer: Scorer, full: bool = True, keep_audio: bool = False) -> tuple[CheckpointResult, dict]:
+    """Rows for one checkpoint (see module docstring); `full` adds reference rows and code usage.
 
-    - `mel_unquantized`: the decoder fed the encoder's latent as it is; if the codes score the same,
-      the quantizer costs nothing and the autoencoder is the bottleneck.
-    - `mel_zero_latent`: the decoder fed zeros (a floor that knows nothing of the input).
-    - per stage: codes used (of codebook_size), perplexity (exp of the code entropy), and the RMS of the
-      residual left after the stage relative to the latent's RMS.
+    wavs: mono float32 [T] at the codec's rate. Returns the result and, with keep_audio, the decoded
+    audio per row name (for plots) plus the per-stage code counts ("counts": [n_q, K]).
     """
-    model.eval()
-    mel_unq, mel_zero, codes, resid = [], [], [], []
-    for _, wav in items:
-        scale = model.rms_scale(wav)
-        z = model.encoder(wav / scale[:, :, None])
-        n = wav.shape[-1]
-        for out, latent in ((mel_unq, z), (mel_zero, torch.zeros_like(z))):
-            y = model.decoder(latent)[..., :n] * scale[:, :, None]
-            out.append(float(mel_distance(y, wav, sample_rate)))
-        c = model.quantizer.encode(z)                              # [1, n_q, T]
-        codes.append(c[0])
-        r, norms = z, [z.pow(2).mean().sqrt()]
-        for k, layer in enumerate(model.quantizer.layers):
-            r = r - layer.decode(c[0, k]).T[None]
-            norms.append(r.pow(2).mean().sqrt())
-        resid.append(torch.stack(norms))
-    codes_all = torch.cat(codes, dim=1)                            # [n_q, frames]
-    rel = torch.stack(resid).mean(0)
-    stages = []
-    for k in range(codes_all.shape[0]):
-        use = usage_metrics(codes_all[k], model.codebook_size, "s")      # the metrics training logs
-        stages.append({"stage": k + 1, "codes_used": model.codebook_size - int(use["s/unused"]),
-                       "perplexity": float(use["s/perplexity"]), "residual_rms_rel": float(rel[k + 1] / rel[0])})
-    return {"mel_unquantized": float(np.mean(mel_unq)), "mel_zero_latent": float(np.mean(mel_zero)),
-            "codebook_size": model.codebook_size, "stages": stages}
+    model = load_codec(checkpoint)
+    codec = Codec(model, checkpoint_sha256=sha256_file(Path(checkpoint) / "model.safetensors"))
+    engine = codec.engine
+    n_qs = [codec.resolve_n_q(bw) for bw in bandwidths]
+    top = codec.n_q if full else max(n_qs)
+    t0 = time.perf_counter()
+    enc = codec.encode(wavs, codec.sample_rate, n_q=top)               # codes [B, top, T], padded
+    refs = [w for w in wavs]
+    jobs, audio = [], {}
+    for bw, n_q in zip(bandwidths, n_qs):
+        y = codec.decode(enc.codes[:, :n_q], enc.scales, enc.lengths, enc.num_samples)   # [B, 1, T']
+        degs = [y[i, 0, :n].numpy() for i, n in enumerate(enc.num_samples.tolist())]
+        jobs.append((Row("codes", float(bw), n_q), scorer.submit(refs, degs)))
+        if keep_audio:
+            audio[f"{bw:g} kbps"] = degs
+    usage, counts = [], None
+    if full:
+        m = engine.model
+        latents = [m.encoder(torch.from_numpy(w)[None, None] / s) for w, s in zip(wavs, enc.scales[:, 0].tolist())]
+        mean = torch.cat([z[0] for z in latents], dim=1).mean(dim=1)          # [D] over every frame
+        for kind in ("unquantized", "no_information"):
+            degs = []
+            for z, s, n in zip(latents, enc.scales[:, 0].tolist(), enc.num_samples.tolist()):
+                zin = z if kind == "unquantized" else mean[None, :, None].expand_as(z).contiguous()
+                degs.append((m.decoder(zin)[0, 0, :n] * s).numpy())
+            jobs.append((Row(kind), scorer.submit(refs, degs)))
+            if keep_audio:
+                audio[ROW_TITLES[kind]] = degs
+        usage, counts = code_usage(codec, enc, latents)
+    log.info("%s: encoded and decoded %d rows in %.1f s", checkpoint, len(jobs), time.perf_counter() - t0)
+    rows = []
+    for row, handle in jobs:
+        row.scores = scorer.collect(handle)
+        rows.append(row)
+    res = CheckpointResult(str(checkpoint), _step_of(Path(checkpoint)), codec.checkpoint_sha256 or "", rows,
+                           usage, codec.codebook_size, int(enc.lengths.sum()))
+    extra = {"audio": audio, "counts": counts} if keep_audio else {}
+    return res, extra
 
 
+def code_usage(codec: Codec, enc, latents: list[torch.Tensor]) -> tuple[list[StageUsage], np.ndarray]:
+    """Per-stage usage over all valid frames (the quantizer's usage_metrics) and residual RMS."""
+    K, n_q = codec.codebook_size, enc.codes.shape[1]
+    codes = torch.cat([enc.item_codes(i) for i in range(len(enc))], dim=1)         # [n_q, frames]
+    z = torch.cat([zz[0, :, : int(enc.lengths[i])] for i, zz in enumerate(latents)], dim=1)   # [D, frames]
+    z_rms = float(z.pow(2).mean().sqrt())
+    stages, counts = [], []
+    for k in range(n_q):
+        use = usage_metrics(codes[k], K, "s")
+        zq = codec.engine.quantizer.decode(codes[None, : k + 1])[0]           # [D, frames] sum of stages <= k
+        stages.append(StageUsage(k + 1, K - int(use["s/unused"]), int(use["s/unused"]),
+                                 float(use["s/perplexity"]), float((z - zq).pow(2).mean().sqrt()) / max(z_rms, 1e-12)))
+        counts.append(torch.bincount(codes[k], minlength=K).numpy())
+    return stages, np.stack(counts)
+
+
+# ------------------------------------------------------------------------------------------ runs
 def run_checkpoints(exp_dir: str | Path) -> list[Path]:
     """A training run's first checkpoint and its exported model, in that order."""
     exp_dir = Path(exp_dir)
@@ -101,65 +234,206 @@ def _step_of(checkpoint: Path) -> str:
     return "?"
 
 
-def markdown_table(results: list[dict], manifests: list[str]) -> str:
-    bws = list(results[0]["mel_distance"])
-    head = "| checkpoint | step | " + " | ".join(f"{bw} kbps (n_q {results[0]['n_q'][bw]})" for bw in bws) + " |"
-    lines = [f"# Codec mel distance on {', '.join(manifests)} ({results[0]['items']} utterances)", "",
-             "Mean L1 between log10 mel spectrograms (80 bins, n_fft 1024); lower is better.", "",
-             head, "|" + "---|" * (len(bws) + 2)]
-    for r in results:
-        cells = " | ".join(f"{r['mel_distance'][bw]:.4f}" for bw in bws)
-        lines.append(f"| {r['checkpoint']} | {r['step']} | {cells} |")
-    for r in results:
-        d = r.get("diagnostics")
-        if not d:
-            continue
-        lines += ["", f"## Where the error comes from ({r['checkpoint']}, all stages)", "",
-                  f"Decoder fed the unquantized latent: {d['mel_unquantized']:.4f}; decoder fed zeros: "
-                  f"{d['mel_zero_latent']:.4f}. If the codes score like the unquantized latent, the quantizer "
-                  "costs nothing at this point and the encoder/decoder is the bottleneck.", "",
-                  f"| stage | codes used (of {d['codebook_size']}) | perplexity | residual RMS / latent RMS |",
+def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwidths: Optional[Sequence[float]] = None,
+             metrics: Sequence[str] = M.DEFAULT_METRICS, max_items: int = 30, max_seconds: Optional[float] = 10.0,
+             jobs: int = 1, out: Optional[str | Path] = None, plots: bool = True) -> dict:
+    """Score `checkpoints` (the last in full) on the first `max_items` utterances of `manifests`."""
+    t0 = time.perf_counter()
+    checkpoints = [Path(c) for c in checkpoints]
+    cfg = load_codec_config(checkpoints[-1])
+    bandwidths = [float(b) for b in (bandwidths or cfg.bandwidths)]
+    metrics = M.check_metrics(metrics)
+    available = M.available_metrics()
+    for m in metrics:
+        if not available[m]:
+            log.warning("metric %s: package not installed, reported as missing (pip install the `eval` extra)", m)
+    items = load_eval_set(list(manifests), cfg.sample_rate, max_items, max_seconds)
+    if not items:
+        raise ValueError(f"{', '.join(map(str, manifests))}: no utterances to evaluate")
+    wavs = [np.ascontiguousarray(w[0, 0].numpy(), dtype=np.float32) for _, w in items]
+    scorer = Scorer(cfg.sample_rate, metrics, jobs)
+    results, extra = [], {}
+    try:
+        for ck in checkpoints:
+            full = ck == checkpoints[-1]
+            res, ex = evaluate_checkpoint(ck, wavs, bandwidths, scorer, full=full, keep_audio=full and plots)
+            results.append(res)
+            extra = ex or extra
+            for row in res.rows:
+                log.info("%s step %s | %s | %s", ck, res.step, row.name, _fmt_scores(row, scorer.keys))
+    finally:
+        scorer.close()
+    report = {"manifests": [str(m) for m in manifests], "items": len(items), "ids": [i for i, _ in items],
+              "max_seconds": max_seconds, "sample_rate": cfg.sample_rate, "bandwidths": bandwidths,
+              "metrics": list(metrics), "keys": scorer.keys, "available": available,
+              "packages": M.package_versions(), "checkpoints": [asdict(r) for r in results],
+              "wall_seconds": time.perf_counter() - t0}
+    if out is not None:
+        out = Path(out)
+        if plots and extra:
+            write_plots(out, results, scorer.keys, wavs, extra, cfg.sample_rate)
+        report["wall_seconds"] = time.perf_counter() - t0
+        atomic_write_text(out.with_name(out.name + ".json"), json.dumps(report, indent=2) + "\n")
+        atomic_write_text(out.with_name(out.name + ".md"), markdown_report(report, plots=plots and bool(extra),
+                                                                           plot_dir=out.name))
+    return report
+
+
+# ------------------------------------------------------------------------------------------ Markdown
+KEY_TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL",
+              "dnsmos_ovrl": "DNSMOS ovrl", "dnsmos_sig": "DNSMOS sig", "dnsmos_bak": "DNSMOS bak",
+              "dnsmos_p808": "DNSMOS P.808"}
+
+
+def _fmt(s: Optional[dict], std: bool = True) -> str:
+    if s is None:
+        return "missing"
+    if not s["n"]:
+        return "n/a"
+    return f"{s['mean']:.3f} ± {s['std']:.3f}" if std else f"{s['mean']:.3f}"
+
+
+def _fmt_scores(row: Row | dict, keys: list[str]) -> str:
+    scores = row.scores if isinstance(row, Row) else row["scores"]
+    return ", ".join(f"{k} {_fmt(scores.get(k), std=False)}" for k in keys)
+
+
+def _row_name(r: dict) -> str:
+    return f"{r['kbps']:g} kbps" if r["kind"] == "codes" else ROW_TITLES[r["kind"]]
+
+
+def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") -> str:
+    keys, cks = report["keys"], report["checkpoints"]
+    last = cks[-1]
+    heads = " | ".join(KEY_TITLES.get(k, k) + (" ↓" if not M.HIGHER_IS_BETTER.get(k, True) else " ↑") for k in keys)
+    lines = [f"# Codec evaluation: `{last['checkpoint']}` (step {last['step']})", "",
+             f"{report['items']} utterances of {', '.join(report['manifests'])} (each cut at "
+             f"{report['max_seconds']:g} s), {report['sample_rate']} Hz. Mean ± std over utterances; ↑ higher is "
+             "better, ↓ lower. PESQ-WB, STOI and ViSQOL at 16 kHz; mel L1 = mean |log10 mel| difference, 80 bins, "
+             "24 kHz. Bitrate rows go through `Codec.encode`/`decode`; the unquantized latent shows what the "
+             "quantizer costs, the no-information row (decoder fed the set's mean latent, constant in time) is the "
+             "floor. `missing` = metric package not installed.", "",
+             f"| row | n_q | {heads} |", "|---|---|" + "---|" * len(keys)]
+    for r in last["rows"]:
+        cells = " | ".join(_fmt(r["scores"].get(k)) for k in keys)
+        lines.append(f"| {_row_name(r)} | {r['n_q'] if r['n_q'] is not None else '-'} | {cells} |")
+    if len(cks) > 1:
+        lines += ["", "## Against earlier checkpoints (bitrate rows, means)", "",
+                  f"| checkpoint | step | row | {heads} |", "|---|---|---|" + "---|" * len(keys)]
+        for ck in cks:
+            for r in ck["rows"]:
+                if r["kind"] == "codes":
+                    cells = " | ".join(_fmt(r["scores"].get(k), std=False) for k in keys)
+                    lines.append(f"| `{ck['checkpoint']}` | {ck['step']} | {_row_name(r)} | {cells} |")
+    if last["usage"]:
+        lines += ["", f"## Code usage per stage (all stages, {last['frames']} frames)", "",
+                  f"| stage | codes used (of {last['codebook_size']}) | perplexity | residual RMS / latent RMS |",
                   "|---|---|---|---|"]
-        lines += [f"| {st['stage']} | {st['codes_used']} | {st['perplexity']:.1f} | {st['residual_rms_rel']:.4f} |"
-                  for st in d["stages"]]
+        lines += [f"| {u['stage']} | {u['codes_used']} | {u['perplexity']:.1f} | {u['residual_rms_rel']:.4f} |"
+                  for u in last["usage"]]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{n[:-4]}]({plot_dir}/{n})" for n in PLOT_NAMES]
+    pk = ", ".join(f"{k} {v}" for k, v in report["packages"].items() if v)
+    lines += ["", f"Metric packages: {pk}. Wall time {report['wall_seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------------------------ plots
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wavs: list[np.ndarray],
+                extra: dict, sample_rate: int) -> None:
+    """metrics_vs_bitrate.png, code_usage.png and spectrogram.png in the directory `out`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out.mkdir(parents=True, exist_ok=True)
+    last = results[-1]
+    shown = [k for k in keys if any(r.scores.get(k) for r in last.rows)]
+    if shown:
+        fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.2), squeeze=False)
+        for ax, k in zip(axes[0], shown):
+            for res, style in ((last, "o-"),) + tuple((r, "s--") for r in results[:-1]):
+                pts = [(r.kbps, r.scores[k]) for r in res.rows if r.kind == "codes" and r.scores.get(k)]
+                if pts:
+                    ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], [p[1]["std"] for p in pts],
+                                fmt=style, capsize=3, label=f"codes, step {res.step}")
+            for r, color in zip([r for r in last.rows if r.kind != "codes"], ("tab:green", "tab:red")):
+                if r.scores.get(k):
+                    ax.axhline(r.scores[k]["mean"], color=color, ls=":", label=r.name)
+            ax.set_xscale("log")
+            ax.set_xlabel("kbps")
+            ax.set_title(KEY_TITLES.get(k, k) + (" (lower is better)" if not M.HIGHER_IS_BETTER.get(k, True) else ""))
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        _save(fig, out / PLOT_NAMES[0])
+        plt.close(fig)
+    counts = extra.get("counts")
+    if counts is not None:
+        n_q = counts.shape[0]
+        cols = min(5, n_q)
+        rows_ = math.ceil(n_q / cols)
+        fig, axes = plt.subplots(rows_, cols, figsize=(2.8 * cols, 2.2 * rows_), squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            if k >= n_q:
+                ax.axis("off")
+                continue
+            c = np.sort(counts[k])[::-1]
+            ax.bar(np.arange(c.size), c, width=1.0)
+            u = last.usage[k]
+            ax.set_title(f"stage {k + 1}: {u.codes_used} used, ppl {u.perplexity:.0f}", fontsize=8)
+            ax.set_yscale("symlog")
+            ax.tick_params(labelsize=6)
+        fig.suptitle("code counts per stage, sorted (all frames)", fontsize=9)
+        fig.tight_layout()
+        _save(fig, out / PLOT_NAMES[1])
+        plt.close(fig)
+    audio = extra.get("audio") or {}
+    codes_rows = [n for n in audio if n.endswith("kbps")]
+    if codes_rows:
+        i = int(np.argmax([w.shape[0] for w in wavs]))          # the longest utterance
+        panels = [("reference", wavs[i])] + [(f"reconstruction, {n}", audio[n][i]) for n in (codes_rows[0], codes_rows[-1])
+                                             if n in audio][: 2 if len(codes_rows) > 1 else 1]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 * len(panels)), squeeze=False)
+        for ax, (title, w) in zip(axes[:, 0], panels):
+            ax.imshow(M.log_mel_spectrogram(w, sample_rate), origin="lower", aspect="auto", vmin=-5, vmax=1.5,
+                      extent=(0, w.shape[0] / sample_rate, 0, M.MEL_N_MELS))
+            ax.set_title(title, fontsize=9)
+            ax.set_ylabel("mel bin")
+        axes[-1, 0].set_xlabel("seconds")
+        fig.tight_layout()
+        _save(fig, out / PLOT_NAMES[2])
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ CLI
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", action="append", help="model or checkpoint directory (repeatable)")
+    src.add_argument("--checkpoint", action="append", help="model or checkpoint directory (repeatable; the last "
+                                                           "is evaluated in full)")
     src.add_argument("--exp-dir", help="training run: score its model/ against its first checkpoint")
     p.add_argument("--manifest", action="append", required=True)
     p.add_argument("--bandwidths", type=float, nargs="+", default=None,
-                   help="kbps (default: the codec's 1.5 and 6 if offered, else its inference bandwidths)")
+                   help="kbps (default: every bandwidth the model offers)")
+    p.add_argument("--metrics", nargs="+", default=list(M.DEFAULT_METRICS), choices=M.METRICS,
+                   help="default: %(default)s (visqol ~0.1 s and dnsmos 1-5 s a clip: add them when needed)")
     p.add_argument("--max-items", type=int, default=30)
     p.add_argument("--max-seconds", type=float, default=10.0)
-    p.add_argument("--out", help="write OUT.json and OUT.md")
-    p.add_argument("--no-diagnostics", action="store_true",
-                   help="skip the error breakdown of the last checkpoint (unquantized / zero latent, code usage)")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="metric worker processes")
+    p.add_argument("--out", help="write OUT.json, OUT.md and plots in OUT/")
+    p.add_argument("--no-plots", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_grad_enabled(False)
     checkpoints = [Path(c) for c in a.checkpoint] if a.checkpoint else run_checkpoints(a.exp_dir)
-    bandwidths = a.bandwidths
-    if bandwidths is None:
-        offered = list(load_codec_config(checkpoints[-1]).bandwidths)
-        bandwidths = [bw for bw in (1.5, 6.0) if bw in offered] or offered
-    results = []
-    for ckpt in checkpoints:
-        r = evaluate(ckpt, a.manifest, bandwidths, a.max_items, a.max_seconds,
-                     with_diagnostics=ckpt == checkpoints[-1] and not a.no_diagnostics)
-        r["step"] = _step_of(ckpt)
-        log.info("%s (step %s): %s", ckpt, r["step"],
-                 ", ".join(f"{bw} kbps {v:.4f}" for bw, v in r["mel_distance"].items()))
-        results.append(r)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if a.out:
-        atomic_write_text(f"{a.out}.json", text + "\n")
-        atomic_write_text(f"{a.out}.md", markdown_table(results, a.manifest))
+    report = evaluate(checkpoints, a.manifest, a.bandwidths, a.metrics, a.max_items, a.max_seconds, a.jobs,
+                      a.out, plots=not a.no_plots)
+    print(markdown_report(report, plots=False))
 
 
 if __name__ == "__main__":

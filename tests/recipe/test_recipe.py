@@ -70,13 +70,12 @@ def test_run_sh_codec_and_code_dump_stages(tmp_path):
 
     # the evaluation compares the first checkpoint (step 2) with the exported model (step 4)
     scored = json.loads((codec_dir / "eval.json").read_text())
-    assert [r["step"] for r in scored] == ["2", "4"]
-    assert all(r["items"] > 0 and all(v > 0 for v in r["mel_distance"].values()) for r in scored)
-    assert "| step |" in (codec_dir / "eval.md").read_text()
-    diag = scored[-1]["diagnostics"]               # the error breakdown of the final model only
-    assert "diagnostics" not in scored[0] and len(diag["stages"]) == 4
-    assert diag["mel_zero_latent"] > 0 and diag["mel_unquantized"] > 0
-    assert all(1 <= st["codes_used"] <= 16 and 1 <= st["perplexity"] <= 16 for st in diag["stages"])
+    assert scored["items"] > 0 and [c["step"] for c in scored["checkpoints"]] == ["2", "4"]
+    assert all(r["scores"]["mel"]["mean"] > 0 for c in scored["checkpoints"] for r in c["rows"])
+    assert "| no information (mean latent) |" in (codec_dir / "eval.md").read_text()
+    usage = scored["checkpoints"][-1]["usage"]     # code usage of the final model only
+    assert scored["checkpoints"][0]["usage"] == [] and len(usage) == 4
+    assert all(1 <= st["codes_used"] <= 16 and 1 <= st["perplexity"] <= 16 for st in usage)
 
     for subset in ("train-clean-100", "dev-clean", "test-clean"):
         manifest = read_manifest(data / "manifests" / f"{subset}.jsonl")

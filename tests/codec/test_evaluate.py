@@ -1,0 +1,87 @@
+"""codec.evaluate: rows per bitrate through Codec, reference rows, code usage, missing metrics, outputs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec import evaluate as E
+from tests.codec.helpers import tiny_wav
+from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    first, last = tiny_codec(seed=1), tiny_codec(seed=2)
+    first.save_pretrained(tmp / "first")
+    last.save_pretrained(tmp / "last")
+    rows = []
+    for i in range(3):
+        p = tmp / f"u{i}.wav"
+        sr = last.sample_rate
+        sf.write(p, tiny_wav(i, 0.5 + 0.2 * i, sr), sr)
+        rows.append({"id": f"u{i}", "path": str(p), "duration": 0.5 + 0.2 * i, "sr": sr, "speaker": "1",
+                     "chapter": "1", "text_norm": "t", "text_orig": "T"})
+    (tmp / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp, last
+
+
+def test_bitrate_codes_are_prefixes_of_the_full_encode(setup):
+    """Why one encode per checkpoint is enough: a bitrate's codes equal the first n_q stages."""
+    _, codec = setup
+    wav = tiny_wav(7, 0.6, codec.sample_rate)
+    full = codec.encode(wav, n_q=codec.n_q).codes
+    for k in range(1, codec.n_q):
+        assert torch.equal(codec.encode(wav, n_q=k).codes, full[:, :k])
+
+
+def test_rows_usage_outputs_and_missing_metric(setup, monkeypatch):
+    tmp, codec = setup
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "pesq" else real(n, *a))
+    out = tmp / "res" / "eval"
+    rep = E.evaluate([tmp / "first", tmp / "last"], [str(tmp / "m.jsonl")], metrics=("pesq", "si_sdr", "mel"),
+                     jobs=1, out=out)
+    first, last = rep["checkpoints"]
+    bws = list(codec.bandwidths)
+    assert [r["kbps"] for r in first["rows"]] == bws and {r["kind"] for r in first["rows"]} == {"codes"}
+    assert [r["kind"] for r in last["rows"]] == ["codes"] * len(bws) + ["unquantized", "no_information"]
+    assert [r["n_q"] for r in last["rows"][:len(bws)]] == [codec.resolve_n_q(b) for b in bws]
+    for r in last["rows"]:
+        assert r["scores"]["pesq"] is None                          # missing, never a number
+        assert r["scores"]["mel"]["n"] == 3 and r["scores"]["mel"]["mean"] > 0
+        assert np.isfinite(r["scores"]["si_sdr"]["mean"])
+    assert first["usage"] == [] and len(last["usage"]) == codec.n_q
+    for u in last["usage"]:
+        assert u["codes_used"] + u["unused"] == codec.codebook_size and 1 <= u["perplexity"] <= u["codes_used"]
+    rel = [u["residual_rms_rel"] for u in last["usage"]]
+    assert rel[-1] < 1.0
+    assert last["frames"] == sum(-(-len(tiny_wav(i, 0.5 + 0.2 * i, codec.sample_rate)) // codec.hop_length)
+                                 for i in range(3))
+    md = (tmp / "res" / "eval.md").read_text()
+    assert "| unquantized latent |" in md and "| no information (mean latent) |" in md and "missing" in md
+    assert "Against earlier checkpoints" in md and "## Code usage per stage" in md
+    assert json.loads((tmp / "res" / "eval.json").read_text())["items"] == 3
+    for name in E.PLOT_NAMES:
+        assert (out / name).stat().st_size > 1000, name
+
+
+def test_no_information_row_ignores_the_input(setup, tmp_path):
+    """The floor row's audio depends on the utterance only through its length and RMS scale."""
+    tmp, codec = setup
+    from codec.api import Codec
+    from codec.utils.checkpoint import load_codec
+    wavs = [tiny_wav(0, 0.5, codec.sample_rate), tiny_wav(1, 0.5, codec.sample_rate)]
+    scorer = E.Scorer(codec.sample_rate, ["si_sdr"], jobs=1)
+    _, extra = E.evaluate_checkpoint(tmp / "last", wavs, [codec.bandwidths[0]], scorer, full=True, keep_audio=True)
+    floor = extra["audio"][E.ROW_TITLES["no_information"]]
+    c = Codec(load_codec(tmp / "last"))
+    s0, s1 = (c.rms_scale(w) for w in wavs)
+    np.testing.assert_allclose(floor[0] / s0, floor[1] / s1, atol=1e-6)
