@@ -12,7 +12,9 @@ Receptive fields are *measured from the modules* (`measure_reach`): a float64 co
 positive weights is differentiated at one output frame; every input sample with a non-zero gradient
 is in that frame's receptive field (positive weights and inputs mean no two paths can cancel). The
 context used is symmetric, max(left, right), on both sides: reflect padding at the true start of a
-signal mirrors the left receptive field to the right (this matters for causal stacks).
+signal mirrors the left receptive field to the right (this matters for causal stacks). The iSTFT
+decoder (codec/istft_decoder.py) has the same pre -> lstm -> post split; its `post` (LayerNorms,
+an inverse STFT) declares its receptive field, which the probe could not see through.
 
 Units: every stack maps input "frame blocks" (``in_per_frame`` samples each: the hop for the encoder's
 `pre`, 1 for the latent stacks) to output frame blocks (``out_per_frame`` samples: the hop for the
