@@ -202,12 +202,23 @@ def main(argv=None) -> None:
     bw = max(res["bandwidth"]["copy_GBps"], res["bandwidth"]["read_GBps"]) * 1e9
     print("bandwidth", res["bandwidth"], flush=True)
     res["ar"] = {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:             # after every point: a run cut short still leaves its numbers
+        from data_prep.fileio import atomic_write_text
+        res["load_avg_end"] = os.getloadavg()
+        atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
+        atomic_write_text(out.with_suffix(".md"), markdown(res, args))
+
     dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if args.bf16 else [])
-    for size in args.sizes:
+    # mini first, then its synthesis RTF, then the (slow) paper size
+    for size in sorted(args.sizes, key=lambda s: s != "mini"):
         torch.manual_seed(0)
         model = ARModel(model_cfg(size)).eval()
         n_params = sum(p.numel() for p in model.parameters())
         entry = {"params_M": n_params / 1e6, "points": []}
+        res["ar"][size] = entry
         for name, dt in dtypes:
             floor_ms = 1e3 * n_params * (2 if dt == torch.bfloat16 else 4) / bw
             for ctx in args.contexts:
@@ -219,20 +230,17 @@ def main(argv=None) -> None:
                     r["llama_cached_ms"] = llama_latency(size, ctx, args.steps)["cached_ms"]
                 entry["points"].append(r)
                 print(size, r, flush=True)
+                save()
         if size == "mini":
             entry["loop_ms_per_token"] = {f"batch{b}": loop_ms_per_token(model, 300, b) for b in (1, 8)}
             print("loop", entry["loop_ms_per_token"], flush=True)
-        res["ar"][size] = entry
+            save()
+            if not args.skip_rtf:
+                res["rtf"] = synthesis_rtf(args.codec, args.rtf_seconds, [1, 8])
+                print("rtf", res["rtf"], flush=True)
+                save()
         del model
-    if not args.skip_rtf:
-        res["rtf"] = synthesis_rtf(args.codec, args.rtf_seconds, [1, 8])
-        print("rtf", res["rtf"], flush=True)
-    res["load_avg_end"] = os.getloadavg()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from data_prep.fileio import atomic_write_text
-    atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
-    atomic_write_text(out.with_suffix(".md"), markdown(res, args))
+    save()
     print(markdown(res, args))
 
 
@@ -266,7 +274,7 @@ def markdown(res: dict, args) -> str:
                       f"stop logic), {size} size, 300 frames per sequence: "
                       + ", ".join(f"{k}: {v:.2f} ms per step ({v / int(k[5:]):.2f} ms per sequence-token)"
                                   for k, v in lp.items()) + "."]
-    if "rtf" in res:
+    if "rtf" in res and res["rtf"]:
         lines += ["", "Mini synthesis real-time factor (wall / audio seconds; text -> phonemes -> AR -> NAR -> "
                   "codec decode, through `Synthesizer.synthesize_batch`; random-weight mini AR + NAR with the "
                   "length forced to the expected one, the dev mini codec):", "",
@@ -279,7 +287,32 @@ def markdown(res: dict, args) -> str:
 
 NOTES = """## Notes
 
-(filled in after the measured run)
+- **Machine state.** This run was made on the shared 2-core box during the project day, with other
+  helpers' training, tokenization and benchmark jobs running (load average 9-14 throughout the last
+  hour before the deadline; no quiet window came). The process ran under `nice -n 10` as the project
+  rules ask, so it got a few percent of a core (`ps`: 3.8% CPU): the bandwidth and every wall-clock
+  time above are dominated by the other jobs, NOT by the code. Ratios measured within one point
+  (cache vs recompute, own vs Llama, cached vs the floor of the same run) are more meaningful than the
+  absolute numbers, but even they are noisy. Re-run on a quiet machine:
+  `nice -n 10 .venv/bin/python benchmarks/bench_tts_decode.py` (about 10 minutes when idle).
+- **Process CPU time** (less sensitive to sharing; a probe timing 20 cached steps with time.process_time, 1 thread, fp32,
+  ~150 tokens): paper-size AR step 54 ms of CPU vs a floor of 35 ms (614 MB of fp32 parameters /
+  17.4 GB/s, the same process's single-thread read bandwidth in CPU time) = 1.55x; mini step 4.4 ms
+  of CPU (1 ms of it weight streaming, the rest per-op dispatch of a 4-layer, 256-wide model). At
+  75 frames/s the mini AR alone then needs 0.33 s per second of audio at batch 1: the RTF < 1 target
+  holds when the machine is not shared; batching amortises the dispatch over the batch.
+- **fp32, not bf16**: this CPU has AVX2 only (no AVX512-BF16 / AMX); bf16 matmuls are emulated and
+  slower, so the floor and the targets are stated in fp32 (`--bf16` measures bf16 anyway).
+- **Own blocks vs Llama** (transformers' LlamaForCausalLM, SDPA, DynamicCache, same width/depth/heads
+  and parameter count): the own blocks were 2.3-2.7x faster per cached token in every run (paper size
+  at 150 tokens, load 5.6: 375 vs 884 ms; mini at 150 tokens, load 13: 380 vs 1027 ms). The own
+  blocks write keys/values into a preallocated cache in place and can drop finished rows; they also
+  carry the NAR's adaptive layer norm and the AR's prefix-LM mask, which Llama's blocks lack.
+- **At 750 tokens** a cached step also reads the KV cache: 12 layers x 2 x 750 x 1024 x 4 bytes = 74 MB
+  on top of 614 MB of weights (+12%), so "within 1.3x of the weight floor" leaves ~16% for overhead.
+- **Definition.** "ms/token at N" is the cost of producing one more token when N tokens are in the
+  sequence. Averaged over a whole generation of N tokens, recomputation costs about half its value at
+  N (it grows linearly), and the cache's cost is nearly flat.
 """
 
 
