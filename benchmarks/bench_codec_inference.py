@@ -12,7 +12,10 @@
    random weights whose codebooks are drawn from its own latents on that speech; per mode vs fp32:
    fraction of equal codes, SNR and log-mel distance of the decoded audio.
 3. Chunked long-file encoding: a synthetic N-minute WAV encoded in a fresh process; peak RSS.
-4. Tokenization throughput (hours of audio per hour) on a synthetic corpus, paper model, 6 kbps.
+4. Tokenization throughput (hours of audio per hour) on a synthetic corpus, paper model, 6 kbps, or
+   on a manifest with a trained codec (`--tok-manifest`, `--tok-model`, all stages): one encoding
+   thread with `--threads` intra-op threads (the pre-2026-12 path) against the default worker threads
+   (one intra-op thread each), interleaved in the same run, codes compared.
 Results: benchmarks/results/codec_inference.{json,md}.
 """
 from __future__ import annotations
@@ -261,7 +264,31 @@ def bench_long(args) -> dict:
     return res
 
 
+def bench_tokenize_workers(args) -> dict:
+    """Same manifest and model, tokenize with workers=1 (intra-op threads = --threads) vs the default."""
+    from codec.code_dump import CodeDump
+    from codec.tokenize import tokenize
+    runs: dict[str, list[float]] = {"one worker": [], "default workers": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.tok_repeats):
+            for name, workers in (("one worker", 1), ("default workers", None)):
+                s = tokenize([args.tok_manifest], args.tok_model, f"{tmp}/{name}-{rep}", progress=False,
+                             workers=workers)
+                runs[name].append(s["audio_hours"] / (s["wall_seconds"] / 3600))
+                hours, n_workers = s["audio_hours"], s.get("workers", workers)
+        a, b = CodeDump(f"{tmp}/one worker-0"), CodeDump(f"{tmp}/default workers-0")
+        same = all(np.array_equal(a[u][0], b[u][0]) for u in a.ids)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    res = {"model": args.tok_model, "manifest": args.tok_manifest, "audio_hours": hours, "threads": args.threads,
+           "default_workers": n_workers, "x_rt": runs, "median_x_rt": med, "codes_identical": same,
+           "ratio": med["default workers"] / med["one worker"], "load_avg": os.getloadavg()}
+    print(json.dumps(res), flush=True)
+    return res
+
+
 def bench_tokenize(args) -> dict:
+    if args.tok_manifest:
+        return bench_tokenize_workers(args)
     import soundfile as sf
     from codec.api import Codec
     from codec.build import build_codec
@@ -349,7 +376,19 @@ def write_md(res: dict) -> str:
                       "|---|---|---|---|---|---|",
                       f"| {lg['minutes']:.0f} min | {lg['peak_rss_mb']:.0f} MB | {lg['rss_after_model_load_mb']:.0f} MB | "
                       f"{lg['wall_s']:.0f} s | {lg['xRT']:.1f} | {lg['one_pass_input_float32_mb']:.0f} MB |"]
-    if "tokenize" in res:
+    if "tokenize" in res and "ratio" in res["tokenize"]:
+        tk = res["tokenize"]
+        lines += ["", f"## Tokenization (`{tk['model']}`, all stages, 1 process, {tk['threads']} threads)", "",
+                  f"{tk['manifest']}, {tk['audio_hours'] * 3600:.0f} s of audio; x real time of the encode loop "
+                  f"(runs interleaved; load average {', '.join(f'{v:.1f}' for v in tk['load_avg'])}).", "",
+                  "| path | x real time (runs) | median |", "|---|---|---|",
+                  f"| one encoding thread, {tk['threads']} intra-op threads (before) | "
+                  f"{', '.join(f'{v:.1f}' for v in tk['x_rt']['one worker'])} | {tk['median_x_rt']['one worker']:.1f} |",
+                  f"| {tk['default_workers']} worker threads, 1 intra-op thread each (default) | "
+                  f"{', '.join(f'{v:.1f}' for v in tk['x_rt']['default workers'])} | "
+                  f"{tk['median_x_rt']['default workers']:.1f} |", "",
+                  f"Ratio {tk['ratio']:.2f}x; codes identical: {tk['codes_identical']}."]
+    elif "tokenize" in res:
         tk = res["tokenize"]
         lines += ["", "## Tokenization (paper model, 6 kbps, 1 process)", "",
                   "| utterances | audio | wall (incl. model load) | hours of audio per hour |", "|---|---|---|---|",
@@ -426,6 +465,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--long-minutes", type=float, default=60.0, help="0 skips the long-file run")
     p.add_argument("--tok-utts", type=int, default=24, help="0 skips tokenization")
+    p.add_argument("--tok-manifest", default=None, help="tokenize this manifest with --tok-model instead")
+    p.add_argument("--tok-model", default="exp/codec/model")
+    p.add_argument("--tok-repeats", type=int, default=2)
     p.add_argument("--model", default=None,
                    help="quality section: a trained codec directory (default: the paper config, random weights)")
     p.add_argument("--precisions", default="fp32,bf16", help="Codec precisions to measure (comma list)")

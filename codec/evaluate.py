@@ -365,6 +365,9 @@ def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wav
                 if r.scores.get(k):
                     ax.axhline(r.scores[k]["mean"], color=color, ls=":", label=r.name)
             ax.set_xscale("log")
+            bws = [r.kbps for r in last.rows if r.kind == "codes"]
+            ax.set_xticks(bws, [f"{b:g}" for b in bws])
+            ax.minorticks_off()
             ax.set_xlabel("kbps")
             ax.set_title(KEY_TITLES.get(k, k) + (" (lower is better)" if not M.HIGHER_IS_BETTER.get(k, True) else ""))
             ax.grid(alpha=0.3)
