@@ -99,15 +99,23 @@ class PocketSphinxASR:
                 log.warning("pocketsphinx: %d of %d LM words have no pronunciation in the bundled "
                             "dictionary and can never be recognised: %s", len(self.oov), len(vocab),
                             " ".join(self.oov[:20]))
+            # A dictionary of the LM's words only: building a decoder over the whole CMUdict takes
+            # 10-20 s, over a few hundred words a fraction of a second (and a fresh decoder is built
+            # for every utterance, see below).
+            small = Path(self._tmp.name) / "lm_words.dict"
+            small.write_text("".join(f"{w} {self.decoder.lookup_word(w)}\n" for w in vocab if w not in self.oov),
+                             encoding="utf-8")
+            kw["dict"] = str(small)
             self.name = (f"pocketsphinx {_version('pocketsphinx')} (bundled en-us acoustic model and "
                          f"dictionary; trigram LM built from the {len(sentences)} evaluated sentences)")
         else:
             self.decoder = Decoder(**kw)
             self.name = f"pocketsphinx {_version('pocketsphinx')} (bundled en-us model and general LM)"
-        # The cepstral mean carries over from one utterance to the next (even with cmn=batch), which
-        # made a transcript depend on what the decoder heard before; every utterance starts from the
-        # model's initial mean instead, so a score depends on its audio only.
-        self._cmn_init = self.decoder.get_cmn()
+        # A decoder carries state from one utterance to the next (measured: after a noise clip the
+        # same recording was transcribed differently, even with the cepstral mean reset and noise
+        # removal off), so with a test-text LM each utterance gets a fresh decoder and a score
+        # depends on its audio only. (With the general LM a rebuild costs 10-20 s: one decoder.)
+        self._kw = kw if self.constrained else None
 
     def transcribe(self, wav: np.ndarray, sample_rate: int) -> str:
         w = _to_16k(wav, sample_rate)
@@ -115,11 +123,12 @@ class PocketSphinxASR:
         if peak > 0:
             w = w * (0.5 / peak)
         pcm = (np.clip(w, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
-        self.decoder.set_cmn(self._cmn_init)
-        self.decoder.start_utt()
-        self.decoder.process_raw(pcm, full_utt=True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
+        from pocketsphinx import Decoder
+        dec = Decoder(**self._kw) if self._kw is not None else self.decoder
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
+        hyp = dec.hyp()
         return hyp.hypstr if hyp is not None else ""
 
 
