@@ -347,22 +347,23 @@ def quality_md(qu: dict) -> list[str]:
 
 
 def write_md(res: dict) -> str:
-    lines = ["# Codec inference benchmark", "",
-             f"CPU, {res['speed']['threads']} thread(s) for both systems; paper model (default CodecConfig, "
-             f"random weights) vs EnCodec 0.1.1 24 kHz (random weights); {res['speed']['rows'][0]['seconds']:.0f} s clip; "
-             f"median of {res['speed'].get('repeats', res['args']['repeats'])} interleaved repeats after warm-up. "
-             f"x RT = audio seconds / wall seconds.", ""]
-    sp = res["speed"]
-    lines += ["| mode | kbps | n_q | ours encode xRT | EnCodec encode xRT | ours decode xRT | EnCodec decode xRT | "
-              "ratio encode | ratio decode | ratio enc+dec |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for p in sp.get("precisions", ["fp32"]):
-        for r in sp["rows"]:
-            x, q = r["xRT"], r.get("ratio_over_encodec", {}).get(p, {})
-            g = lambda d, k: f"{d[k]:.1f}" if k in d else "n/a"     # noqa: E731
-            h = lambda k: f"**{q[k]:.2f}x**" if k == "encode+decode" and k in q else (f"{q[k]:.2f}x" if k in q else "n/a")  # noqa: E731
-            lines.append(f"| {p} | {r['bandwidth_kbps']} | {r['n_q']} | {g(x, p + '_encode')} | {g(x, 'encodec_encode')} | "
-                         f"{g(x, p + '_decode')} | {g(x, 'encodec_decode')} | {h('encode')} | {h('decode')} | "
-                         f"{h('encode+decode')} |")
+    lines = ["# Codec inference benchmark", ""]
+    if "speed" in res:                     # a run of other sections only into a new file has none
+        lines += [f"CPU, {res['speed']['threads']} thread(s) for both systems; paper model (default CodecConfig, "
+                 f"random weights) vs EnCodec 0.1.1 24 kHz (random weights); {res['speed']['rows'][0]['seconds']:.0f} s clip; "
+                 f"median of {res['speed'].get('repeats', res['args']['repeats'])} interleaved repeats after warm-up. "
+                 f"x RT = audio seconds / wall seconds.", ""]
+        sp = res["speed"]
+        lines += ["| mode | kbps | n_q | ours encode xRT | EnCodec encode xRT | ours decode xRT | EnCodec decode xRT | "
+                  "ratio encode | ratio decode | ratio enc+dec |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for p in sp.get("precisions", ["fp32"]):
+            for r in sp["rows"]:
+                x, q = r["xRT"], r.get("ratio_over_encodec", {}).get(p, {})
+                g = lambda d, k: f"{d[k]:.1f}" if k in d else "n/a"     # noqa: E731
+                h = lambda k: f"**{q[k]:.2f}x**" if k == "encode+decode" and k in q else (f"{q[k]:.2f}x" if k in q else "n/a")  # noqa: E731
+                lines.append(f"| {p} | {r['bandwidth_kbps']} | {r['n_q']} | {g(x, p + '_encode')} | {g(x, 'encodec_encode')} | "
+                             f"{g(x, p + '_decode')} | {g(x, 'encodec_decode')} | {h('encode')} | {h('decode')} | "
+                             f"{h('encode+decode')} |")
     for key in ("quality", "quality_trained"):
         if "rows" in res.get(key, {}):
             lines += quality_md(res[key])
