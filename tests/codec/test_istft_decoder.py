@@ -88,15 +88,15 @@ def test_bad_settings_are_refused_clearly():
         ISTFTDecoder(replace(cfg, decoder="istft", channels=2))
 
 
-def test_config_override_builds_the_head():
+def test_config_override_picks_the_decoder():
     from pathlib import Path
     from codec.utils.config import load_config
-    root = Path(__file__).resolve().parents[2]
-    cfg = load_config(CodecConfig, [root / "egs/libritts/conf/codec_mini.yaml"],
-                      ["seanet.decoder=istft", "seanet.istft.width=32", "seanet.istft.n_blocks=1"])
+    mini = Path(__file__).resolve().parents[2] / "egs/libritts/conf/codec_mini.yaml"
+    small = ["seanet.istft.width=32", "seanet.istft.n_blocks=1"]
+    cfg = load_config(CodecConfig, [mini], ["seanet.decoder=istft", *small])
     model = build_codec(cfg)
-    assert isinstance(model.decoder, ISTFTDecoder) and model.decoder.post[-1].n_fft == 4 * 320
-    assert isinstance(build_codec(load_config(CodecConfig, [root / "egs/libritts/conf/codec_mini.yaml"])).decoder,
+    assert isinstance(model.decoder, ISTFTDecoder) and model.decoder.post[-1].n_fft == 4 * cfg.seanet.hop_length
+    assert isinstance(build_codec(load_config(CodecConfig, [mini], ["seanet.decoder=seanet", *small])).decoder,
                       SEANetDecoder)
 
 
