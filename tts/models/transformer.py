@@ -7,11 +7,13 @@ bandwidth plus per-layer Python overhead. The own blocks do one fused QKV matmul
 re-copies the whole cache every token) and can drop finished sequences from the cache with one
 index_select. Llama's blocks add rotary embeddings, RMSNorm and SwiGLU (3 matrices) and a
 DynamicCache that concatenates; they have no adaptive layer norm (the NAR needs it) and no prefix-LM
-mask without building 4-D masks by hand. Measured (benchmarks/bench_tts_decode.py, same process,
-same width/depth/heads/parameter count, cached step at 150 tokens, 2 threads on a shared box): paper
-size 375 ms (own) vs 884 ms (Llama) a token, mini size 380 vs 1027 ms under heavier load; the own
-blocks were 2.3-2.7x faster in every run, so they are what the models use. Full table:
-benchmarks/results/tts_decode.md.
+mask without building 4-D masks by hand. Measured (benchmarks/bench_tts_decode.py; same width,
+depth, heads and parameter count; cached step; 2 threads on a shared box): at the paper size both
+are weight-streaming bound and equal within noise (interleaved at load ~3.9: 62.7/71.0 ms own vs
+68.2/70.8 ms Llama at 150 tokens); at the mini size, where per-op dispatch dominates, the own blocks
+were 2.4-3.7x faster in every run (e.g. 87 vs 321 ms, 111 vs 264 ms under load). Equal where it
+matters least, faster where dispatch matters, and they carry the NAR's AdaLN and the prefix-LM
+mask: so the models use them. Table: benchmarks/results/tts_decode.md.
 
 Positions are sinusoidal with a learned scale per stream (text, audio), added to the embeddings:
 no table to outgrow (a prompt + target longer than anything seen in training still gets positions),
