@@ -107,7 +107,8 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
     rank, world = state.process_index, state.num_processes
     codec = Codec.from_pretrained(model, device=device or state.device)
     n_q = codec.resolve_n_q(bandwidth, n_q)
-    torch.set_grad_enabled(False)
+    # No global torch.set_grad_enabled(False) here: this function also runs inside other programs
+    # (and the test suite), and Codec.encode already runs under inference_mode in every thread.
 
     rows = read_rows(manifests)
     by_id = {}
