@@ -16,6 +16,29 @@ def blocks(x, size):
     return [x[i:i + size] for i in range(0, x.shape[-1], size)]
 
 
+def _stage_scores(layer, r: torch.Tensor) -> torch.Tensor:
+    """What a stage maximises for residuals r [N, D]: Gaussian log-likelihood (NDVQ), -distance^2 (RVQ)."""
+    if hasattr(layer, "logvar"):
+        from codec.quantization.ndvq import gaussian_log_likelihood_scores
+        return gaussian_log_likelihood_scores(r, layer.mu.detach(), layer.logvar.detach())
+    return -torch.cdist(r, layer.embed)**2
+
+
+def _assert_equal_up_to_near_ties(quantizer, z, ref, codes, where, max_fraction=0.002, rel_tol=1e-4):
+    """codes == ref, except at frames where the first differing stage's two codes score within rel_tol."""
+    diff_frames = (codes != ref).any(1)[0].nonzero().flatten().tolist()
+    assert len(diff_frames) <= max_fraction * ref.shape[-1], (where, diff_frames)
+    for t in diff_frames:
+        r = z[0, :, t][None].float()
+        for s, layer in enumerate(quantizer.layers[: ref.shape[1]]):
+            a, b = int(ref[0, s, t]), int(codes[0, s, t])
+            if a != b:
+                sc = _stage_scores(layer, r)[0]
+                assert abs(sc[a] - sc[b]) <= rel_tol * (sc[a].abs() + 1), (where, t, s, float(sc[a]), float(sc[b]))
+                break
+            r = r - layer.decode(torch.tensor([a]))
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_chunked_equals_one_pass(name):
     c = tiny_codec(seed=2, **CONFIGS[name])
@@ -30,9 +53,13 @@ def test_chunked_equals_one_pass(name):
         ref_audio = e.model.decoder(e.quantizer.decode(ref))[0, 0] * scale
     assert code_diversity(ref) >= 3
     for chunk in (1, 3, 16, 1000):             # canonical window sizes in frames
-        for block in (hop, 7 * hop + 5, 10 ** 6):  # how the audio arrives
-            codes = encode_stream(e, blocks(x, block), scale, c.n_q, chunk=chunk)
-            assert torch.equal(codes, ref), (name, chunk, block)
+        per_block = [encode_stream(e, blocks(x, block), scale, c.n_q, chunk=chunk)
+                     for block in (hop, 7 * hop + 5, 10 ** 6)]    # how the audio arrives
+        for codes in per_block[1:]:             # the arrival block size never changes a code
+            assert torch.equal(codes, per_block[0]), (name, chunk)
+        # Against the one pass, windows round differently (convolutions over other lengths): a code may
+        # flip only where two codes tie to float rounding (seen on an AVX2 CPU, not on AVX512).
+        _assert_equal_up_to_near_ties(c.model.quantizer, z, ref, per_block[0], (name, chunk))
         audio = np.concatenate(list(decode_stream(e, ref[0], scale, block_frames=5, chunk=chunk)))
         np.testing.assert_allclose(audio, ref_audio.numpy(), rtol=0, atol=1e-5)
 
