@@ -16,13 +16,7 @@ from tts.sampling import SamplingConfig, make_generator
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine threads only contend."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/tts/conftest.py
 
 
 def random_batch(B=3, K=4, V=32, seed=0, garbage_padding=True) -> TTSBatch:

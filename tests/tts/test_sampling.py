@@ -10,12 +10,7 @@ from tts.models.decoding import ARRequest, ar_generate
 from tts.sampling import SamplingConfig, derive_seed, length_bounds, make_generator, sample_tokens
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/tts/conftest.py
 
 
 def draws(logits: torch.Tensor, cfg: SamplingConfig, n: int = 300, history=None) -> set[int]:

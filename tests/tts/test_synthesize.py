@@ -17,12 +17,7 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espea
 SR = 22050          # prompts at another rate than the tiny codec's 16 kHz: resampled
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/tts/conftest.py
 
 
 @pytest.fixture(scope="module")
