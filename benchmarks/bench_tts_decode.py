@@ -189,7 +189,8 @@ def main(argv=None) -> None:
     ap.add_argument("--bf16", action="store_true", help="also measure bf16 (autocast)")
     ap.add_argument("--no-llama", action="store_true")
     ap.add_argument("--skip-rtf", action="store_true")
-    ap.add_argument("--codec", default="/work/devdata/exp/codec/model", help="codec dir for the RTF run")
+    ap.add_argument("--codec", default="egs/libritts/exp/codec/model",
+                    help="codec dir for the RTF run (default: the recipe's mini codec)")
     ap.add_argument("--rtf-seconds", type=float, default=8.0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/tts_decode"))
     args = ap.parse_args(argv)
