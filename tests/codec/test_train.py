@@ -9,6 +9,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from data_prep.fileio import iter_jsonl
+
 import pytest
 import torch
 import yaml
@@ -48,7 +50,7 @@ def _run(cfg_file, exp_dir, *overrides, env=None, launch=False, check=True):
 
 
 def _losses(exp_dir) -> list[dict]:
-    return [json.loads(l) for l in (Path(exp_dir) / "losses.jsonl").read_text().splitlines() if l.strip()]
+    return list(iter_jsonl(Path(exp_dir) / "losses.jsonl"))
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from data_prep.fileio import iter_jsonl
+
 import pytest
 import yaml
 
@@ -46,7 +48,7 @@ def _run(part, cfg_file, exp_dir, *overrides, env=None, launch=False, check=True
 
 
 def _losses(exp_dir) -> list[dict]:
-    return [json.loads(ln) for ln in (Path(exp_dir) / "losses.jsonl").read_text().splitlines() if ln.strip()]
+    return list(iter_jsonl(Path(exp_dir) / "losses.jsonl"))
 
 
 @pytest.fixture(scope="module")
