@@ -3,14 +3,22 @@
     python -m codec.tokenize --manifest data/manifests/train-clean-100.jsonl \
         --phonemes data/phonemes/train-clean-100.jsonl --model exp/codec/model \
         --out data/codes/train-clean-100 --bandwidth 6
+    python -m codec.tokenize --model exp/codec/model \
+        --out data/codes/dev-clean --manifest data/manifests/dev-clean.jsonl --phonemes data/phonemes/dev-clean.jsonl \
+        --out data/codes/test-clean --manifest data/manifests/test-clean.jsonl --phonemes data/phonemes/test-clean.jsonl
     accelerate launch --multi_gpu --num_processes 2 -m codec.tokenize ...   (CPU: ACCELERATE_USE_CPU=true)
 
+- One --out: every --manifest goes into that dump. N --out: N dumps in one run (`tokenize_jobs`), the
+  i-th from the i-th --manifest and --phonemes, each byte for byte what a run of its own writes; the
+  start-up and codec load are paid once and the workers run on across dump ends (the recipe's stage
+  4 tokenizes all its subsets in one launch).
 - Shards come from `plan_shards` (deterministic; each shard sorted longest first) and are stored in
   plan.json; rank r of W processes takes shards i % W == r; rank 0 merges the index after a barrier.
 - Inside a shard (sorted longest first), utterances are submitted in groups of similar length
-  (`--batch-seconds`, `--max-batch`) to `--workers` threads (default: torch's thread count, so 2 on
-  a 2-core box, 1 per rank under a multi-rank launch) that each load and encode one utterance at a
-  time with one intra-op thread; the next group is submitted before the previous one is written, so
+  (`--batch-seconds`, `--max-batch`) to `--workers` threads (default: the usable cores divided among
+  the machine's ranks, so 2 on a 2-core box, 1 per rank under a 2-rank launch; not torch's thread
+  count, which `accelerate launch` sets to 1 even for one process) that each load and encode one
+  utterance at a time with one intra-op thread; the next group is submitted before the previous one is written, so
   the workers never wait for each other or for the writer. Why: the mini codec's layers are too
   small for two intra-op threads to share well (about 1.2x of one thread, and OpenMP barriers stall
   whenever the cores are shared), while independent utterances scale about 2x. Codes are bitwise
@@ -30,8 +38,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -87,11 +97,87 @@ def make_batches(ids: list[str], durations: dict[str, float], max_seconds: float
     return batches
 
 
+@dataclass(frozen=True)
+class DumpJob:
+    """One code dump to write: the manifests (+ phoneme files) whose utterances go into `out_dir`."""
+    manifests: tuple[str, ...]
+    out_dir: str
+    phonemes: tuple[str, ...] = ()
+
+
+def default_workers(cpu: bool, local_processes: int) -> int:
+    """Encoding threads per process: the usable cores shared among this machine's ranks (1 on GPU).
+
+    Counted from the cores, not from torch.get_num_threads(): `accelerate launch` exports
+    OMP_NUM_THREADS=1 for a single CPU process, which left a whole core idle (the workers run one
+    intra-op thread each whatever OMP_NUM_THREADS says; --workers limits them).
+    """
+    if not cpu:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, local_processes))
+
+
+@dataclass
+class _Prepared:
+    """A job with its rows read and its dump opened: what the encoding loop needs."""
+    job: DumpJob
+    by_id: dict[str, dict]
+    durations: dict[str, float]
+    phon: dict[str, str]
+    plan: list[list[str]]
+    dump: DumpWriter
+    pending: list[int]
+
+
+def _prepare(job: DumpJob, codec, n_q: int, model: str, utts_per_shard: int, rank: int, world: int) -> _Prepared:
+    """Read a job's manifests and phonemes, plan its shards, open (or resume) its dump directory."""
+    by_id: dict[str, dict] = {}
+    for r in read_rows(job.manifests):
+        if str(r["id"]) in by_id:
+            raise ValueError(f"duplicate utterance id {r['id']!r} in manifests {list(job.manifests)}")
+        by_id[str(r["id"])] = r
+    frontend = _frontend_of(job.phonemes)
+    durations = {u: float(r["duration"]) for u, r in by_id.items()}
+    plan = plan_shards(durations.items(), utts_per_shard=utts_per_shard)
+    header = make_header(codec.checkpoint_sha256 or "unknown", codec.sample_rate, codec.frame_rate, n_q,
+                         codec.codebook_size,
+                         extra={"bandwidth_kbps": codec.kbps(n_q), "manifests": [str(m) for m in job.manifests],
+                                "model": str(model), **({"frontend": frontend} if frontend else {})})
+    dump = DumpWriter(Path(job.out_dir), header)
+    dump.set_plan(plan)
+    return _Prepared(job, by_id, durations, read_phonemes(job.phonemes), plan, dump,
+                     dump.pending_shards(len(plan), rank, world))
+
+
 def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Sequence[str] = (),
              bandwidth: Optional[float] = None, n_q: Optional[int] = None, utts_per_shard: int = 500,
              batch_seconds: float = 120.0, max_batch: int = 16, max_shards: Optional[int] = None,
              progress: bool = True, device: Optional[str] = None, workers: Optional[int] = None) -> dict:
-    """Run (this rank's part of) a tokenization job; returns a summary dict."""
+    """Run (this rank's part of) one tokenization job; returns a summary dict (see `tokenize_jobs`)."""
+    run = tokenize_jobs([DumpJob(tuple(map(str, manifests)), str(out_dir), tuple(map(str, phonemes)))], model,
+                        bandwidth, n_q, utts_per_shard, batch_seconds, max_batch, max_shards, progress, device,
+                        workers)
+    dump = run.pop("dumps")[0]
+    dump.pop("out")
+    return {**run, **dump}
+
+
+def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float] = None,
+                  n_q: Optional[int] = None, utts_per_shard: int = 500, batch_seconds: float = 120.0,
+                  max_batch: int = 16, max_shards: Optional[int] = None, progress: bool = True,
+                  device: Optional[str] = None, workers: Optional[int] = None) -> dict:
+    """Run (this rank's part of) several tokenization jobs with one codec and one pool of workers.
+
+    The dumps are written one after the other, each exactly as a job of its own would write it;
+    the workers run ahead across shard and dump boundaries, so they never wait at one, and the
+    process start-up and codec load are paid once (the recipe tokenizes all its subsets in one
+    launch). max_shards counts shards over all jobs, in order. Returns the run's summary with one
+    entry per job under "dumps".
+    """
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
@@ -102,6 +188,9 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
     from data_prep.audio import AudioError, load_audio
     from .api import Codec
 
+    outs = [str(Path(j.out_dir).resolve()) for j in jobs]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"two jobs write to the same dump directory: {[j.out_dir for j in jobs]}")
     # cpu=True when there is no GPU: with cpu=False accelerate would not join a multi-process CPU launch
     state = PartialState(cpu=(device == "cpu" or not torch.cuda.is_available()))
     rank, world = state.process_index, state.num_processes
@@ -110,105 +199,126 @@ def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Seque
     # No global torch.set_grad_enabled(False) here: this function also runs inside other programs
     # (and the test suite), and Codec.encode already runs under inference_mode in every thread.
 
-    rows = read_rows(manifests)
-    by_id = {}
-    for r in rows:
-        if str(r["id"]) in by_id:
-            raise ValueError(f"duplicate utterance id {r['id']!r} in manifests")
-        by_id[str(r["id"])] = r
-    phon = read_phonemes(phonemes)
-    frontend = _frontend_of(phonemes)
-    durations = {u: float(r["duration"]) for u, r in by_id.items()}
-    plan = plan_shards(durations.items(), utts_per_shard=utts_per_shard)
-    header = make_header(codec.checkpoint_sha256 or "unknown", codec.sample_rate, codec.frame_rate, n_q,
-                         codec.codebook_size,
-                         extra={"bandwidth_kbps": codec.kbps(n_q), "manifests": [str(m) for m in manifests],
-                                "model": str(model), **({"frontend": frontend} if frontend else {})})
-    out = Path(out_dir)
-    dump = DumpWriter(out, header)
-    dump.set_plan(plan)
-    pending = dump.pending_shards(len(plan), rank, world)
-    if max_shards is not None:
-        pending = pending[:max_shards]
-    bar = tqdm(total=sum(durations[u] for i in pending for u in plan[i]) / 3600.0, unit="h",
-               desc=f"tokenize[{rank}]", position=rank, disable=not progress, bar_format=
+    prepared = [_prepare(j, codec, n_q, model, utts_per_shard, rank, world) for j in jobs]
+    budget = max_shards
+    for p in prepared:                       # max_shards: over all jobs, in order
+        if budget is not None:
+            p.pending, budget = p.pending[:budget], max(0, budget - len(p.pending))
+    bar = tqdm(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
+               unit="h", desc=f"tokenize[{rank}]", position=rank, disable=not progress, bar_format=
                "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
     cpu = codec.device.type == "cpu"
     threads = torch.get_num_threads()
-    workers = max(1, workers if workers is not None else (threads if cpu else 1))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    workers = max(1, workers if workers is not None else default_workers(cpu, local))
 
-    def encode_one(u: str):
+    def encode_one(p: _Prepared, u: str):
         """(codes [n_q, T], scale, num_samples) of one utterance, or the load error."""
         try:
-            wav, _ = load_audio(by_id[u]["path"], sample_rate=codec.sample_rate)
+            wav, _ = load_audio(p.by_id[u]["path"], sample_rate=codec.sample_rate)
         except (AudioError, OSError, ValueError) as e:
             return e
         res = codec.encode(wav, codec.sample_rate, n_q=n_q)
         return res.item_codes(0).numpy(), float(res.scales[0, 0]), int(res.num_samples[0])
 
+    # Every group of similar-length utterances of this run, in the order they are written.
+    groups = [(p, batch) for p in prepared for i in p.pending
+              for batch in make_batches(p.plan[i], p.durations, batch_seconds, max_batch)]
+    in_flight: deque = deque()
+    next_group = 0
+
+    def submit_ahead(pool) -> None:
+        """Have the group about to be written and the next one submitted (across shard and dump ends)."""
+        nonlocal next_group
+        while next_group < len(groups) and len(in_flight) < 2:
+            p, batch = groups[next_group]
+            in_flight.append((batch, [pool.submit(encode_one, p, u) for u in batch]))
+            next_group += 1
+
     t0 = time.perf_counter()
-    audio_seconds, skipped_total, utts = 0.0, 0, 0
+    summaries = []
     # one intra-op thread per worker (set in each worker thread: OpenMP's setting is per thread)
     pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1 if workers > 1 else threads,))
     try:
-        for i in pending:
-            skipped: list[dict] = []
-            with dump.shard(i) as writer:
-                in_flight: deque = deque()
-                batches = make_batches(plan[i], durations, batch_seconds, max_batch)
-                for k in range(len(batches) + 1):
-                    if k < len(batches):        # submit the next group before writing the previous one
-                        in_flight.append((batches[k], [pool.submit(encode_one, u) for u in batches[k]]))
-                    if len(in_flight) < 2 and k < len(batches):
-                        continue
-                    batch, futures = in_flight.popleft()
-                    for u, fut in zip(batch, futures):
-                        got = fut.result()
-                        if isinstance(got, Exception):
-                            logger.warning("skipping %s: %s", u, got)
-                            skipped.append({"id": u, "path": by_id[u].get("path"), "error": str(got)})
-                            continue
-                        codes, scale, num_samples = got
-                        r = by_id[u]
-                        if phonemes and u not in phon:  # phonemes=null would be silently useless to a TTS
-                            raise ValueError(f"utterance {u} has no phonemes in {list(phonemes)}: "
-                                             f"rerun the phonemes stage for its manifest")
-                        writer.add(u, codes, speaker=r.get("speaker"),
-                                   text=r.get("text_norm", r.get("text")), phonemes=phon.get(u),
-                                   duration=num_samples / codec.sample_rate, scale=scale, num_samples=num_samples)
-                        audio_seconds += num_samples / codec.sample_rate
-                        utts += 1
-                    bar.update(sum(durations[u] for u in batch) / 3600.0)
-                # written before the shard's index (the completion marker): a rerun rewrites both
-                _write_skipped(out / f"shard-{i:05d}.skipped.jsonl", skipped)
-            skipped_total += len(skipped)
+        for p in prepared:
+            out = Path(p.job.out_dir)
+            audio_seconds, skipped_total, utts = 0.0, 0, 0
+            for i in p.pending:
+                skipped: list[dict] = []
+                with p.dump.shard(i) as writer:
+                    for expected in make_batches(p.plan[i], p.durations, batch_seconds, max_batch):
+                        submit_ahead(pool)              # the next group is queued before this one is written
+                        batch, futures = in_flight.popleft()
+                        assert batch == expected        # groups are consumed in the order they were made
+                        for u, fut in zip(batch, futures):
+                            got = fut.result()
+                            if isinstance(got, Exception):
+                                logger.warning("skipping %s: %s", u, got)
+                                skipped.append({"id": u, "path": p.by_id[u].get("path"), "error": str(got)})
+                                continue
+                            codes, scale, num_samples = got
+                            r = p.by_id[u]
+                            if p.job.phonemes and u not in p.phon:  # phonemes=null would be silently useless to a TTS
+                                raise ValueError(f"utterance {u} has no phonemes in {list(p.job.phonemes)}: "
+                                                 f"rerun the phonemes stage for its manifest")
+                            writer.add(u, codes, speaker=r.get("speaker"),
+                                       text=r.get("text_norm", r.get("text")), phonemes=p.phon.get(u),
+                                       duration=num_samples / codec.sample_rate, scale=scale,
+                                       num_samples=num_samples)
+                            audio_seconds += num_samples / codec.sample_rate
+                            utts += 1
+                        bar.update(sum(p.durations[u] for u in batch) / 3600.0)
+                    # written before the shard's index (the completion marker): a rerun rewrites both
+                    _write_skipped(out / f"shard-{i:05d}.skipped.jsonl", skipped)
+                skipped_total += len(skipped)
+            summaries.append({"out": p.job.out_dir, "shards_done": len(p.pending), "utterances": utts,
+                              "skipped": skipped_total, "audio_hours": audio_seconds / 3600.0})
     finally:
         pool.shutdown(cancel_futures=True)
         torch.set_num_threads(threads)     # the workers' setting also reaches process-wide pools (MKL)
     bar.close()
     wall = time.perf_counter() - t0
-    summary = {"rank": rank, "world_size": world, "workers": workers, "shards_done": len(pending), "utterances": utts,
-               "skipped": skipped_total, "audio_hours": audio_seconds / 3600.0, "wall_seconds": wall,
-               "hours_per_hour": audio_seconds / wall if wall > 0 else None}
-    finished = max_shards is None or len(dump.pending_shards(len(plan), rank, world)) == 0
+    audio_hours = sum(s["audio_hours"] for s in summaries)
+    run = {"rank": rank, "world_size": world, "workers": workers, "wall_seconds": wall,
+           "audio_hours": audio_hours, "hours_per_hour": audio_hours * 3600.0 / wall if wall > 0 else None,
+           "dumps": summaries}
     state.wait_for_everyone()
-    if state.is_main_process and finished and not dump.pending_shards(len(plan), 0, 1):
-        summary["total_utterances"] = dump.finalize(num_shards=len(plan))
-        skipped_rows = []
-        for k in range(len(plan)):
-            p = out / f"shard-{k:05d}.skipped.jsonl"
-            if p.exists():
-                skipped_rows.extend(read_jsonl(p))
-        _write_skipped(out / SKIPPED_FILE, skipped_rows)
-        summary["total_skipped"] = len(skipped_rows)
-        if skipped_rows:
-            logger.warning("%d utterance(s) skipped (unreadable audio), listed in %s",
-                           len(skipped_rows), out / SKIPPED_FILE)
-    return summary
+    if state.is_main_process:
+        for p, s in zip(prepared, summaries):
+            if not p.dump.pending_shards(len(p.plan), 0, 1):
+                s.update(_finalize(p))
+    return run
+
+
+def _finalize(p: _Prepared) -> dict:
+    """Merge a complete dump's shard indexes and skipped lists (rank 0, after every rank is done)."""
+    out = Path(p.job.out_dir)
+    total = p.dump.finalize(num_shards=len(p.plan))
+    skipped_rows = []
+    for k in range(len(p.plan)):
+        path = out / f"shard-{k:05d}.skipped.jsonl"
+        if path.exists():
+            skipped_rows.extend(read_jsonl(path))
+    _write_skipped(out / SKIPPED_FILE, skipped_rows)
+    if skipped_rows:
+        logger.warning("%d utterance(s) skipped (unreadable audio), listed in %s",
+                       len(skipped_rows), out / SKIPPED_FILE)
+    return {"total_utterances": total, "total_skipped": len(skipped_rows)}
 
 
 def _write_skipped(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def jobs_from_args(manifests: Sequence[str], phonemes: Sequence[str], outs: Sequence[str]) -> list[DumpJob]:
+    """One --out: every manifest (and phoneme file) into it. N --out: N manifests (and 0 or N phoneme
+    files), paired with the outs in order: one dump per manifest, all in one run."""
+    if len(outs) == 1:
+        return [DumpJob(tuple(manifests), outs[0], tuple(phonemes))]
+    if len(manifests) != len(outs) or len(phonemes) not in (0, len(outs)):
+        raise ValueError(f"{len(outs)} --out need as many --manifest (got {len(manifests)}) and 0 or as many "
+                         f"--phonemes (got {len(phonemes)}), paired in order")
+    return [DumpJob((m,), o, (phonemes[k],) if phonemes else ()) for k, (m, o) in enumerate(zip(manifests, outs))]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -217,7 +327,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--manifest", action="append", required=True, help="JSONL manifest (repeatable)")
     p.add_argument("--phonemes", action="append", default=[], help="phoneme JSONL {id, phonemes} (repeatable)")
     p.add_argument("--model", required=True, help="codec directory or Hub id")
-    p.add_argument("--out", required=True, help="dump directory")
+    p.add_argument("--out", action="append", required=True,
+                   help="dump directory; repeated N times: N dumps in one run, the i-th from the i-th "
+                        "--manifest (and --phonemes)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--bandwidth", type=float, default=None, help="kbps")
     g.add_argument("--n-q", type=int, default=None, help="codebooks (default: all)")
@@ -226,9 +338,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="audio seconds per submitted group (items x longest)")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=None,
-                   help="encoding threads, one intra-op thread each (default: torch's thread count on CPU, 1 on GPU)")
+                   help="encoding threads, one intra-op thread each (default: the usable cores divided "
+                        "among this machine's ranks on CPU, 1 on GPU)")
     p.add_argument("--max-shards", type=int, default=None,
-                   help="stop after this many shards in this run (time-boxed jobs; rerun to resume)")
+                   help="stop after this many shards (over all dumps) in this run (time-boxed jobs; "
+                        "rerun to resume)")
     p.add_argument("--device", default=None)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -236,9 +350,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        summary = tokenize(args.manifest, args.model, args.out, args.phonemes, args.bandwidth, args.n_q,
-                           args.utts_per_shard, args.batch_seconds, args.max_batch, args.max_shards,
-                           progress=not args.no_progress, device=args.device, workers=args.workers)
+        jobs = jobs_from_args(args.manifest, args.phonemes, args.out)
+        kw = dict(bandwidth=args.bandwidth, n_q=args.n_q, utts_per_shard=args.utts_per_shard,
+                  batch_seconds=args.batch_seconds, max_batch=args.max_batch, max_shards=args.max_shards,
+                  progress=not args.no_progress, device=args.device, workers=args.workers)
+        if len(jobs) == 1:
+            summary = tokenize(jobs[0].manifests, args.model, jobs[0].out_dir, jobs[0].phonemes, **kw)
+        else:
+            summary = tokenize_jobs(jobs, args.model, **kw)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

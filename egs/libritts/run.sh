@@ -234,11 +234,14 @@ if stage_ok 3 codec "$exp_dir"; then
 fi
 
 if stage_ok 4 codes; then
+  # one launch for every subset (one dump each): start-up and codec load are paid once
+  tok_args=()
   for subset in "${subsets[@]}"; do
-    launch -m codec.tokenize --model "$codec_dir/model" --out "$codes_dir/$subset" \
-      --manifest "$data_dir/manifests/$subset.jsonl" --phonemes "$data_dir/phonemes/$subset.jsonl" \
-      $( [ -n "$dump_n_q" ] && echo --n-q "$dump_n_q" )
+    tok_args+=(--out "$codes_dir/$subset" --manifest "$data_dir/manifests/$subset.jsonl"
+               --phonemes "$data_dir/phonemes/$subset.jsonl")
   done
+  launch -m codec.tokenize --model "$codec_dir/model" "${tok_args[@]}" \
+    $( [ -n "$dump_n_q" ] && echo --n-q "$dump_n_q" )
   stage_done 4 codes
 fi
 

@@ -144,3 +144,95 @@ def test_two_ranks_with_accelerate(corpus):
     assert sum(s["shards_done"] for s in summaries) == 4
     assert run(tmp, tmp / "one") == 0
     assert (out / "index.jsonl").read_bytes() == (tmp / "one" / "index.jsonl").read_bytes()
+
+
+def dump_bytes(out):
+    """Every file of a dump, header.json without its creation time and manifest list."""
+    files = {}
+    for p in sorted(out.iterdir()):
+        data = p.read_bytes()
+        if p.name == "header.json":
+            h = json.loads(data)
+            h.pop("created")
+            h["extra"].pop("manifests")
+            data = json.dumps(h, sort_keys=True).encode()
+        files[p.name] = data
+    return files
+
+
+@pytest.fixture(scope="module")
+def two_subsets(corpus):
+    """The corpus split in two manifests (the corrupt file in the second), as a recipe's subsets."""
+    tmp, _, rows = corpus
+    lines = (tmp / "m.jsonl").read_text().splitlines(keepends=True)
+    (tmp / "a.jsonl").write_text("".join(lines[:4]))
+    (tmp / "b.jsonl").write_text("".join(lines[4:]))
+    return tmp
+
+
+def run_jobs(tmp, outs, manifests, *extra):
+    """One tokenize run writing len(outs) dumps (--out/--manifest/--phonemes paired in order)."""
+    args = ["--model", str(tmp / "model"), "--n-q", "3", "--utts-per-shard", "2", "--batch-seconds", "1.5",
+            "--no-progress"]
+    for o, m in zip(outs, manifests):
+        args += ["--out", str(o), "--manifest", str(m), "--phonemes", str(tmp / "p.jsonl")]
+    return tokenize_main([*args, *extra])
+
+
+def test_several_dumps_in_one_run_equal_separate_runs(two_subsets):
+    """One run writing two dumps (workers running across the dump boundary) = two runs of one dump each,
+    byte for byte, codes equal to one-by-one encoding (test_full_run_and_reader_round_trip)."""
+    tmp = two_subsets
+    a, b = tmp / "a.jsonl", tmp / "b.jsonl"
+    assert run_jobs(tmp, [tmp / "sep_a"], [a], "--workers", "1") == 0
+    assert run_jobs(tmp, [tmp / "sep_b"], [b], "--workers", "1") == 0
+    assert run_jobs(tmp, [tmp / "joint_a", tmp / "joint_b"], [a, b], "--workers", "2") == 0
+    for name in ("a", "b"):
+        assert dump_bytes(tmp / f"joint_{name}") == dump_bytes(tmp / f"sep_{name}"), name
+        header = json.loads((tmp / f"joint_{name}" / "header.json").read_text())
+        assert header["extra"]["manifests"] == [str(tmp / f"{name}.jsonl")]     # its own manifest only
+    assert len(CodeDump(tmp / "joint_a")) == 4 and len(CodeDump(tmp / "joint_b")) == 3
+    skipped = [json.loads(line) for line in (tmp / "joint_b" / "skipped.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in skipped] == ["101_1_999999"]
+    assert (tmp / "joint_a" / "skipped.jsonl").read_text() == ""
+
+
+def test_several_dumps_resume_and_skip_finished(two_subsets):
+    """--max-shards counts over all dumps; a rerun leaves finished dumps' shards alone and completes the rest."""
+    tmp = two_subsets
+    outs, mans = [tmp / "res_a", tmp / "res_b"], [tmp / "a.jsonl", tmp / "b.jsonl"]
+    assert run_jobs(tmp, outs, mans, "--max-shards", "3") == 0       # a: 2 shards, b: 2 shards
+    assert (outs[0] / "index.jsonl").is_file() and not (outs[1] / "index.jsonl").exists()
+    first_a, first_b = shard_state(outs[0]), shard_state(outs[1])
+    assert set(first_b) == {"shard-00000.npy", "shard-00000.index.jsonl", "shard-00000.skipped.jsonl"}
+    assert run_jobs(tmp, outs, mans) == 0
+    assert shard_state(outs[0]) == first_a
+    after_b = shard_state(outs[1])
+    assert all(after_b[k] == v for k, v in first_b.items()) and len(after_b) == 6
+    assert run_jobs(tmp, [tmp / "ref_b"], [mans[1]]) == 0
+    assert dump_bytes(outs[1]) == dump_bytes(tmp / "ref_b")
+
+
+def test_several_dumps_bad_arguments(two_subsets, capsys):
+    tmp = two_subsets
+    base = ["--model", str(tmp / "model"), "--no-progress"]
+    assert tokenize_main([*base, "--out", str(tmp / "x"), "--out", str(tmp / "y"),
+                          "--manifest", str(tmp / "a.jsonl")]) == 1
+    assert "2 --out need as many --manifest" in capsys.readouterr().err
+    assert tokenize_main([*base, "--out", str(tmp / "x"), "--out", str(tmp / "x"),
+                          "--manifest", str(tmp / "a.jsonl"), "--manifest", str(tmp / "b.jsonl")]) == 1
+    assert "same dump directory" in capsys.readouterr().err
+
+
+def test_default_workers_use_the_cores_not_omp_num_threads(corpus):
+    """accelerate launch exports OMP_NUM_THREADS=1 (one intra-op thread, as the one_thread fixture sets):
+    the default must still use every core, shared among the machine's ranks."""
+    from codec.tokenize import default_workers, tokenize
+    tmp, _, _ = corpus
+    cores = len(os.sched_getaffinity(0))
+    assert torch.get_num_threads() == 1
+    assert default_workers(True, 1) == cores and default_workers(True, cores) == 1
+    assert default_workers(True, 4 * cores) == 1 and default_workers(False, 1) == 1
+    s = tokenize([str(tmp / "m.jsonl")], str(tmp / "model"), str(tmp / "dw"), n_q=3, utts_per_shard=4,
+                 progress=False)
+    assert s["workers"] == cores and s["utterances"] == 7 and s["total_utterances"] == 7
