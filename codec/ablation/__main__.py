@@ -1,0 +1,137 @@
+"""NDVQ vs RVQ ablation: train every (variant, seed) run, evaluate it, write the report. Resumable.
+
+    python -m codec.ablation --steps 600                        # mini corpus, 4 variants x seeds 0,1,2
+    python -m codec.ablation --runs ndvq,rvq --stop-after 2     # a piece at a time
+    python -m codec.ablation --report-only                     # rebuild the report from finished runs
+    python -m codec.ablation --corpus libritts --nproc 8 --steps 100000
+
+Run it again after an interruption: finished runs are skipped, an interrupted one resumes from its
+newest checkpoint, a run whose result.json was deleted is evaluated again, and the report is rebuilt
+from whatever has finished (missing runs are marked). See docs/ablation.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from codec.metrics import available_metrics
+
+from .plan import VARIANT_NAMES, Plan, run_status
+from .runner import EvalSettings, evaluate_run, load_result, select_runs, speaker_balanced, train_run
+
+log = logging.getLogger("codec.ablation")
+RECIPE = Path(__file__).resolve().parents[2] / "egs" / "libritts"
+DEFAULT_CONF = {"mini": "conf/codec_mini.yaml", "libritts": "conf/codec_paper.yaml"}
+DEFAULT_STEPS = {"mini": 300, "libritts": 100_000}
+TINY = {"steps": 3, "seeds": "0", "eval_items": 2, "robust_items": 2, "metrics": ["si_sdr", "mel"]}
+
+
+def _floats(s: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in s.replace(",", " ").split())
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m codec.ablation", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--corpus", choices=sorted(DEFAULT_CONF), default="mini")
+    p.add_argument("--data-dir", type=Path, default=None, help="recipe data dir (default egs/libritts/data)")
+    p.add_argument("--out", type=Path, default=None, help="default egs/libritts/exp/ablation")
+    p.add_argument("--codec-conf", type=Path, default=None,
+                   help="base codec config (default conf/codec_mini.yaml; codec_paper.yaml for libritts)")
+    p.add_argument("--train-manifest", action="append", default=None,
+                   help="training manifest(s) (default <data>/manifests/train-clean-100.jsonl)")
+    p.add_argument("--test-manifest", default=None, help="held-out manifest (default <data>/manifests/test-clean.jsonl)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per run (the budget; default "
+                   + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2)")
+    p.add_argument("--variants", default=",".join(VARIANT_NAMES), help="variants of the ablation (default: all)")
+    p.add_argument("--runs", default=None, help="only these: variant names or variant/seedN, comma-separated")
+    p.add_argument("--stop-after", type=int, default=None, help="train at most N runs in this invocation")
+    p.add_argument("--train-args", default="", help="extra codec overrides for every run, e.g. 'optim.lr=1e-3'")
+    p.add_argument("--launcher", choices=("accelerate", "python"), default="accelerate")
+    p.add_argument("--nproc", type=int, default=0, help="training processes (default: GPUs, or 1 on CPU)")
+    p.add_argument("--eval-items", type=int, default=None, help="clean evaluation utterances (default 20)")
+    p.add_argument("--robust-items", type=int, default=None, help="utterances for robustness/flips (default 10)")
+    p.add_argument("--robust-bandwidths", choices=("ends", "all"), default="ends",
+                   help="noisy-input scores at the lowest and top bitrate (ends) or every bitrate")
+    p.add_argument("--metrics", nargs="+", default=None,
+                   help="default: pesq stoi si_sdr mel, plus visqol when installed")
+    p.add_argument("--snrs", type=_floats, default=(20.0, 10.0), help="input SNRs in dB (default '20 10')")
+    p.add_argument("--latent-levels", type=_floats, default=(0.05, 0.1, 0.2, 0.5),
+                   help="latent noise std relative to the latent's std")
+    p.add_argument("--jobs", type=int, default=2, help="metric worker processes")
+    p.add_argument("--report-only", action="store_true", help="no training or evaluation: rebuild the report")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="mechanics only (tests): "
+                   + ", ".join(f"{k}={v}" for k, v in TINY.items()) + " unless given")
+    return p.parse_args(argv)
+
+
+def build(args) -> tuple[Plan, EvalSettings]:
+    data = args.data_dir or RECIPE / "data"
+    conf = args.codec_conf or RECIPE / DEFAULT_CONF[args.corpus]
+    out = args.out or RECIPE / "exp" / "ablation"
+    tiny = TINY if args.tiny else {}
+    steps = args.steps or tiny.get("steps") or DEFAULT_STEPS[args.corpus]
+    seeds = tuple(int(s) for s in (args.seeds or tiny.get("seeds") or "0,1,2").split(","))
+    train = tuple(str(Path(m).resolve()) for m in (args.train_manifest or [data / "manifests" / "train-clean-100.jsonl"]))
+    for m in train:
+        if not Path(m).is_file():
+            raise FileNotFoundError(f"training manifest not found: {m} (run egs/libritts/run.sh --stop-stage 2 first)")
+    test = Path(args.test_manifest or data / "manifests" / "test-clean.jsonl")
+    if not test.is_file():
+        raise FileNotFoundError(f"test manifest not found: {test}")
+    plan = Plan(out=out.resolve(), codec_conf=conf.resolve(), train_manifests=train, steps=steps, seeds=seeds,
+                variants=tuple(v.strip() for v in args.variants.split(",") if v.strip()),
+                train_args=tuple(args.train_args.split()))
+    metrics = args.metrics or tiny.get("metrics") or (["pesq", "stoi", "si_sdr", "mel"]
+                                                      + (["visqol"] if available_metrics()["visqol"] else []))
+    items = args.eval_items or tiny.get("eval_items") or 20
+    settings = EvalSettings(manifest=str(plan.out / "eval_items.jsonl"), items=items,
+                            robust_items=min(items, args.robust_items or tiny.get("robust_items") or 10),
+                            robust_bandwidths=args.robust_bandwidths, metrics=tuple(metrics),
+                            snrs_db=tuple(args.snrs), latent_levels=tuple(args.latent_levels), jobs=args.jobs)
+    if not args.report_only:
+        speaker_balanced(test, items, Path(settings.manifest))
+    return plan, settings
+
+
+def run(plan: Plan, settings: EvalSettings, args) -> dict:
+    from . import report
+    chosen = select_runs(plan.runs(), args.runs)
+    trained = 0
+    if not args.report_only:
+        for r in tqdm(chosen, desc="ablation runs", unit="run"):
+            status = run_status(r, plan.steps)
+            if status == "done" and load_result(r, settings) is not None:
+                log.info("%s: done, skipping", r.key)
+                continue
+            if status in ("partial", "missing"):
+                if args.stop_after is not None and trained >= args.stop_after:
+                    log.info("%s: not started (--stop-after %d reached)", r.key, args.stop_after)
+                    continue
+                train_run(plan, r, args.launcher, args.nproc)
+                trained += 1
+            evaluate_run(r, settings)
+    return report.build(plan, settings, plots=not args.no_plots)
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    args = parse_args(argv)
+    try:
+        plan, settings = build(args)
+    except (FileNotFoundError, ValueError) as e:
+        log.error("%s", e)
+        sys.exit(2)
+    log.info("ablation: %d variants x %d seeds, %d steps a run, out %s", len(plan.variants), len(plan.seeds),
+             plan.steps, plan.out)
+    run(plan, settings, args)
+
+
+if __name__ == "__main__":
+    main()
