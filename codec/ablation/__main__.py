@@ -60,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="noisy-input scores at the lowest and top bitrate (ends) or every bitrate")
     p.add_argument("--metrics", nargs="+", default=None,
                    help="default: pesq stoi si_sdr mel, plus visqol when installed")
+    p.add_argument("--robust-metrics", nargs="+", default=None,
+                   help="metrics of the noisy-input rows (default: the clean rows' without visqol)")
     p.add_argument("--snrs", type=_floats, default=(20.0, 10.0), help="input SNRs in dB (default '20 10')")
     p.add_argument("--latent-levels", type=_floats, default=(0.05, 0.1, 0.2, 0.5),
                    help="latent noise std relative to the latent's std")
@@ -94,6 +96,7 @@ def build(args) -> tuple[Plan, EvalSettings]:
     settings = EvalSettings(manifest=str(plan.out / "eval_items.jsonl"), items=items,
                             robust_items=min(items, args.robust_items or tiny.get("robust_items") or 10),
                             robust_bandwidths=args.robust_bandwidths, metrics=tuple(metrics),
+                            robust_metrics=tuple(args.robust_metrics or [m for m in metrics if m != "visqol"]),
                             snrs_db=tuple(args.snrs), latent_levels=tuple(args.latent_levels), jobs=args.jobs)
     if not args.report_only:
         speaker_balanced(test, items, Path(settings.manifest))

@@ -212,7 +212,8 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True) 
         if st == "done" and res is None:
             st = "trained"                  # evaluated with other settings: needs re-evaluation
         status.append({"run": r.key, "variant": r.variant.name, "seed": r.seed, "status": st,
-                       "train": (res or {}).get("train", {}), "eval_seconds": (res or {}).get("eval_seconds")})
+                       "train": (res or {}).get("train", {}), "eval_seconds": (res or {}).get("eval_seconds"),
+                       "eval_cpu_seconds": (res or {}).get("eval_cpu_seconds")})
         if res is not None:
             results.append(res)
     keys = results[0]["keys"] if results else list(settings.metrics)
@@ -277,11 +278,13 @@ def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str
          f"{st.get('items')} utterances of `{st.get('manifest')}` (speaker-balanced), robustness on the first "
          f"{st.get('robust_items')}. Mean ± std over seeds of the per-run means over utterances; `missing` = "
          "no finished run. PESQ-WB/STOI at 16 kHz; mel L1 lower is better.", "",
-         "## Runs", "", "| run | status | steps | step s (median) | train min (sum of steps) | eval s |", "|---|---|---|---|---|---|"]
+         "## Runs", "", "| run | status | steps | step s (median) | train min (sum of steps) | eval s (CPU s) |",
+         "|---|---|---|---|---|---|"]
     for r in report["runs"]:
         t = r["train"]
+        cpu = f" ({r['eval_cpu_seconds']:.0f})" if r.get("eval_cpu_seconds") is not None else ""
         L.append(f"| {r['run']} | {r['status']} | {t.get('step', '-')} | "
-                 f"{t['step_s_median']:.2f} | {t['seconds_total'] / 60:.1f} | {r['eval_seconds']:.0f} |"
+                 f"{t['step_s_median']:.2f} | {t['seconds_total'] / 60:.1f} | {r['eval_seconds']:.0f}{cpu} |"
                  if t.get("step_s_median") is not None and r["eval_seconds"] is not None else
                  f"| {r['run']} | {r['status']} | - | - | - | - |")
     L += ["", "## Variants", "", "| variant | overrides (after the base config) |", "|---|---|"]
@@ -301,7 +304,7 @@ def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str
             L.append(f"| {v} | " + " | ".join(cells) + " |")
     noisy = sorted({n.split("|", 2)[2] for n in vals if n.startswith("noisy|")})
     if noisy:
-        for k in keys:
+        for k in [k for k in keys if any(n.startswith(f"noisy|{k}|") for n in vals)]:
             L += ["", f"## {TITLES.get(k, k)}, noisy input (condition dB @ kbps)", "",
                   "| variant | " + " | ".join(noisy) + " |", "|---|" + "---|" * len(noisy)]
             L += [f"| {v} | " + " | ".join(_fmt(vals.get(f"noisy|{k}|{c}", {}).get(v)) for c in noisy) + " |"

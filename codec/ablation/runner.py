@@ -100,6 +100,8 @@ class EvalSettings:
     bandwidths: Optional[tuple[float, ...]] = None   # default: one stage + the codec's bandwidths
     robust_bandwidths: RobustBandwidths = "ends"     # noisy-input scores at the lowest and top bitrate only
     metrics: tuple[str, ...] = ("pesq", "stoi", "si_sdr", "mel")
+    # noisy-input rows: ViSQOL (~0.5 s a pair, the costliest) is left to the clean rows by default
+    robust_metrics: tuple[str, ...] = ("pesq", "stoi", "si_sdr", "mel")
     snrs_db: tuple[float, ...] = (20.0, 10.0)
     noise_kinds: tuple[str, ...] = ("white", "babble")
     latent_levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)   # x the latent's std
@@ -147,7 +149,7 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
 
     from . import codestats, robustness
     import torch
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     model_dir = run.dir / "model"
     if not (model_dir / "model.safetensors").is_file():
         raise FileNotFoundError(f"{run.key}: no exported model in {model_dir}")
@@ -161,7 +163,10 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
         clean, _ = E.evaluate_checkpoint(model_dir, wavs, bandwidths, scorer, full=True)
         log.info("%s: clean rows in %.1f s", run.key, time.perf_counter() - t0)
         rob_bws = bandwidths if settings.robust_bandwidths == "all" else sorted({bandwidths[0], bandwidths[-1]})
-        rob = robustness.measure(codec, wavs[: settings.robust_items], rob_bws, scorer, settings.snrs_db,
+        # a second scorer over the same worker pool, for the noisy rows' metrics
+        rob_scorer = E.Scorer(codec.sample_rate, [m for m in settings.robust_metrics if m in metrics], jobs=1)
+        rob_scorer.pool = scorer.pool
+        rob = robustness.measure(codec, wavs[: settings.robust_items], rob_bws, rob_scorer, settings.snrs_db,
                                  settings.noise_kinds, settings.latent_levels, settings.seed)
     finally:
         scorer.close()
@@ -181,10 +186,19 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
         "robustness": asdict(rob),
         "codestats": [asdict(s) for s in stats],
         "eval_seconds": time.perf_counter() - t0,
+        # CPU time of this process and its metric workers: the load-independent cost (wall ~ cpu / cores)
+        "eval_cpu_seconds": _cpu_seconds() - cpu0,
     }
     atomic_write_text(run.dir / RESULT, json.dumps(result, indent=1) + "\n")
     log.info("%s: evaluated in %.1f s", run.key, result["eval_seconds"])
     return result
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (the metric workers)."""
+    import resource
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def load_result(run: Run, settings: Optional[EvalSettings] = None) -> Optional[dict]:

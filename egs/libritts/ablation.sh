@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# NDVQ vs RVQ ablation (issue 12): the same codec trained as four quantizer variants x seeds, each for
+# the same number of steps, evaluated on unseen speakers (clean, noisy input, code flips, code
+# statistics), with a report: <out>/report.md, report.json, plots/.
+#
+#   bash egs/libritts/ablation.sh [options]          (works from any directory; needs run.sh stages 0-2)
+#
+# Every option goes to `python -m codec.ablation` (see docs/ablation.md, or --help), e.g.
+#   --steps N            training steps per run: the budget (default 300 mini, 100000 libritts)
+#   --seeds 0,1,2        seeds (default 0,1,2)
+#   --runs ndvq,rvq      only these variants (or variant/seedN) in this invocation
+#   --stop-after N       train at most N runs now (run again to continue)
+#   --report-only        rebuild the report from the finished runs
+#   --corpus libritts    full scale: base config conf/codec_paper.yaml; --nproc N for N GPUs
+#   --out DIR            default egs/libritts/exp/ablation
+#   --tiny               mechanics only (a few steps, 2 items, 1 seed)
+# Run it again after an interruption: finished runs are skipped, an interrupted one resumes from its
+# newest checkpoint, the report is rebuilt from what has finished (missing runs are marked).
+# The log (timestamped, like run.sh's) goes to <out>/ablation.log.
+set -euo pipefail
+
+caller_pwd="$(pwd)"
+recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$recipe_dir/../.." && pwd)"
+
+# The log lives in --out (peeked at here; the Python side parses every option itself).
+out="$recipe_dir/exp/ablation"
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --out) out="${args[i + 1]:-$out}" ;;
+    --out=*) out="${args[i]#--out=}" ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2 ;;
+  esac
+done
+case "$out" in /*) ;; *) out="$caller_pwd/$out" ;; esac
+mkdir -p "$out"
+
+log() {
+  local line
+  line="$(date '+%Y-%m-%d %H:%M:%S') [ablation.sh] $*"
+  echo "$line" >&2
+  echo "$line" >> "$out/ablation.log"
+}
+
+bash "$root/scripts/setup_env.sh"
+venv="${NDVQ_VENV:-$root/.venv}"
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+
+log "\$ python -m codec.ablation $*"
+rc=0
+"$venv/bin/python" -m codec.ablation "$@" 2> >(tee -a "$out/ablation.log" >&2) || rc=$?
+if [ "$rc" -ne 0 ]; then
+  log "ERROR: codec.ablation exited with $rc (run the same command again to resume)"
+  exit "$rc"
+fi
+log "report: $out/report.md"
