@@ -278,13 +278,14 @@ def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str
          f"{st.get('items')} utterances of `{st.get('manifest')}` (speaker-balanced), robustness on the first "
          f"{st.get('robust_items')}. Mean ± std over seeds of the per-run means over utterances; `missing` = "
          "no finished run. PESQ-WB/STOI at 16 kHz; mel L1 lower is better.", "",
-         "## Runs", "", "| run | status | steps | step s (median) | train min (sum of steps) | eval s (CPU s) |",
+         "## Runs", "", "| run | status | steps | step s (median) | train min: wall (CPU) | eval s: wall (CPU) |",
          "|---|---|---|---|---|---|"]
     for r in report["runs"]:
         t = r["train"]
         cpu = f" ({r['eval_cpu_seconds']:.0f})" if r.get("eval_cpu_seconds") is not None else ""
+        tcpu = f" ({t['cpu_seconds'] / 60:.1f})" if t.get("cpu_seconds") is not None else ""
         L.append(f"| {r['run']} | {r['status']} | {t.get('step', '-')} | "
-                 f"{t['step_s_median']:.2f} | {t['seconds_total'] / 60:.1f} | {r['eval_seconds']:.0f}{cpu} |"
+                 f"{t['step_s_median']:.2f} | {t['seconds_total'] / 60:.1f}{tcpu} | {r['eval_seconds']:.0f}{cpu} |"
                  if t.get("step_s_median") is not None and r["eval_seconds"] is not None else
                  f"| {r['run']} | {r['status']} | - | - | - | - |")
     L += ["", "## Variants", "", "| variant | overrides (after the base config) |", "|---|---|"]

@@ -65,8 +65,9 @@ def train_run(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc: in
     check_run_info(plan, run)
     cmd, env = train_command(plan, run, launcher, nproc)
     log.info("%s: training to step %d\n$ %s", run.key, plan.steps, " ".join(cmd))
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
+    cpu = _cpu_seconds() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{run.key}: codec.train failed with exit code {proc.returncode} (see the log above; "
                            f"run the ablation again to resume from {run.dir}/checkpoints)")
@@ -75,8 +76,13 @@ def train_run(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc: in
     if int(summary.get("step", -1)) < plan.steps:
         raise RuntimeError(f"{run.key}: training stopped at step {summary.get('step')} < {plan.steps} "
                            f"({summary.get('stop_reason')}); run again to resume")
+    # CPU seconds of this run's training processes, summed over the invocations that finished (a killed
+    # part is not counted: its rusage is lost with it)
+    cpu_path = run.dir / "train_cpu.json"
+    total = cpu + (json.loads(cpu_path.read_text())["cpu_seconds"] if cpu_path.is_file() else 0.0)
+    atomic_write_text(cpu_path, json.dumps({"cpu_seconds": total}) + "\n")
     mark_trained(run, plan.steps)
-    log.info("%s: trained in %.1f min", run.key, (time.perf_counter() - t0) / 60)
+    log.info("%s: trained in %.1f min (%.0f CPU s this invocation)", run.key, (time.perf_counter() - t0) / 60, cpu)
 
 
 def train_cost(run_dir: Path) -> dict:
@@ -87,8 +93,10 @@ def train_cost(run_dir: Path) -> dict:
         return {"steps": 0}
     step_s = np.array([r.get("step_s", np.nan) for r in rows], dtype=float)
     data_s = np.array([r.get("data_s", 0.0) for r in rows], dtype=float)
+    cpu_path = run_dir / "train_cpu.json"
+    cpu = json.loads(cpu_path.read_text())["cpu_seconds"] if cpu_path.is_file() else None
     return {"steps": len(rows), "step_s_median": float(np.nanmedian(step_s)),
-            "seconds_total": float(np.nansum(step_s) + np.nansum(data_s))}
+            "seconds_total": float(np.nansum(step_s) + np.nansum(data_s)), "cpu_seconds": cpu}
 
 
 # ------------------------------------------------------------------------------------------ evaluation

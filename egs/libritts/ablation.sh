@@ -6,7 +6,7 @@
 #   bash egs/libritts/ablation.sh [options]          (works from any directory; needs run.sh stages 0-2)
 #
 # Every option goes to `python -m codec.ablation` (see docs/ablation.md, or --help), e.g.
-#   --steps N            training steps per run: the budget (default 300 mini, 100000 libritts)
+#   --steps N            training steps per run: the budget (default 800 mini, 100000 libritts)
 #   --seeds 0,1,2        seeds (default 0,1,2)
 #   --runs ndvq,rvq      only these variants (or variant/seedN) in this invocation
 #   --stop-after N       train at most N runs now (run again to continue)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from tests.codec.helpers import tiny_wav
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-MINI = "egs/libritts/conf/codec_mini.yaml"
+MINI = str(Path(__file__).resolve().parents[2] / "egs" / "libritts" / "conf" / "codec_mini.yaml")
 
 
 # ------------------------------------------------------------------------------------------ signals
