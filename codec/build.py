@@ -7,7 +7,7 @@ from torch import nn
 
 from .config import CodecConfig
 from .discriminator import MultiScaleSTFTDiscriminator
-from .losses import MultiScaleMelLoss
+from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 from .model import NDVQCodec
 from .quantization import build_quantizer
 from .seanet import SEANetDecoder, SEANetEncoder
@@ -23,11 +23,21 @@ def build_decoder(cfg: CodecConfig) -> nn.Module:
     raise ValueError(f"seanet.decoder={cfg.seanet.decoder!r}: expected 'seanet' or 'istft'")
 
 
+def build_encoder(cfg: CodecConfig) -> nn.Module:
+    """`seanet.encoder`: "seanet" (the paper's) or "stft" (codec/stft_encoder.py)."""
+    if cfg.seanet.encoder == "seanet":
+        return SEANetEncoder(cfg.seanet)
+    if cfg.seanet.encoder == "stft":
+        from .stft_encoder import STFTEncoder
+        return STFTEncoder(cfg.seanet)
+    raise ValueError(f"seanet.encoder={cfg.seanet.encoder!r}: expected 'seanet' or 'stft'")
+
+
 def build_codec(cfg: CodecConfig) -> NDVQCodec:
     if cfg.quantizer.dimension != cfg.seanet.dimension:
         # The spec has no projection: the quantizer works on the encoder's latent as it is.
         cfg = replace(cfg, quantizer=replace(cfg.quantizer, dimension=cfg.seanet.dimension))
-    return NDVQCodec(SEANetEncoder(cfg.seanet), build_decoder(cfg), build_quantizer(cfg.quantizer), cfg)
+    return NDVQCodec(build_encoder(cfg), build_decoder(cfg), build_quantizer(cfg.quantizer), cfg)
 
 
 def build_discriminator(cfg: CodecConfig) -> MultiScaleSTFTDiscriminator:
@@ -38,3 +48,8 @@ def build_mel_loss(cfg: CodecConfig) -> MultiScaleMelLoss:
     lc = cfg.loss
     return MultiScaleMelLoss(cfg.sample_rate, lc.n_mels, lc.mel_scales, power=lc.mel_power,
                              filterbank=lc.mel_filterbank, mse_weight=lc.mel_mse_weight, floor=lc.mel_floor)
+
+
+def build_stft_loss(cfg: CodecConfig) -> MultiResolutionSTFTLoss | None:
+    """The optional linear-STFT term (`loss.stft` > 0), or None."""
+    return MultiResolutionSTFTLoss(cfg.loss.stft_scales) if cfg.loss.stft > 0 else None

@@ -19,6 +19,7 @@ PenaltyReduction = Literal["sum", "mean"]
 NormKind = Literal["weight_norm", "none"]
 MelFilterbank = Literal["htk", "slaney"]
 DecoderKind = Literal["seanet", "istft"]
+EncoderKind = Literal["seanet", "stft"]
 
 
 @dataclass
@@ -30,7 +31,23 @@ class ISTFTConfig:
     kernel_size: int = 7            # depthwise conv of each block
     pre_kernel_size: int = 7        # the latent -> width conv
     layer_scale: float = 0.0        # initial residual-branch scale; 0 means 1 / n_blocks
-    n_fft: int = 0                  # 0 means 4 * hop; the hop is always the codec's (same frame rate)
+    # Sub-frames per latent frame: the head writes `upsample` STFT frames per code frame, at hop
+    # hop / upsample (the frame rate of the codes does not change). 1 = one 4-hop window per code frame
+    # (80 ms windows at 16 kHz / 50 Hz); 2 = Vocos-like 10 ms hop and 40 ms windows for the same cost.
+    upsample: int = 1
+    n_fft: int = 0                  # 0 means 4 * (hop / upsample)
+
+
+@dataclass
+class STFTEncoderConfig:
+    """The spectral encoder (codec/stft_encoder.py), used when `seanet.encoder` is "stft"."""
+    width: int = 256                # channels of every layer after the STFT
+    upsample: int = 2               # STFT frames per code frame (hop / upsample: 10 ms at 16 kHz / 50 Hz)
+    n_fft: int = 0                  # 0 means 4 * (hop / upsample)
+    sub_blocks: int = 2             # ConvNeXt blocks at the STFT frame rate
+    frame_blocks: int = 4           # ConvNeXt blocks at the code frame rate
+    mlp_ratio: float = 3.0
+    kernel_size: int = 7
 
 
 @dataclass
@@ -54,6 +71,10 @@ class SEANetConfig:
     # STFT head (codec/istft_decoder.py), an option for the mini model (issue 8); same hop, codes, length.
     decoder: DecoderKind = "seanet"
     istft: ISTFTConfig = field(default_factory=ISTFTConfig)
+    # "seanet": the paper's encoder. "stft": a log-magnitude STFT + ConvNeXt encoder
+    # (codec/stft_encoder.py), an option for the mini model (issue 8); same hop, latent and codes layout.
+    encoder: EncoderKind = "seanet"
+    stft_encoder: STFTEncoderConfig = field(default_factory=STFTEncoderConfig)
 
     @property
     def hop_length(self) -> int:
@@ -117,6 +138,10 @@ class LossConfig:
     mel_filterbank: MelFilterbank = "htk"
     mel_mse_weight: float = 1.0
     mel_floor: float = 1e-5
+    # Multi-resolution linear STFT loss (spectral convergence + log-magnitude L1), off in the paper's
+    # form; an option for the mini model (issue 8): L_G += stft * L_stft.
+    stft: float = 0.0
+    stft_scales: tuple[int, ...] = (9, 10, 11)              # n_fft = win = 2**i, hop = win // 4
     # Discriminator schedule: off for the first `disc_start` generator updates, then updated every
     # `disc_every` steps; the adversarial and feature losses join the generator loss at disc_start.
     disc_start: int = 50_000

@@ -49,10 +49,14 @@ MAX_LOG_MAGNITUDE = 10.0
 
 
 def resolve_n_fft(cfg: ISTFTConfig, hop: int) -> int:
-    """The head's FFT size: `cfg.n_fft`, or 4 * hop when it is 0. Checked: even and >= 2 * hop."""
-    n_fft = cfg.n_fft or 4 * hop
-    if n_fft % 2 or n_fft < 2 * hop:
-        raise ValueError(f"seanet.istft.n_fft={n_fft}: must be even and >= 2 * hop ({2 * hop})")
+    """The head's FFT size: `cfg.n_fft`, or 4 * its hop (hop / upsample) when it is 0.
+    Checked: the upsampling divides the hop, n_fft is even and >= 2 * the head's hop."""
+    if cfg.upsample < 1 or hop % cfg.upsample:
+        raise ValueError(f"seanet.istft.upsample={cfg.upsample}: must be >= 1 and divide the hop ({hop})")
+    sub_hop = hop // cfg.upsample
+    n_fft = cfg.n_fft or 4 * sub_hop
+    if n_fft % 2 or n_fft < 2 * sub_hop:
+        raise ValueError(f"seanet.istft.n_fft={n_fft}: must be even and >= 2 * hop / upsample ({2 * sub_hop})")
     return n_fft
 
 
@@ -95,32 +99,40 @@ class ConvNeXtBlock(nn.Module):
 
 
 class ISTFTHead(nn.Module):
-    """Frames [B, W, T] -> waveform [B, 1, T * hop]: LayerNorm, Linear to log-magnitudes and phases,
-    complex spectrum, torch.istft (Hann window, frame t centred on sample t * hop)."""
+    """Frames [B, W, T] -> waveform [B, 1, T * hop]: LayerNorm, Linear to `upsample` sub-frames of
+    log-magnitudes and phases each, complex spectrum, torch.istft at hop / upsample (Hann window,
+    sub-frame s centred on sample s * hop / upsample)."""
 
-    def __init__(self, dim: int, n_fft: int, hop: int):
+    def __init__(self, dim: int, n_fft: int, hop: int, upsample: int = 1):
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop
+        self.n_fft, self.hop, self.upsample = n_fft, hop, upsample
+        self.sub_hop = hop // upsample
         self.norm = nn.LayerNorm(dim)
-        self.proj = nn.Linear(dim, n_fft + 2)
+        self.proj = nn.Linear(dim, upsample * (n_fft + 2))
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        T = x.shape[-1]
-        h = self.proj(self.norm(x.transpose(1, 2))).transpose(1, 2)     # [B, n_fft + 2, T]
+        B, _, T = x.shape
+        h = self.proj(self.norm(x.transpose(1, 2)))                      # [B, T, up * (n_fft + 2)]
+        h = h.reshape(B, T * self.upsample, self.n_fft + 2).transpose(1, 2)   # [B, n_fft + 2, T * up]
         with torch.autocast(device_type=h.device.type, enabled=False):
             h = h.to(torch.promote_types(h.dtype, torch.float32))      # bf16/fp16 -> fp32; fp64 stays
-            log_mag, phase = h.chunk(2, dim=1)                          # [B, n_fft/2 + 1, T] each
+            log_mag, phase = h.chunk(2, dim=1)                          # [B, n_fft/2 + 1, T * up] each
             mag = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
             spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-            wav = torch.istft(spec, self.n_fft, self.hop, self.n_fft, window=self.window.to(h.dtype),
+            wav = torch.istft(spec, self.n_fft, self.sub_hop, self.n_fft, window=self.window.to(h.dtype),
                               center=True, length=T * self.hop)
         return wav[:, None]
 
     def frame_reach(self) -> tuple[int, int]:
-        """(left, right): the frames t - left .. t + right have a window sample in output block t."""
-        a = self.n_fft / (2 * self.hop)
-        return math.ceil(a) - 1, math.ceil(a)
+        """(left, right): the frames t - left .. t + right have a non-zero window sample in output block t.
+
+        Sub-frame s spans samples s*h - n/2 + 1 .. s*h + n/2 - 1 with non-zero weight (h = hop / upsample,
+        n = n_fft, periodic Hann: w[0] = 0), so block t = [t*hop, (t+1)*hop) sees sub-frames
+        t*up - floor((n/2 - 1)/h) .. (t+1)*up + floor((n/2 - 2)/h), and sub-frame s belongs to frame s // up.
+        """
+        up, half = self.upsample, self.n_fft // 2
+        return math.ceil(((half - 1) // self.sub_hop) / up), 1 + ((half - 2) // self.sub_hop) // up
 
 
 class ISTFTStack(nn.Sequential):
@@ -144,9 +156,8 @@ class ISTFTDecoder(nn.Module):
         super().__init__()
         icfg = cfg.istft
         if cfg.causal:
-            raise ValueError("seanet.decoder=istft is non-causal (the overlap-add looks ahead "
-                             f"{math.ceil(resolve_n_fft(icfg, cfg.hop_length) / (2 * cfg.hop_length))} "
-                             "frames); use seanet.decoder=seanet with seanet.causal=true")
+            raise ValueError("seanet.decoder=istft is non-causal (the overlap-add needs the frames after "
+                             "each block); use seanet.decoder=seanet with seanet.causal=true")
         if cfg.channels != 1:
             raise ValueError(f"seanet.decoder=istft writes mono audio; seanet.channels={cfg.channels}")
         self.hop_length = cfg.hop_length
@@ -157,7 +168,8 @@ class ISTFTDecoder(nn.Module):
         scale = icfg.layer_scale if icfg.layer_scale > 0 else 1.0 / max(1, icfg.n_blocks)
         hidden = int(round(icfg.mlp_ratio * width))
         blocks = [ConvNeXtBlock(width, hidden, icfg.kernel_size, scale, cfg.pad_mode) for _ in range(icfg.n_blocks)]
-        self.post = ISTFTStack(ChannelLayerNorm(width), *blocks, ISTFTHead(width, n_fft, self.hop_length))
+        self.post = ISTFTStack(ChannelLayerNorm(width), *blocks, ISTFTHead(width, n_fft, self.hop_length,
+                                                                                   icfg.upsample))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.pre(z)

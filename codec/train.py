@@ -41,7 +41,7 @@ from .utils.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDive
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .build import build_codec, build_discriminator, build_mel_loss
+from .build import build_codec, build_discriminator, build_mel_loss, build_stft_loss
 from .config import CodecConfig
 from .data import build_train_loader, load_eval_set
 from .losses import (feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss,
@@ -121,6 +121,8 @@ def train(cfg: CodecConfig) -> dict:
     cfg = model.config                      # build_codec may align quantizer.dimension
     disc = build_discriminator(cfg)
     mel_loss = build_mel_loss(cfg).to(device)
+    stft_loss = build_stft_loss(cfg)
+    stft_loss = stft_loss.to(device) if stft_loss is not None else None
     opt_g, opt_d = build_optimizers(model, disc, oc)
 
     # Resume from the newest checkpoint, if any (weights before prepare, optimizer states after).
@@ -195,7 +197,8 @@ def train(cfg: CodecConfig) -> dict:
         l_time = (out.audio - wav).abs().mean()
         l_mel = mel_loss(out.audio, wav)
         l_quant = out.quant_loss
-        loss_g = lc.time * l_time + lc.mel * l_mel + lc.quant * l_quant
+        l_stft = stft_loss(out.audio, wav) if stft_loss is not None else torch.zeros((), device=device)
+        loss_g = lc.time * l_time + lc.mel * l_mel + lc.stft * l_stft + lc.quant * l_quant
         l_adv = l_feat = torch.zeros((), device=device)
         if gan_on:
             raw_disc.requires_grad_(False)      # no DDP pass: the generator step does not touch D's grads
@@ -235,10 +238,10 @@ def train(cfg: CodecConfig) -> dict:
 
         # ---- bookkeeping ----
         guard.update(bool(bad), step)
-        parts = torch.stack([loss_g.detach(), l_time.detach(), l_mel.detach(), l_quant.detach(),
+        parts = torch.stack([loss_g.detach(), l_time.detach(), l_mel.detach(), l_stft.detach(), l_quant.detach(),
                              l_adv.detach(), l_feat.detach(), loss_d.detach()]).float()
         parts = accelerator.reduce(parts, "mean").tolist()
-        row = dict(zip(["loss_g", "time", "mel", "quant", "adv", "feat", "loss_d"], parts))
+        row = dict(zip(["loss_g", "time", "mel", "stft", "quant", "adv", "feat", "loss_d"], parts))
         row = {"step": step, "bw": bw, "n_q": n_q, "lr": lr, **row, "grad_norm": float(grad_norm), "skipped": bool(bad),
                "step_s": time.perf_counter() - t_step, "data_s": data_s}
         losses.write(row)

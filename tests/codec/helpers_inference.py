@@ -7,12 +7,17 @@ import pytest
 import torch
 
 from codec.build import build_codec
-from codec.config import CodecConfig, QuantizerConfig, SEANetConfig
+from codec.config import CodecConfig, QuantizerConfig, SEANetConfig, STFTEncoderConfig
+
+# A small spectral encoder (seanet.encoder=stft) for tiny models
+TINY_STFT_ENCODER = STFTEncoderConfig(width=24, sub_blocks=1, frame_blocks=1, mlp_ratio=2.0, kernel_size=3)
 
 
 def tiny_config(ratios=(2, 4, 5, 8), lstm: int = 1, causal: bool = False, n_q: int = 4,
-                codebook_size: int = 32, kind: str = "ndvq", sample_rate: int = 16000) -> CodecConfig:
-    seanet = SEANetConfig(n_filters=4, dimension=16, ratios=tuple(ratios), lstm_layers=lstm, causal=causal)
+                codebook_size: int = 32, kind: str = "ndvq", sample_rate: int = 16000,
+                encoder: str = "seanet", stft_encoder: STFTEncoderConfig = TINY_STFT_ENCODER) -> CodecConfig:
+    seanet = SEANetConfig(n_filters=4, dimension=16, ratios=tuple(ratios), lstm_layers=lstm, causal=causal,
+                          encoder=encoder, stft_encoder=stft_encoder)
     quant = QuantizerConfig(kind=kind, dimension=16, codebook_size=codebook_size, n_q=n_q)
     cfg = CodecConfig(sample_rate=sample_rate, seanet=seanet, quantizer=quant)
     per_stage = cfg.frame_rate * cfg.bits_per_code / 1000.0

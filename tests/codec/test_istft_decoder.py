@@ -33,7 +33,9 @@ def istft_model(seed: int = 0, istft: ISTFTConfig = SMALL, **kw):
     model.decoder, model.config = build_decoder(cfg).eval(), cfg
     head = model.decoder.post[-1]
     with torch.no_grad():
-        head.proj.bias[: head.n_fft // 2 + 1] += 3.0
+        for j in range(head.upsample):              # each sub-frame's log-magnitudes
+            start = j * (head.n_fft + 2)
+            head.proj.bias[start:start + head.n_fft // 2 + 1] += 3.0
     return model
 
 
@@ -42,12 +44,13 @@ def snr_db(ref: torch.Tensor, x: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------------------------------- the module
-@pytest.mark.parametrize("n_fft_hops", [0, 2, 3, 5])          # 0 = the default, 4 * hop
+@pytest.mark.parametrize("n_fft_hops,upsample", [(0, 1), (2, 1), (3, 1), (5, 1), (0, 2), (3, 4)])  # 0 = 4 hops
 @pytest.mark.parametrize("frames", [1, 2, 7, 40])
-def test_output_is_exactly_frames_times_hop(n_fft_hops, frames):
+def test_output_is_exactly_frames_times_hop(n_fft_hops, upsample, frames):
     cfg = tiny_config(ratios=(4, 4))
     hop = cfg.seanet.hop_length
-    seanet = replace(cfg.seanet, decoder="istft", istft=replace(SMALL, n_fft=n_fft_hops * hop))
+    seanet = replace(cfg.seanet, decoder="istft",
+                     istft=replace(SMALL, n_fft=n_fft_hops * hop // upsample, upsample=upsample))
     dec = ISTFTDecoder(seanet).eval()
     z = torch.randn(2, seanet.dimension, frames)
     y = dec(z)
@@ -84,6 +87,8 @@ def test_bad_settings_are_refused_clearly():
         ISTFTDecoder(replace(cfg, decoder="istft", causal=True))
     with pytest.raises(ValueError, match="n_fft"):
         ISTFTDecoder(replace(cfg, decoder="istft", istft=replace(SMALL, n_fft=cfg.hop_length)))
+    with pytest.raises(ValueError, match="upsample=3: must be >= 1 and divide the hop"):
+        ISTFTDecoder(replace(cfg, decoder="istft", istft=replace(SMALL, upsample=3)))
     with pytest.raises(ValueError, match="mono"):
         ISTFTDecoder(replace(cfg, decoder="istft", channels=2))
 
@@ -101,13 +106,16 @@ def test_config_override_picks_the_decoder():
 
 
 # --------------------------------------------------------------------------------- receptive field
-@pytest.mark.parametrize("n_fft_hops,kernel", [(4, 7), (3, 5), (2, 3)])
-def test_declared_receptive_field_is_exact(n_fft_hops, kernel):
+@pytest.mark.parametrize("n_fft_hops,kernel,upsample", [(4, 7, 1), (3, 5, 1), (2, 3, 1), (4, 7, 2), (3, 3, 2),
+                                                       (4, 5, 4), (5, 3, 4), (2, 3, 16)])
+def test_declared_receptive_field_is_exact(n_fft_hops, kernel, upsample):
     """Perturb one input frame at a time (random float64 weights): the output blocks that change are
-    exactly those the declaration names, so the context is enough and none of it is wasted."""
+    exactly those the declaration names, so the context is enough and none of it is wasted.
+    n_fft is counted in the head's hops (hop / upsample)."""
     cfg = tiny_config(ratios=(4, 4)).seanet
     hop = cfg.hop_length
-    seanet = replace(cfg, decoder="istft", istft=replace(SMALL, n_fft=n_fft_hops * hop, kernel_size=kernel))
+    seanet = replace(cfg, decoder="istft", istft=replace(SMALL, n_fft=n_fft_hops * hop // upsample,
+                                                         kernel_size=kernel, upsample=upsample))
     torch.manual_seed(n_fft_hops)
     post = ISTFTDecoder(seanet).post.double().eval()
     left, right = post.receptive_field()
@@ -143,9 +151,9 @@ def test_less_context_than_declared_breaks_chunking():
 
 
 # ------------------------------------------------------------------------------------ the inference API
-@pytest.mark.parametrize("lstm", [1, 0])
-def test_chunked_equals_one_pass(lstm):
-    c = Codec(istft_model(seed=2, lstm=lstm))
+@pytest.mark.parametrize("lstm,upsample", [(1, 1), (0, 1), (0, 4)])
+def test_chunked_equals_one_pass(lstm, upsample):
+    c = Codec(istft_model(seed=2, istft=replace(SMALL, upsample=upsample), lstm=lstm))
     hop = c.hop_length
     x = noise(24000 + 77, seed=4)
     scale = c.rms_scale(x.numpy())
