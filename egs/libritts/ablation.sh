@@ -30,7 +30,10 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     --out) out="${args[i + 1]:-$out}" ;;
     --out=*) out="${args[i]#--out=}" ;;
-    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2 ;;
+    -h|--help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+      PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${NDVQ_VENV:-$root/.venv}/bin/python" -m codec.ablation --help
+      exit 0 ;;
   esac
 done
 case "$out" in /*) ;; *) out="$caller_pwd/$out" ;; esac
