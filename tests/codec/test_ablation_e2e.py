@@ -79,10 +79,12 @@ def test_tiny_ablation_is_resumable_and_reports_missing_runs(setup, caplog):
     assert (rvq / "result.json").is_file() and "training" not in caplog.text
     assert len(list(iter_jsonl(rvq / "losses.jsonl"))) == losses
 
-    # 4. a larger budget resumes from the newest checkpoint (steps 2, 3 are new; 0, 1 not repeated)
+    # 4. a larger budget resumes from the newest checkpoint: steps 2, 3 are new, the rows of steps 0, 1
+    # (with their measured step times) are the first invocation's, not a rerun's
+    before = list(iter_jsonl(rvq / "losses.jsonl"))
     main(_args(root, conf, "--runs", "rvq", "--steps", "4", "--no-plots"))
-    steps = [r["step"] for r in iter_jsonl(rvq / "losses.jsonl")]
-    assert steps == [0, 1, 2, 3]
+    after = list(iter_jsonl(rvq / "losses.jsonl"))
+    assert [r["step"] for r in after] == [0, 1, 2, 3] and after[:2] == before
     assert json.loads((rvq / ".done.train").read_text())["steps"] == 4
     assert json.loads((rvq / "result.json").read_text())["train"]["step"] == 4
 
