@@ -48,16 +48,25 @@ from .conv import SConv1d, SLSTM, pad1d
 MAX_LOG_MAGNITUDE = 10.0
 
 
-def resolve_n_fft(cfg: ISTFTConfig, hop: int) -> int:
-    """The head's FFT size: `cfg.n_fft`, or 4 * its hop (hop / upsample) when it is 0.
-    Checked: the upsampling divides the hop, n_fft is even and >= 2 * the head's hop."""
+def resolve_n_fft(cfg: ISTFTConfig, hop: int, option: str = "seanet.istft") -> int:
+    """The FFT size of a spectral part (this head, or codec/stft_encoder.py's STFT; `cfg` has
+    `upsample` and `n_fft`): `cfg.n_fft`, or 4 * its hop (hop / upsample) when it is 0.
+    Checked: the upsampling divides the hop, n_fft is even and >= 2 * the part's hop."""
     if cfg.upsample < 1 or hop % cfg.upsample:
-        raise ValueError(f"seanet.istft.upsample={cfg.upsample}: must be >= 1 and divide the hop ({hop})")
+        raise ValueError(f"{option}.upsample={cfg.upsample}: must be >= 1 and divide the hop ({hop})")
     sub_hop = hop // cfg.upsample
     n_fft = cfg.n_fft or 4 * sub_hop
     if n_fft % 2 or n_fft < 2 * sub_hop:
-        raise ValueError(f"seanet.istft.n_fft={n_fft}: must be even and >= 2 * hop / upsample ({2 * sub_hop})")
+        raise ValueError(f"{option}.n_fft={n_fft}: must be even and >= 2 * hop / upsample ({2 * sub_hop})")
     return n_fft
+
+
+def require_noncausal_mono(cfg: SEANetConfig, option: str, why: str) -> None:
+    """The spectral parts are non-causal (centred windows) and mono: refuse other settings when built."""
+    if cfg.causal:
+        raise ValueError(f"{option} is non-causal ({why}); use the SEANet part with seanet.causal=true")
+    if cfg.channels != 1:
+        raise ValueError(f"{option} is mono; seanet.channels={cfg.channels}")
 
 
 class ChannelLayerNorm(nn.Module):
@@ -155,11 +164,7 @@ class ISTFTDecoder(nn.Module):
     def __init__(self, cfg: SEANetConfig):
         super().__init__()
         icfg = cfg.istft
-        if cfg.causal:
-            raise ValueError("seanet.decoder=istft is non-causal (the overlap-add needs the frames after "
-                             "each block); use seanet.decoder=seanet with seanet.causal=true")
-        if cfg.channels != 1:
-            raise ValueError(f"seanet.decoder=istft writes mono audio; seanet.channels={cfg.channels}")
+        require_noncausal_mono(cfg, "seanet.decoder=istft", "the overlap-add needs the frames after each block")
         self.hop_length = cfg.hop_length
         n_fft = resolve_n_fft(icfg, self.hop_length)
         width = icfg.width

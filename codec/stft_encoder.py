@@ -36,7 +36,7 @@ from torch import nn
 
 from .config import SEANetConfig
 from .conv import SConv1d
-from .istft_decoder import ChannelLayerNorm, ConvNeXtBlock
+from .istft_decoder import ChannelLayerNorm, ConvNeXtBlock, require_noncausal_mono, resolve_n_fft
 
 LOG_FLOOR = 1e-5
 
@@ -123,18 +123,9 @@ class STFTEncoder(nn.Module):
     def __init__(self, cfg: SEANetConfig):
         super().__init__()
         ecfg = cfg.stft_encoder
-        if cfg.causal:
-            raise ValueError("seanet.encoder=stft is non-causal (its STFT windows are centred); "
-                             "use seanet.encoder=seanet with seanet.causal=true")
-        if cfg.channels != 1:
-            raise ValueError(f"seanet.encoder=stft reads mono audio; seanet.channels={cfg.channels}")
+        require_noncausal_mono(cfg, "seanet.encoder=stft", "its STFT windows are centred")
         hop, up = cfg.hop_length, ecfg.upsample
-        if up < 1 or hop % up:
-            raise ValueError(f"seanet.stft_encoder.upsample={up}: must be >= 1 and divide the hop ({hop})")
-        n_fft = ecfg.n_fft or 4 * (hop // up)
-        if n_fft % 2 or n_fft < 2 * (hop // up):
-            raise ValueError(f"seanet.stft_encoder.n_fft={n_fft}: must be even and >= 2 * hop / upsample "
-                             f"({2 * (hop // up)})")
+        n_fft = resolve_n_fft(ecfg, hop, "seanet.stft_encoder")
         width, hidden = ecfg.width, int(round(ecfg.mlp_ratio * ecfg.width))
         scale = 1.0 / max(1, ecfg.sub_blocks + ecfg.frame_blocks)
 

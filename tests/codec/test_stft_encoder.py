@@ -130,7 +130,7 @@ def test_bad_settings_are_refused_clearly():
     cfg = tiny_config(ratios=(4, 4), lstm=0, encoder="stft").seanet
     with pytest.raises(ValueError, match="non-causal"):
         STFTEncoder(replace(cfg, causal=True))
-    with pytest.raises(ValueError, match="mono"):
+    with pytest.raises(ValueError, match="is mono"):
         STFTEncoder(replace(cfg, channels=2))
     with pytest.raises(ValueError, match="upsample=3: must be >= 1 and divide the hop"):
         STFTEncoder(replace(cfg, stft_encoder=replace(TINY_STFT_ENCODER, upsample=3)))
