@@ -75,6 +75,7 @@ class Comparison:
     gain: float             # in NDVQ's favour (positive = better)
     spread: float
     at_floor: bool = False
+    low_usage: bool = False     # flips: NDVQ uses under half RVQ's perplexity (few codes rarely flip)
 
 
 # ------------------------------------------------------------------------------------------ collection
@@ -151,7 +152,10 @@ def compare_all(table: dict, variants: Sequence[str], keys: Sequence[str]) -> li
             oc, gain, spread = outcome(per[v], per[BASELINE], hib)
             at_floor = bool(floor) and not (above_floor(per[v], floor.get(v, []), hib)
                                            and above_floor(per[BASELINE], floor.get(BASELINE, []), hib))
-            out.append(Comparison(section, label, v, oc, gain, spread, at_floor))
+            ppl = table.get("usage|perplexity_mean", {})
+            low = (section.startswith("flips") and v in ppl and BASELINE in ppl
+                   and mean_std(ppl[v])[0] < 0.5 * mean_std(ppl[BASELINE])[0])
+            out.append(Comparison(section, label, v, oc, gain, spread, at_floor, bool(low)))
     return out
 
 
@@ -184,6 +188,9 @@ def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[s
                 if n[o]:
                     s += f"; {o}s: " + ", ".join(f"{c.label} ({c.gain:+.3g} vs spread {c.spread:.2g})"
                                                   + (" [at floor]" if c.at_floor else "") for c in n[o])
+            if any(c.low_usage for c in cs):
+                s += (" [low usage: this variant's code perplexity is under half RVQ's, so fewer flips may only "
+                      "mean fewer codes in use]")
             parts.append(s)
         lines += [head, ""] + [f"- {p}." for p in parts] + [""]
     lines += [floor_note, ""]

@@ -193,4 +193,8 @@ def test_compare_all_flags_floor_and_writes_verdict():
     assert comps[("flips_latent", "code flips (mean over stages), latent noise 0.1 x std")].outcome == "tie"
     text = "\n".join(report.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, "note"))
     assert "clean audio: 1 wins, 0 ties, 1 losses of 2" in text and "[at floor]" in text
-    assert "code stability under latent noise: 0 wins, 1 ties, 0 losses of 1" in text
+    assert "code stability under latent noise: 0 wins, 1 ties, 0 losses of 1" in text and "low usage" not in text
+    table["usage|perplexity_mean"] = {"ndvq": [2.0, 2.5, 3.0], "rvq": [40.0, 50.0, 60.0]}
+    flips = [c for c in report.compare_all(table, ["ndvq", "rvq"], ["stoi"]) if c.section == "flips_latent"]
+    assert flips[0].low_usage
+    assert "[low usage" in "\n".join(report.verdict_text(flips, ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))
