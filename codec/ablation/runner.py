@@ -57,6 +57,11 @@ def train_command(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc
         env["ACCELERATE_USE_CPU"] = "true"
         if n > 1:
             env.setdefault("OMP_NUM_THREADS", "1")
+        else:
+            # accelerate gives a single CPU process OMP_NUM_THREADS=1 unless told (one core of two idle)
+            threads = env.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                                       else os.cpu_count() or 1)
+            cmd += ["--num_cpu_threads_per_process", threads]
     return [*cmd, *train], env
 
 

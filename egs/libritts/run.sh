@@ -207,7 +207,13 @@ launch() {
     if [ "$gpus" -eq 0 ]; then
       # accelerate's --cpu starts one process only; ACCELERATE_USE_CPU keeps N real CPU ranks
       export ACCELERATE_USE_CPU=true
-      [ "$n" -gt 1 ] && export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+      if [ "$n" -gt 1 ]; then
+        export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+      else
+        # accelerate gives a single CPU process OMP_NUM_THREADS=1 unless told: one core of two sat idle
+        # (measured: a codec step 0.37-0.41 s with 2 threads, 0.53-0.58 s with 1)
+        args+=(--num_cpu_threads_per_process "${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 1)}")
+      fi
     fi
   fi
   run "$venv/bin/accelerate" launch "${args[@]}" "$@"
