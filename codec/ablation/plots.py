@@ -4,6 +4,8 @@ metrics_vs_bitrate.png   each metric against bitrate per variant, the no-informa
 robustness.png           each metric at the top bitrate: clean, then each noise condition
 flips.png                code flips (mean over stages) against latent noise level and input condition
 code_usage.png           per variant: sorted code counts of stage 1 (first seed), used codes per stage
+learning_curves.png      training mel loss against step (moving average of 25 steps), mean over seeds and
+                         the seeds' range, per variant (from each run's losses.jsonl)
 """
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from data_prep.fileio import iter_jsonl
+
 from .report import PLOTS, TITLES, _num_key, mean_std, save_png
+
+SMOOTH_STEPS = 25
 
 
 def _ms(vals):
@@ -112,4 +118,27 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
             ax.tick_params(labelsize=7)
     fig.tight_layout()
     save_png(fig, pdir / PLOTS[3])
+    plt.close(fig)
+
+    # learning curves: training mel loss per step (the budget is steps, so the x axes agree)
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for v in present:
+        curves = []
+        for r in (r for r in results if r["variant"] == v):
+            path = Path(out) / "runs" / v / f"seed{r['seed']}" / "losses.jsonl"
+            mel = [row["mel"] for row in iter_jsonl(path) if not row.get("skipped")] if path.is_file() else []
+            if len(mel) >= SMOOTH_STEPS:
+                curves.append(np.convolve(mel, np.ones(SMOOTH_STEPS) / SMOOTH_STEPS, mode="valid"))
+        if curves:
+            n = min(len(c) for c in curves)
+            c = np.stack([c[:n] for c in curves])
+            x = np.arange(n) + SMOOTH_STEPS
+            ax.plot(x, c.mean(0), color=colors[v], label=f"{v} ({len(curves)} seeds)")
+            ax.fill_between(x, c.min(0), c.max(0), color=colors[v], alpha=0.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"training mel loss (mean of {SMOOTH_STEPS} steps)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_png(fig, pdir / PLOTS[4])
     plt.close(fig)

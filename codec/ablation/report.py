@@ -34,7 +34,7 @@ log = logging.getLogger("codec.ablation")
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
 TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL"}
-PLOTS = ("metrics_vs_bitrate.png", "robustness.png", "flips.png", "code_usage.png")
+PLOTS = ("metrics_vs_bitrate.png", "robustness.png", "flips.png", "code_usage.png", "learning_curves.png")
 
 
 # ------------------------------------------------------------------------------------------ verdict logic

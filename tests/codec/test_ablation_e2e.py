@@ -68,7 +68,7 @@ def test_tiny_ablation_is_resumable_and_reports_missing_runs(setup, caplog):
     comps = [c for c in rep["comparisons"] if c["variant"] == "ndvq"]
     assert comps and {c["outcome"] for c in comps} == {"undetermined"}     # one seed: no spread
     assert json.loads((rvq / "result.json").read_text())["codestats"][0]["sigma_quantiles"] is None
-    for p in ("metrics_vs_bitrate", "robustness", "flips", "code_usage"):
+    for p in ("metrics_vs_bitrate", "robustness", "flips", "code_usage", "learning_curves"):
         assert (out / "plots" / f"{p}.png").stat().st_size > 1000
 
     # 3. a deleted result is recomputed without training again
