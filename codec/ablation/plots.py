@@ -138,7 +138,8 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
     ax.set_xlabel("step")
     ax.set_ylabel(f"training mel loss (mean of {SMOOTH_STEPS} steps)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:       # runs shorter than the smoothing window draw no curve
+        ax.legend(fontsize=7)
     fig.tight_layout()
     save_png(fig, pdir / PLOTS[4])
     plt.close(fig)
