@@ -33,6 +33,7 @@ from .runner import load_result
 log = logging.getLogger("codec.ablation")
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
+PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
 TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL"}
 PLOTS = ("metrics_vs_bitrate.png", "robustness.png", "flips.png", "code_usage.png", "learning_curves.png")
 
@@ -186,7 +187,7 @@ def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[s
             s += f" of {len(cs)}"
             for o in ("win", "loss"):
                 if n[o]:
-                    s += f"; {o}s: " + ", ".join(f"{c.label} ({c.gain:+.3g} vs spread {c.spread:.2g})"
+                    s += f"; {PLURAL[o]}: " + ", ".join(f"{c.label} ({c.gain:+.3g} vs spread {c.spread:.2g})"
                                                   + (" [at floor]" if c.at_floor else "") for c in n[o])
             if any(c.low_usage for c in cs):
                 s += (" [low usage: this variant's code perplexity is under half RVQ's, so fewer flips may only "
