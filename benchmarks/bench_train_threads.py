@@ -32,6 +32,7 @@ def main() -> None:
     from codec.build import build_codec, build_mel_loss
     from codec.config import CodecConfig
     from codec.utils.config import load_config
+    from codec.utils.distrib import usable_cores
 
     cfg = load_config(CodecConfig, [args.config])
     torch.manual_seed(0)
@@ -49,7 +50,7 @@ def main() -> None:
         loss.backward()
         opt.step()
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     times: dict[int, list[float]] = {1: [], cores: []}
     for _ in range(args.rounds):
         for n in times:

@@ -49,6 +49,7 @@ from data_prep.fileio import atomic_write_text, read_jsonl
 
 from .code_dump import DumpWriter, make_header, plan_shards
 from .data import read_rows
+from .utils.distrib import usable_cores
 
 logger = logging.getLogger("codec.tokenize")
 SKIPPED_FILE = "skipped.jsonl"
@@ -114,11 +115,7 @@ def default_workers(cpu: bool, local_processes: int) -> int:
     """
     if not cpu:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:          # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, local_processes))
+    return max(1, usable_cores() // max(1, local_processes))
 
 
 @dataclass

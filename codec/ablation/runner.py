@@ -46,6 +46,8 @@ def train_command(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc
     if launcher != "accelerate":
         raise ValueError(f"unknown launcher {launcher!r} (expected accelerate or python)")
     import torch
+
+    from ..utils.distrib import usable_cores
     gpus = torch.cuda.device_count()
     n = max(1, nproc or gpus or 1)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--num_machines", "1",
@@ -59,9 +61,7 @@ def train_command(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc
             env.setdefault("OMP_NUM_THREADS", "1")
         else:
             # accelerate gives a single CPU process OMP_NUM_THREADS=1 unless told (one core of two idle)
-            threads = env.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                                       else os.cpu_count() or 1)
-            cmd += ["--num_cpu_threads_per_process", threads]
+            cmd += ["--num_cpu_threads_per_process", env.get("OMP_NUM_THREADS") or str(usable_cores())]
     return [*cmd, *train], env
 
 

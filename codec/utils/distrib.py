@@ -1,4 +1,5 @@
-"""The few collective operations the quantizers need; all are no-ops in a single process."""
+"""The few collective operations the quantizers need (no-ops in a single process), and the cores a
+process may use."""
 from __future__ import annotations
 
 import torch
@@ -26,3 +27,12 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(tensor.data, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask on Linux, else the machine's count)."""
+    import os
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        return os.cpu_count() or 1
