@@ -20,6 +20,7 @@ NormKind = Literal["weight_norm", "none"]
 MelFilterbank = Literal["htk", "slaney"]
 DecoderKind = Literal["seanet", "istft"]
 EncoderKind = Literal["seanet", "stft"]
+LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]   # codec.utils.trainer.lr_at; the TTS uses it too
 
 
 @dataclass
@@ -156,6 +157,10 @@ class OptimConfig:
     eps: float = 1e-6
     weight_decay: float = 0.01       # decoupled (AdamW), as fairseq's Adam
     warmup_steps: int = 3000
+    # after the warmup: constant (the authors'), or cosine down to lr * min_lr_ratio at train.max_steps
+    # (a run with a known length ends on a small learning rate; see codec_mini.yaml for its measurement)
+    schedule: LRSchedule = "constant"
+    min_lr_ratio: float = 0.0
     grad_clip: float = 20.0
 
 

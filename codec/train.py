@@ -188,7 +188,7 @@ def train(cfg: CodecConfig) -> dict:
         seed_step(tc.seed, step, rank)
         bw = bandwidth_at(step, tc.seed, tc.bandwidths)
         n_q = cfg.n_q_for_bandwidth(bw)
-        lr = lr_at(step, oc.lr, oc.warmup_steps)      # warmup, then constant
+        lr = lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
         set_lr(opt_g, lr)
         gan_on = step >= lc.disc_start
 

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from codec.config import LRSchedule
+
 # How training builds the acoustic prompt (contracts.md B):
 #   prefix          - a random prefix of the same utterance (lifeiteng's default; suits short LibriTTS clips)
 #   other_utterance - another utterance of the same speaker (the paper's cross-utterance setting)
@@ -54,7 +56,6 @@ class ModelConfig:
 
 
 # --------------------------------------------------------------------------- training (T2 below)
-LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]     # as codec.utils.trainer.lr_at
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 

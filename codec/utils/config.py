@@ -109,6 +109,8 @@ def _nest(dotted: str, value: Any) -> dict:
 def load_config(cls: type[T], files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> T:
     """Defaults, then each YAML file, then each `a.b=value` override."""
     cfg = cls()
+    if isinstance(files, (str, Path)):       # one file, not the characters of its name
+        files = [files]
     for f in files:
         path = Path(f)
         if not path.is_file():

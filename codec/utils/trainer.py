@@ -56,6 +56,7 @@ import torch  # noqa: E402
 from accelerate import Accelerator, DistributedDataParallelKwargs  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from ..config import LRSchedule  # noqa: E402
 from .checkpoint import capture_rng_state, restore_rng_state  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,6 @@ log = logging.getLogger(__name__)
 torch.set_flush_denormal(True)
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
-LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]
 
 
 class TrainingDiverged(RuntimeError):
