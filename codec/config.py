@@ -191,6 +191,10 @@ class TrainConfig:
     max_bad_steps: int = 20         # abort after this many NaN/Inf steps in a row
     # Multi-bandwidth training: one bandwidth per step from this set, the same on every rank.
     bandwidths: tuple[float, ...] = (1.0, 1.5, 3.0, 4.5, 6.0, 9.0, 12.0, 16.0, 24.0)
+    # Probability that a step trains every stage (the largest bandwidth) instead of a uniform draw, as
+    # DAC's quantizer dropout of 0.5. 0 = the authors' uniform draw, where the last stages train only on
+    # steps that draw the largest bandwidth (1 in 5 in the mini config).
+    full_bandwidth_prob: float = 0.0
 
 
 @dataclass

@@ -58,9 +58,17 @@ EVAL_MAX_SECONDS = 4.0
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-def bandwidth_at(step: int, seed: int, bandwidths: tuple[float, ...]) -> float:
-    """The bandwidth of `step`: a function of (seed, step) only, so every rank draws the same."""
-    return random.Random(seed * 1_000_003 + step).choice(list(bandwidths))
+def bandwidth_at(step: int, seed: int, bandwidths: tuple[float, ...], full_prob: float = 0.0) -> float:
+    """The bandwidth of `step`: a function of (seed, step) only, so every rank draws the same.
+
+    With probability `full_prob` the largest (every stage trains), otherwise uniform over `bandwidths`.
+    """
+    if not 0.0 <= full_prob <= 1.0:
+        raise ValueError(f"train.full_bandwidth_prob={full_prob}: expected a probability in [0, 1]")
+    rng = random.Random(seed * 1_000_003 + step)
+    if full_prob > 0 and rng.random() < full_prob:     # no extra draw at 0: old runs replay exactly
+        return max(bandwidths)
+    return rng.choice(list(bandwidths))
 
 
 def build_optimizers(model: torch.nn.Module, disc: torch.nn.Module, oc) -> tuple[torch.optim.Optimizer, ...]:
@@ -186,7 +194,7 @@ def train(cfg: CodecConfig) -> dict:
         data_s = t_step - t_ready             # time spent waiting for the DataLoader
         wav = wav.to(device)
         seed_step(tc.seed, step, rank)
-        bw = bandwidth_at(step, tc.seed, tc.bandwidths)
+        bw = bandwidth_at(step, tc.seed, tc.bandwidths, tc.full_bandwidth_prob)
         n_q = cfg.n_q_for_bandwidth(bw)
         lr = lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
         set_lr(opt_g, lr)

@@ -173,3 +173,20 @@ def test_weight_decay_is_decoupled():
     w.weight.grad = torch.zeros_like(w.weight)
     opt_g.step()
     torch.testing.assert_close(before - w.weight.detach(), before * oc.lr * oc.weight_decay)
+
+
+def test_full_bandwidth_prob_trains_every_stage_more_often():
+    # full_bandwidth_prob=p: the largest bandwidth on p + (1-p)/len(bandwidths) of the steps; at 0 the
+    # draws are the uniform ones of earlier runs (same step -> same bandwidth), so resumes replay.
+    import random
+    from codec.train import bandwidth_at
+    bws = (1.2, 2.0, 3.2, 4.8, 6.0)
+    steps = range(4000)
+    uniform = [bandwidth_at(s, 3, bws) for s in steps]
+    assert uniform == [random.Random(3 * 1_000_003 + s).choice(list(bws)) for s in steps]
+    assert abs(uniform.count(6.0) / len(uniform) - 0.2) < 0.03
+    assert {uniform.count(b) > 0 for b in bws} == {True}
+    full = [bandwidth_at(s, 3, bws, 0.5) for s in steps]
+    assert abs(full.count(6.0) / len(full) - 0.6) < 0.03
+    assert all(full.count(b) > 0.07 * len(full) for b in bws)
+    assert full == [bandwidth_at(s, 3, bws, 0.5) for s in steps]      # a function of (seed, step)
