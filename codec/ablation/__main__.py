@@ -4,6 +4,11 @@
     python -m codec.ablation --runs ndvq,rvq --stop-after 2     # a piece at a time
     python -m codec.ablation --report-only                     # rebuild the report from finished runs
     python -m codec.ablation --corpus libritts --nproc 8 --steps 100000
+    python -m codec.ablation --steps 400 --downstream-only --ar-steps 600 --nar-steps 200   # the TTS on each
+
+--downstream (after the codec runs) or --downstream-only (finished codec runs only: nothing is trained
+or evaluated again) trains the mini TTS on each variant's codes through egs/libritts/run.sh stages 4-8
+(one codec seed, the same step budget for every variant) and adds its WER / SIM to the report.
 
 Run it again after an interruption: finished runs are skipped, an interrupted one resumes from its
 newest checkpoint, a run whose result.json was deleted is evaluated again, and the report is rebuilt
@@ -37,6 +42,9 @@ RECIPE = Path(__file__).resolve().parents[2] / "egs" / "libritts"
 DEFAULT_CONF = {"mini": "conf/codec_mini.yaml", "libritts": "conf/codec_paper.yaml"}
 DEFAULT_STEPS = {"mini": 800, "libritts": 100_000}   # mini: 4 x 3 runs + evaluation in ~3 h on 2 cores
 TINY = {"steps": 3, "seeds": "0", "eval_items": 2, "robust_items": 2, "metrics": ["si_sdr", "mel"]}
+# mini TTS budget per variant (the recipe's 6 + 3.5 wall-clock minutes made 616 + 218 steps)
+DEFAULT_TTS_STEPS = {"mini": (600, 200), "libritts": (300_000, 300_000)}
+TINY_DOWNSTREAM = {"ar_steps": 2, "nar_steps": 2, "zs_per_speaker": 1, "eval_args": "--no-dnsmos --examples 1"}
 
 
 def _floats(s: str) -> tuple[float, ...]:
@@ -77,12 +85,56 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="metric worker processes")
     p.add_argument("--report-only", action="store_true", help="no training or evaluation: rebuild the report")
     p.add_argument("--no-plots", action="store_true")
+    d = p.add_argument_group("downstream TTS (run.sh stages 4-8 on each variant's codec)")
+    d.add_argument("--downstream", action="store_true", help="after the codec runs, train and score the TTS "
+                   "on each variant's codes (variants whose codec run is finished)")
+    d.add_argument("--downstream-only", action="store_true", help="the downstream TTS only: finished codec "
+                   "runs are reused, nothing is trained or evaluated on the codec side")
+    d.add_argument("--downstream-seed", type=int, default=None, help="codec seed feeding the TTS (default: "
+                   "the first of --seeds)")
+    d.add_argument("--ar-steps", type=int, default=None, help="AR steps per variant (default "
+                   + ", ".join(f"{k} {v[0]}" for k, v in DEFAULT_TTS_STEPS.items()) + ")")
+    d.add_argument("--nar-steps", type=int, default=None, help="NAR steps per variant (default "
+                   + ", ".join(f"{k} {v[1]}" for k, v in DEFAULT_TTS_STEPS.items()) + ")")
+    d.add_argument("--tts-args", default="", help="TTS overrides of both parts, e.g. 'optim.lr=1e-3'")
+    d.add_argument("--ar-args", default="", help="AR-only overrides (run.sh --ar-args; steps come from --ar-steps)")
+    d.add_argument("--nar-args", default="", help="NAR-only overrides (run.sh --nar-args)")
+    d.add_argument("--tts-conf", default=None, help="run.sh --tts-conf (default: conf/tts_mini.yaml for mini)")
+    d.add_argument("--zs-per-speaker", type=int, default=None, help="run.sh --zs-per-speaker (default 2)")
+    d.add_argument("--synth-args", default=None, help="run.sh --synth-args")
+    d.add_argument("--eval-args", default=None, help="run.sh --eval-args, e.g. '--no-dnsmos'")
     p.add_argument("--tiny", action="store_true", help="mechanics only (tests): "
-                   + ", ".join(f"{k}={v}" for k, v in TINY.items()) + " unless given")
-    return p.parse_args(argv)
+                   + ", ".join(f"{k}={v}" for k, v in {**TINY, **TINY_DOWNSTREAM}.items())
+                   + " and a 1-layer TTS unless given")
+    args = p.parse_args(argv)
+    if args.downstream_only and args.report_only:
+        p.error("--downstream-only and --report-only exclude each other")
+    return args
 
 
-def build(args) -> tuple[Plan, EvalSettings]:
+def downstream_settings(args, plan: Plan, data: Path):
+    """The downstream TTS settings of this invocation (None without --downstream / --downstream-only)."""
+    from .downstream import TINY_TTS, DownstreamSettings
+    tiny = TINY_DOWNSTREAM if args.tiny else {}
+    if not (args.downstream or args.downstream_only):
+        return None
+    seed = plan.seeds[0] if args.downstream_seed is None else args.downstream_seed
+    if seed not in plan.seeds:
+        raise ValueError(f"--downstream-seed {seed} is not one of --seeds {list(plan.seeds)}")
+    ar, nar = DEFAULT_TTS_STEPS[args.corpus]
+    return DownstreamSettings(
+        data_dir=str(data.resolve()), corpus=args.corpus, seed=seed,
+        ar_steps=args.ar_steps or tiny.get("ar_steps") or ar, nar_steps=args.nar_steps or tiny.get("nar_steps") or nar,
+        tts_args=(TINY_TTS if args.tiny else ()) + tuple(args.tts_args.split()),
+        ar_args=tuple(args.ar_args.split()), nar_args=tuple(args.nar_args.split()),
+        tts_conf=str(Path(args.tts_conf).resolve()) if args.tts_conf else None,
+        zs_per_speaker=args.zs_per_speaker if args.zs_per_speaker is not None else tiny.get("zs_per_speaker", 2),
+        synth_args=args.synth_args if args.synth_args is not None else tiny.get("synth_args", ""),
+        eval_args=args.eval_args if args.eval_args is not None else tiny.get("eval_args", ""),
+        nproc=args.nproc)
+
+
+def build(args) -> tuple[Plan, EvalSettings, object]:
     data = args.data_dir or RECIPE / "data"
     conf = args.codec_conf or RECIPE / DEFAULT_CONF[args.corpus]
     out = args.out or RECIPE / "exp" / "ablation"
@@ -107,16 +159,16 @@ def build(args) -> tuple[Plan, EvalSettings]:
                             robust_bandwidths=args.robust_bandwidths, metrics=tuple(metrics),
                             robust_metrics=tuple(args.robust_metrics or [m for m in metrics if m != "visqol"]),
                             snrs_db=tuple(args.snrs), latent_levels=tuple(args.latent_levels), jobs=args.jobs)
-    if not args.report_only:
+    if not (args.report_only or args.downstream_only):
         speaker_balanced(test, items, Path(settings.manifest))
-    return plan, settings
+    return plan, settings, downstream_settings(args, plan, data)
 
 
-def run(plan: Plan, settings: EvalSettings, args) -> dict:
+def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
     from . import report
     chosen = select_runs(plan.runs(), args.runs)
     trained = 0
-    if not args.report_only:
+    if not (args.report_only or args.downstream_only):
         for r in tqdm(chosen, desc="ablation runs", unit="run"):
             status = run_status(r, plan.steps)
             if status == "done" and load_result(r, settings) is not None:
@@ -129,20 +181,29 @@ def run(plan: Plan, settings: EvalSettings, args) -> dict:
                 train_run(plan, r, args.launcher, args.nproc)
                 trained += 1
             evaluate_run(r, settings)
-    return report.build(plan, settings, plots=not args.no_plots)
+    if downstream is not None and not args.report_only:
+        from .downstream import run_all
+        # --runs picks variants (a variant/seedN entry counts when N is the downstream seed)
+        variants = [v for v in plan.variants if any(r.variant.name == v and r.seed == downstream.seed for r in chosen)]
+        left = None if args.stop_after is None else max(0, args.stop_after - trained)
+        run_all(plan, downstream, variants, left)
+    return report.build(plan, settings, plots=not args.no_plots, downstream=downstream)
 
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
     try:
-        plan, settings = build(args)
+        plan, settings, downstream = build(args)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)
         sys.exit(2)
     log.info("ablation: %d variants x %d seeds, %d steps a run, out %s", len(plan.variants), len(plan.seeds),
              plan.steps, plan.out)
-    run(plan, settings, args)
+    if downstream is not None:
+        log.info("downstream TTS: codec seed %d, %s per variant, out %s/downstream", downstream.seed,
+                 downstream.budget(), plan.out)
+    run(plan, settings, args, downstream)
 
 
 if __name__ == "__main__":
