@@ -13,7 +13,14 @@
 #   --report-only        rebuild the report from the finished runs
 #   --corpus libritts    full scale: base config conf/codec_paper.yaml; --nproc N for N GPUs
 #   --out DIR            default egs/libritts/exp/ablation
-#   --tiny               mechanics only (a few steps, 2 items, 1 seed)
+#   --tiny               mechanics only (a few steps, 2 items, 1 seed; with --downstream a 1-layer TTS)
+# Downstream TTS (run.sh stages 4-8 per variant in <out>/downstream/<variant>/, one codec seed):
+#   --downstream         after the codec runs, train and score the mini TTS on each variant's codes
+#   --downstream-only    only that, on the finished codec runs (nothing retrained or re-evaluated)
+#   --downstream-seed K  the codec seed feeding the TTS (default: the first of --seeds)
+#   --ar-steps N --nar-steps M   the TTS budget in steps, the same for every variant (mini: 600, 200)
+#   --tts-args / --ar-args / --nar-args "k=v ..."   TTS overrides (both parts / one part)
+#   --tts-conf FILE --zs-per-speaker N --synth-args "..." --eval-args "..."   passed to run.sh
 # Run it again after an interruption: finished runs are skipped, an interrupted one resumes from its
 # newest checkpoint, the report is rebuilt from what has finished (missing runs are marked).
 # The log (timestamped, like run.sh's) goes to <out>/ablation.log.
