@@ -166,8 +166,9 @@ SECTION_TITLES = {"clean": "clean audio", "noisy": "noisy input (scored against 
 
 
 def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[str, int], plan_steps: int,
-                 floor_note: str) -> list[str]:
-    """The verdict paragraphs, generated from the comparisons."""
+                 floor_note: str, downstream: Sequence[str] = ()) -> list[str]:
+    """The verdict paragraphs, generated from the comparisons (`downstream`: its paragraph, before the
+    closing note on what the budget cannot show)."""
     lines = []
     for v in [v for v in variants if v != BASELINE]:
         mine = [c for c in comps if c.variant == v]
@@ -194,7 +195,7 @@ def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[s
                       "mean fewer codes in use]")
             parts.append(s)
         lines += [head, ""] + [f"- {p}." for p in parts] + [""]
-    lines += [floor_note, ""]
+    lines += [*downstream, floor_note, ""]
     return lines
 
 
@@ -248,7 +249,7 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
               "overrides": {v: list(variant(v).overrides) for v in variants},
               "downstream": ds_rows}
     md = markdown(report, comps, seeds, floor_note, plots)
-    report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note) + downstream_verdict(ds_rows)
+    report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note, downstream_verdict(ds_rows))
     out.mkdir(parents=True, exist_ok=True)
     if plots and results:
         from .plots import write_plots
@@ -316,8 +317,8 @@ def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str
     if dep:
         L += ["", "`ndvq` (this project's defaults) departs from the authors' quantizer in: "
               + ", ".join(f"`{k}` {b!r} instead of {a!r}" for k, (a, b) in dep.items()) + "."]
-    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note)
-    L += downstream_verdict(report["downstream"])
+    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note,
+                                               downstream_verdict(report["downstream"]))
     L += downstream_markdown(report["downstream"], plots)
     for k in keys:
         L += ["", f"## {TITLES.get(k, k)}{' (lower is better)' if not HIGHER_IS_BETTER.get(k, True) else ''}, clean input",
