@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from codec.ablation import downstream as D
 from codec.ablation.__main__ import main
 from codec.ablation.plan import Run, mark_trained, variant
 
-CONF = Path(__file__).resolve().parents[2] / "egs" / "libritts" / "conf" / "codec_mini.yaml"
+REPO = Path(__file__).resolve().parents[2]
+CONF = REPO / "egs" / "libritts" / "conf" / "codec_mini.yaml"
 
 # The stub: fails when STUB_FAIL is set (an interrupted variant); the WER of its TTS row is the
 # variant's codec step (from the model's config.json) so rows can be told apart.
@@ -117,6 +119,12 @@ def test_downstream_only_builds_dirs_runs_the_recipe_and_reports(setup):
         assert res["tts"]["ar"]["step"] == 5 and res["tts"]["ar"]["valid_top1"] == {"acc_k1": 0.125}
     assert json.loads((out / "downstream" / "ndvq" / "result.json").read_text())["rows"]["tts"]["wer"] == 0.75
     assert not (out / "downstream" / "ndvq_sample_weight").exists()
+    # the real run.sh accepts every option the stub got (from stage 9: options parsed, no stage run)
+    args = [a if i == 0 or calls[0][i - 1] != "--stage" else "9" for i, a in enumerate(calls[0])]
+    done = subprocess.run(["bash", str(REPO / "egs" / "libritts" / "run.sh"), *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stages=9..8" in done.stderr
     assert not (out / "eval_items.jsonl").exists()            # --downstream-only evaluates no codec
 
     md = (out / "report.md").read_text()
@@ -187,6 +195,18 @@ def test_prepare_refuses_another_codec_and_needs_the_data(tmp_path):
         D.prepare(tmp_path / "v", model_b, settings)
     with pytest.raises(FileNotFoundError, match="no exported codec"):
         D.prepare(tmp_path / "w", tmp_path / "nowhere", settings)
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_part_overrides_resolve_in_the_tts_config(tiny):
+    """What run.sh passes to tts.train: the step budget with the wall clock off, over the mini config."""
+    from tts.train import load_tts_config
+    settings = D.DownstreamSettings(data_dir="/d", ar_steps=11, nar_steps=5, tts_args=D.TINY_TTS if tiny else ())
+    conf = str(REPO / "egs" / "libritts" / "conf" / "tts_mini.yaml")
+    for part, steps in (("ar", 11), ("nar", 5)):
+        cfg = load_tts_config([conf], settings.part_overrides(part), part)
+        assert cfg.train.max_steps == steps and cfg.train.max_minutes is None
+        assert cfg.model.n_layers == (1 if tiny else 4)
 
 
 def test_settings_key_ignores_nproc_and_budget_wins_over_args():
