@@ -101,8 +101,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     d.add_argument("--nar-args", default="", help="NAR-only overrides (run.sh --nar-args)")
     d.add_argument("--tts-conf", default=None, help="run.sh --tts-conf (default: conf/tts_mini.yaml for mini)")
     d.add_argument("--zs-per-speaker", type=int, default=None, help="run.sh --zs-per-speaker (default 2)")
-    d.add_argument("--synth-args", default=None, help="run.sh --synth-args")
-    d.add_argument("--eval-args", default=None, help="run.sh --eval-args, e.g. '--no-dnsmos'")
+    d.add_argument("--synth-args", default=None, help="run.sh --synth-args; a value that starts with -- needs the = form: "
+                   "--synth-args='--top-k 10'")
+    d.add_argument("--eval-args", default=None, help="run.sh --eval-args, e.g. --eval-args='--no-dnsmos' (the = form)")
     p.add_argument("--tiny", action="store_true", help="mechanics only (tests): "
                    + ", ".join(f"{k}={v}" for k, v in {**TINY, **TINY_DOWNSTREAM}.items())
                    + " and a 1-layer TTS unless given")
