@@ -6,7 +6,8 @@
 
 `--checkpoint` (repeatable) is an exported model directory or a training checkpoint directory (both
 hold config.json + model.safetensors); `--exp-dir` scores a training run's exported `model/` and, for
-comparison, its first saved checkpoint. The last checkpoint given is the one evaluated in full:
+comparison, earlier saved checkpoints (`--curve-points`, evenly spaced), and draws learning_curve.png.
+The last checkpoint given is the one evaluated in full:
 
 - one row per bitrate (default: every bandwidth the model offers, `cfg.bandwidths`), through the
   real path: `codec.api.Codec.encode` then `Codec.decode` (eval mode, the codes' means, canonical
@@ -60,6 +61,7 @@ log = logging.getLogger("codec.evaluate")
 RowKind = Literal["codes", "unquantized", "no_information"]
 ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)"}
 PLOT_NAMES = ("metrics_vs_bitrate.png", "code_usage.png", "spectrogram.png")
+CURVE_PLOT = "learning_curve.png"        # with --exp-dir: the run's training loss and the scored checkpoints
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -215,14 +217,20 @@ def code_usage(codec: Codec, enc, latents: list[torch.Tensor]) -> tuple[list[Sta
 
 
 # ------------------------------------------------------------------------------------------ runs
-def run_checkpoints(exp_dir: str | Path) -> list[Path]:
-    """A training run's first checkpoint and its exported model, in that order."""
+def run_checkpoints(exp_dir: str | Path, points: int = 2) -> list[Path]:
+    """`points - 1` of a training run's saved checkpoints, then its exported model: the points of the
+    learning curve, in step order, evenly spaced from the first checkpoint towards the model (the
+    last checkpoint is usually the model's own step, so it is taken only when all are)."""
     exp_dir = Path(exp_dir)
     model = exp_dir / "model"
     if not (model / "model.safetensors").is_file():
         raise FileNotFoundError(f"{exp_dir}: no exported model (model/model.safetensors); train first")
+    if points < 1:
+        raise ValueError(f"points={points}: the exported model is always scored, so at least 1")
     ckpts = list_checkpoints(exp_dir)
-    return ([ckpts[0]] if ckpts else []) + [model]
+    n = min(points - 1, len(ckpts))
+    picks = range(len(ckpts)) if n == len(ckpts) else sorted({round(i * (len(ckpts) - 1) / n) for i in range(n)})
+    return [ckpts[i] for i in picks] + [model]
 
 
 def _step_of(checkpoint: Path) -> str:
@@ -236,8 +244,12 @@ def _step_of(checkpoint: Path) -> str:
 
 def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwidths: Optional[Sequence[float]] = None,
              metrics: Sequence[str] = M.DEFAULT_METRICS, max_items: int = 30, max_seconds: Optional[float] = 10.0,
-             jobs: int = 1, out: Optional[str | Path] = None, plots: bool = True) -> dict:
-    """Score `checkpoints` (the last in full) on the first `max_items` utterances of `manifests`."""
+             jobs: int = 1, out: Optional[str | Path] = None, plots: bool = True,
+             losses: Optional[str | Path] = None) -> dict:
+    """Score `checkpoints` (the last in full) on the first `max_items` utterances of `manifests`.
+
+    `losses`: the run's losses.jsonl; with `out` and plots, learning_curve.png draws its training loss
+    above the scores of the checkpoints against their steps."""
     t0 = time.perf_counter()
     checkpoints = [Path(c) for c in checkpoints]
     cfg = load_codec_config(checkpoints[-1])
@@ -272,6 +284,9 @@ def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwi
         out = Path(out)
         if plots and extra:
             write_plots(out, results, scorer.keys, wavs, extra, cfg.sample_rate)
+            if losses is not None and Path(losses).is_file():
+                write_learning_curve(out / CURVE_PLOT, Path(losses), results, scorer.keys)
+                report["learning_curve"] = CURVE_PLOT
         report["wall_seconds"] = time.perf_counter() - t0
         atomic_write_text(out.with_name(out.name + ".json"), json.dumps(report, indent=2) + "\n")
         atomic_write_text(out.with_name(out.name + ".md"), markdown_report(report, plots=plots and bool(extra),
@@ -332,7 +347,8 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
         lines += [f"| {u['stage']} | {u['codes_used']} | {u['perplexity']:.1f} | {u['residual_rms_rel']:.4f} |"
                   for u in last["usage"]]
     if plots:
-        lines += ["", "## Plots", ""] + [f"![{n[:-4]}]({plot_dir}/{n})" for n in PLOT_NAMES]
+        names = PLOT_NAMES + ((report["learning_curve"],) if report.get("learning_curve") else ())
+        lines += ["", "## Plots", ""] + [f"![{n[:-4]}]({plot_dir}/{n})" for n in names]
     pk = ", ".join(f"{k} {v}" for k, v in report["packages"].items() if v)
     lines += ["", f"Metric packages: {pk}. Wall time {report['wall_seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
@@ -413,6 +429,56 @@ def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wav
         plt.close(fig)
 
 
+def _running_mean(x: np.ndarray, n: int) -> np.ndarray:
+    n = max(1, min(n, x.size))
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    return (c[n:] - c[:-n]) / n
+
+
+def write_learning_curve(path: Path, losses: Path, results: list[CheckpointResult], keys: list[str]) -> None:
+    """Top: the training mel loss (running mean over 25 steps) against the step. Below, one panel per
+    metric: each bitrate's score at every scored checkpoint, and the no-information floor."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = []
+    with open(losses) as fh:
+        for line in fh:
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:            # a line cut by a kill: the rest is still a curve
+                continue
+            if not r.get("skipped") and math.isfinite(r.get("mel", float("nan"))):
+                rows.append((r["step"], r["mel"]))
+    scored = [r for r in results if r.step.isdigit()]
+    shown = [k for k in keys if k in ("stoi", "pesq", "mel") and any(row.scores.get(k) for row in results[-1].rows)]
+    fig, axes = plt.subplots(1 + len(shown), 1, figsize=(7, 2.4 * (1 + len(shown))), squeeze=False, sharex=True)
+    ax = axes[0, 0]
+    if rows:
+        steps, mel = (np.array(v, dtype=float) for v in zip(*rows))
+        n = min(25, steps.size)
+        ax.plot(steps[n - 1:], _running_mean(mel, n), lw=1)
+    ax.set_ylabel("train mel loss")
+    ax.grid(alpha=0.3)
+    floor = {row.kind: row for row in results[-1].rows if row.kind != "codes"}
+    for ax, k in zip(axes[1:, 0], shown):
+        for kbps in sorted({row.kbps for r in scored for row in r.rows if row.kind == "codes"}):
+            pts = [(int(r.step), row.scores[k]["mean"]) for r in scored for row in r.rows
+                   if row.kind == "codes" and row.kbps == kbps and row.scores.get(k)]
+            if pts:
+                ax.plot(*zip(*pts), "o-", ms=4, label=f"{kbps:g} kbps")
+        if "no_information" in floor and floor["no_information"].scores.get(k):
+            ax.axhline(floor["no_information"].scores[k]["mean"], color="tab:red", ls=":", label="no information")
+        ax.set_ylabel(KEY_TITLES.get(k, k))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("training step")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save(fig, path)
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------------------ CLI
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -420,7 +486,8 @@ def main(argv=None) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", action="append", help="model or checkpoint directory (repeatable; the last "
                                                            "is evaluated in full)")
-    src.add_argument("--exp-dir", help="training run: score its model/ against its first checkpoint")
+    src.add_argument("--exp-dir", help="training run: score its model/ against earlier checkpoints "
+                                       "(--curve-points) and plot its learning curve")
     p.add_argument("--manifest", action="append", required=True)
     p.add_argument("--bandwidths", type=float, nargs="+", default=None,
                    help="kbps (default: every bandwidth the model offers)")
@@ -431,11 +498,14 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="metric worker processes")
     p.add_argument("--out", help="write OUT.json, OUT.md and plots in OUT/")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--curve-points", type=int, default=3,
+                   help="with --exp-dir: checkpoints scored, the exported model included (default 3: the first "
+                        "saved checkpoint, one half-way, the model)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    checkpoints = [Path(c) for c in a.checkpoint] if a.checkpoint else run_checkpoints(a.exp_dir)
+    checkpoints = [Path(c) for c in a.checkpoint] if a.checkpoint else run_checkpoints(a.exp_dir, a.curve_points)
     report = evaluate(checkpoints, a.manifest, a.bandwidths, a.metrics, a.max_items, a.max_seconds, a.jobs,
-                      a.out, plots=not a.no_plots)
+                      a.out, plots=not a.no_plots, losses=Path(a.exp_dir) / "losses.jsonl" if a.exp_dir else None)
     print(markdown_report(report, plots=False))
 
 

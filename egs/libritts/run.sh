@@ -39,7 +39,8 @@
 #   2  phonemes + text front end: <data>/phonemes/<subset>.jsonl, tokens.txt, frontend.json; leakage
 #      check of the split: <data>/check.{md,json}
 #   3  codec: train under `accelerate launch` (resumes from its newest checkpoint), export
-#      <exp>/codec/model, and score it on test-clean against its first checkpoint (<exp>/codec/eval.md)
+#      <exp>/codec/model, and score it on test-clean against earlier checkpoints (<exp>/codec/eval.md,
+#      learning curve in <exp>/codec/eval/)
 #   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
 #   5  AR: train the VALL-E AR under `accelerate launch` on stage 4's dump (resumes from its newest
 #      checkpoint when run again) -> <exp>/ar/{checkpoints,model,tb,losses.jsonl,valid.jsonl,train_summary.json}

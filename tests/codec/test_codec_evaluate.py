@@ -85,3 +85,42 @@ def test_no_information_row_ignores_the_input(setup, tmp_path):
     c = Codec(load_codec(tmp / "last"))
     s0, s1 = (c.rms_scale(w) for w in wavs)
     np.testing.assert_allclose(floor[0] / s0, floor[1] / s1, atol=1e-6)
+
+
+def test_run_checkpoints_spread_from_first_to_last(tmp_path):
+    """--exp-dir scores `points - 1` saved checkpoints evenly spaced from the first, then model/."""
+    exp = tmp_path / "run"
+    (exp / "model").mkdir(parents=True)
+    (exp / "model" / "model.safetensors").write_bytes(b"x")
+    steps = [200, 400, 600, 800, 1000, 1200, 1400]
+    for s in steps:
+        (exp / "checkpoints" / f"step-{s:08d}").mkdir(parents=True)
+    picked = lambda n: [p.name for p in E.run_checkpoints(exp, n)]  # noqa: E731
+    assert picked(1) == ["model"]
+    assert picked(2) == ["step-00000200", "model"]
+    assert picked(3) == ["step-00000200", "step-00000800", "model"]
+    assert picked(4) == ["step-00000200", "step-00000600", "step-00001000", "model"]
+    assert picked(50) == [f"step-{s:08d}" for s in steps] + ["model"]
+    with pytest.raises(ValueError, match="points=0"):
+        E.run_checkpoints(exp, 0)
+    (exp / "model" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        E.run_checkpoints(exp, 3)
+
+
+def test_learning_curve_from_losses_and_checkpoints(setup, tmp_path):
+    """learning_curve.png is drawn from losses.jsonl (a line cut by a kill is skipped) and is linked."""
+    tmp, codec = setup
+    ck = tmp_path / "checkpoints" / "step-00000002"
+    codec.save_pretrained(ck)
+    losses = tmp_path / "losses.jsonl"
+    lines = [json.dumps({"step": s, "mel": 1.0 / (s + 1), "skipped": s == 3}) for s in range(40)]
+    losses.write_text("\n".join(lines) + '\n{"step": 40, "me')
+    out = tmp_path / "eval"
+    rep = E.evaluate([ck, tmp / "last"], [str(tmp / "m.jsonl")], metrics=("si_sdr", "mel"), jobs=1, out=out,
+                     losses=losses)
+    assert rep["learning_curve"] == E.CURVE_PLOT
+    assert (out / E.CURVE_PLOT).stat().st_size > 1000
+    assert f"(eval/{E.CURVE_PLOT})" in (tmp_path / "eval.md").read_text()
+    rep = E.evaluate([tmp / "last"], [str(tmp / "m.jsonl")], metrics=("mel",), jobs=1, out=tmp_path / "e2")
+    assert "learning_curve" not in rep and E.CURVE_PLOT not in (tmp_path / "e2.md").read_text()
