@@ -219,15 +219,16 @@ def code_usage(codec: Codec, enc, latents: list[torch.Tensor]) -> tuple[list[Sta
 # ------------------------------------------------------------------------------------------ runs
 def run_checkpoints(exp_dir: str | Path, points: int = 2) -> list[Path]:
     """`points - 1` of a training run's saved checkpoints, then its exported model: the points of the
-    learning curve, in step order, evenly spaced from the first checkpoint towards the model (the
-    last checkpoint is usually the model's own step, so it is taken only when all are)."""
+    learning curve, in step order, evenly spaced from the first checkpoint towards the model (a
+    checkpoint of the model's own step is the model again and is left out)."""
     exp_dir = Path(exp_dir)
     model = exp_dir / "model"
     if not (model / "model.safetensors").is_file():
         raise FileNotFoundError(f"{exp_dir}: no exported model (model/model.safetensors); train first")
     if points < 1:
         raise ValueError(f"points={points}: the exported model is always scored, so at least 1")
-    ckpts = list_checkpoints(exp_dir)
+    final = _step_of(model)
+    ckpts = [c for c in list_checkpoints(exp_dir) if _step_of(c) != final]
     n = min(points - 1, len(ckpts))
     picks = range(len(ckpts)) if n == len(ckpts) else sorted({round(i * (len(ckpts) - 1) / n) for i in range(n)})
     return [ckpts[i] for i in picks] + [model]

@@ -101,6 +101,9 @@ def test_run_checkpoints_spread_from_first_to_last(tmp_path):
     assert picked(3) == ["step-00000200", "step-00000800", "model"]
     assert picked(4) == ["step-00000200", "step-00000600", "step-00001000", "model"]
     assert picked(50) == [f"step-{s:08d}" for s in steps] + ["model"]
+    (exp / "train_summary.json").write_text(json.dumps({"step": 1400}))     # the model is step 1400's
+    assert picked(50) == [f"step-{s:08d}" for s in steps[:-1]] + ["model"]
+    assert picked(2) == ["step-00000200", "model"]
     with pytest.raises(ValueError, match="points=0"):
         E.run_checkpoints(exp, 0)
     (exp / "model" / "model.safetensors").unlink()
