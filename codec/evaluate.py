@@ -16,6 +16,9 @@ The last checkpoint given is the one evaluated in full:
 - two reference rows on the same utterances: the decoder fed the *unquantized latent* (what the
   quantizer costs), and a *no-information* decoder fed the set's mean latent, constant in time
   (with each utterance's RMS scale), the floor any score must be read against.
+- with `--oracles`, two ceiling rows (codec.oracle): the reference's own STFT magnitude on the iSTFT
+  head's frame grid with a random phase and with a Griffin-Lim phase, what a decoder that got every
+  magnitude right would score with an incoherent and with a consistent phase.
 - code usage per stage over all frames at full depth (perplexity = exp of the code entropy, unused
   codes, RMS of the residual left after the stage relative to the latent's RMS).
 
@@ -52,14 +55,17 @@ import torch  # noqa: E402
 from . import metrics as M  # noqa: E402
 from .api import Codec, sha256_file
 from .data import load_eval_set
+from .oracle import oracle_magnitude
 from .quantization.base import usage_metrics
 from .utils.checkpoint import list_checkpoints, load_codec, load_codec_config
 from .utils.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec.evaluate")
 
-RowKind = Literal["codes", "unquantized", "no_information"]
-ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)"}
+RowKind = Literal["codes", "unquantized", "no_information", "oracle_random", "oracle_griffin_lim"]
+ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)",
+              "oracle_random": "true STFT magnitude, random phase",
+              "oracle_griffin_lim": "true STFT magnitude, Griffin-Lim phase"}
 PLOT_NAMES = ("metrics_vs_bitrate.png", "code_usage.png", "spectrogram.png")
 CURVE_PLOT = "learning_curve.png"        # with --exp-dir: the run's training loss and the scored checkpoints
 
@@ -154,8 +160,10 @@ class Scorer:
 # ------------------------------------------------------------------------------------------ one checkpoint
 @torch.no_grad()
 def evaluate_checkpoint(checkpoint: str | Path, wavs: list[np.ndarray], bandwidths: Sequence[float],
-                        scorer: Scorer, full: bool = True, keep_audio: bool = False) -> tuple[CheckpointResult, dict]:
-    """Rows for one checkpoint (see module docstring); `full` adds reference rows and code usage.
+                        scorer: Scorer, full: bool = True, keep_audio: bool = False,
+                        oracles: bool = False) -> tuple[CheckpointResult, dict]:
+    """Rows for one checkpoint (see module docstring); `full` adds reference rows and code usage,
+    `oracles` (with `full`) the ceiling rows of codec.oracle.
 
     wavs: mono float32 [T] at the codec's rate. Returns the result and, with keep_audio, the decoded
     audio per row name (for plots) plus the per-stage code counts ("counts": [n_q, K]).
@@ -189,6 +197,9 @@ def evaluate_checkpoint(checkpoint: str | Path, wavs: list[np.ndarray], bandwidt
             if keep_audio:
                 audio[ROW_TITLES[kind]] = degs
         usage, counts = code_usage(codec, enc, latents)
+    if full and oracles:
+        for kind, phase in (("oracle_random", "random"), ("oracle_griffin_lim", "griffin_lim")):
+            jobs.append((Row(kind), scorer.submit(refs, [oracle_magnitude(w, codec.hop_length, phase) for w in wavs])))
     log.info("%s: encoded and decoded %d rows in %.1f s", checkpoint, len(jobs), time.perf_counter() - t0)
     rows = []
     for row, handle in jobs:
@@ -246,7 +257,7 @@ def _step_of(checkpoint: Path) -> str:
 def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwidths: Optional[Sequence[float]] = None,
              metrics: Sequence[str] = M.DEFAULT_METRICS, max_items: int = 30, max_seconds: Optional[float] = 10.0,
              jobs: int = 1, out: Optional[str | Path] = None, plots: bool = True,
-             losses: Optional[str | Path] = None) -> dict:
+             losses: Optional[str | Path] = None, oracles: bool = False) -> dict:
     """Score `checkpoints` (the last in full) on the first `max_items` utterances of `manifests`.
 
     `losses`: the run's losses.jsonl; with `out` and plots, learning_curve.png draws its training loss
@@ -269,7 +280,8 @@ def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwi
     try:
         for ck in checkpoints:
             full = ck == checkpoints[-1]
-            res, ex = evaluate_checkpoint(ck, wavs, bandwidths, scorer, full=full, keep_audio=full and plots)
+            res, ex = evaluate_checkpoint(ck, wavs, bandwidths, scorer, full=full, keep_audio=full and plots,
+                                          oracles=oracles)
             results.append(res)
             extra = ex or extra
             for row in res.rows:
@@ -328,7 +340,10 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
              "better, ↓ lower. PESQ-WB, STOI and ViSQOL at 16 kHz; mel L1 = mean |log10 mel| difference, 80 bins, "
              "24 kHz. Bitrate rows go through `Codec.encode`/`decode`; the unquantized latent shows what the "
              "quantizer costs, the no-information row (decoder fed the set's mean latent, constant in time) is the "
-             "floor. `missing` = metric package not installed.", "",
+             "floor" + ("; the true-STFT-magnitude rows are ceilings: every magnitude right, the phase random or "
+                       "found by 32 Griffin-Lim iterations (hop = the codec's, n_fft = 4 hops)"
+                       if any(r["kind"].startswith("oracle") for r in last["rows"]) else "") +
+             ". `missing` = metric package not installed.", "",
              f"| row | n_q | {heads} |", "|---|---|" + "---|" * len(keys)]
     for r in last["rows"]:
         cells = " | ".join(_fmt(r["scores"].get(k)) for k in keys)
@@ -378,7 +393,8 @@ def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wav
                 if pts:
                     ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], [p[1]["std"] for p in pts],
                                 fmt=style, capsize=3, label=f"codes, step {res.step}")
-            for r, color in zip([r for r in last.rows if r.kind != "codes"], ("tab:green", "tab:red")):
+            refs = [r for r in last.rows if r.kind != "codes"]
+            for r, color in zip(refs, ("tab:green", "tab:red", "tab:purple", "tab:gray")):
                 if r.scores.get(k):
                     ax.axhline(r.scores[k]["mean"], color=color, ls=":", label=r.name)
             ax.set_xscale("log")
@@ -499,6 +515,9 @@ def main(argv=None) -> None:
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="metric worker processes")
     p.add_argument("--out", help="write OUT.json, OUT.md and plots in OUT/")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--oracles", action="store_true",
+                   help="add ceiling rows: the reference's own STFT magnitude with a random and a Griffin-Lim "
+                        "phase (codec.oracle)")
     p.add_argument("--curve-points", type=int, default=3,
                    help="with --exp-dir: checkpoints scored, the exported model included (default 3: the first "
                         "saved checkpoint, one half-way, the model)")
@@ -506,7 +525,8 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     checkpoints = [Path(c) for c in a.checkpoint] if a.checkpoint else run_checkpoints(a.exp_dir, a.curve_points)
     report = evaluate(checkpoints, a.manifest, a.bandwidths, a.metrics, a.max_items, a.max_seconds, a.jobs,
-                      a.out, plots=not a.no_plots, losses=Path(a.exp_dir) / "losses.jsonl" if a.exp_dir else None)
+                      a.out, plots=not a.no_plots, losses=Path(a.exp_dir) / "losses.jsonl" if a.exp_dir else None,
+                      oracles=a.oracles)
     print(markdown_report(report, plots=False))
 
 

@@ -235,7 +235,7 @@ if stage_ok 3 codec "$exp_dir"; then
     "data.train_manifests=[$data_dir/manifests/$train_subset.jsonl]" \
     "data.valid_manifests=[$data_dir/manifests/$valid_subset.jsonl]" \
     $codec_args
-  run "$python" -m codec.evaluate --exp-dir "$codec_dir" \
+  run "$python" -m codec.evaluate --exp-dir "$codec_dir" --oracles \
     --manifest "$data_dir/manifests/$test_subset.jsonl" --out "$codec_dir/eval"
   stage_done 3 codec "$exp_dir"
 fi

@@ -127,3 +127,27 @@ def test_learning_curve_from_losses_and_checkpoints(setup, tmp_path):
     assert f"(eval/{E.CURVE_PLOT})" in (tmp_path / "eval.md").read_text()
     rep = E.evaluate([tmp / "last"], [str(tmp / "m.jsonl")], metrics=("mel",), jobs=1, out=tmp_path / "e2")
     assert "learning_curve" not in rep and E.CURVE_PLOT not in (tmp_path / "e2.md").read_text()
+
+
+def test_oracle_rows_are_ceilings_of_the_true_magnitude(setup, tmp_path):
+    """--oracles: the reference's own STFT magnitude with a random / Griffin-Lim phase. Griffin-Lim
+    finds a phase consistent with the magnitude, so its audio is closer to the reference than random
+    phase; each row keeps the reference's length and is deterministic."""
+    from codec.oracle import oracle_magnitude
+    t = np.arange(8000) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    mag = lambda y: torch.stft(torch.from_numpy(y), 320, 80, window=torch.hann_window(320),  # noqa: E731
+                               return_complex=True).abs()
+    err = {p: float((mag(oracle_magnitude(wav, 80, p)) - mag(wav)).abs().mean()) for p in ("random", "griffin_lim")}
+    assert err["griffin_lim"] < 0.5 * err["random"], err
+    assert oracle_magnitude(wav, 80, "random").shape == wav.shape
+    assert np.array_equal(oracle_magnitude(wav, 80, "griffin_lim"), oracle_magnitude(wav, 80, "griffin_lim"))
+    with pytest.raises(ValueError, match="phase='zero'"):
+        oracle_magnitude(wav, 80, "zero")
+    tmp, codec = setup
+    rep = E.evaluate([tmp / "last"], [str(tmp / "m.jsonl")], metrics=("si_sdr", "mel"), jobs=1,
+                     out=tmp_path / "eval", plots=False, oracles=True)
+    rows = {r["kind"]: r for r in rep["checkpoints"][-1]["rows"]}
+    assert {"oracle_random", "oracle_griffin_lim"} <= set(rows)
+    assert rows["oracle_griffin_lim"]["scores"]["mel"]["mean"] < rows["oracle_random"]["scores"]["mel"]["mean"]
+    assert "| true STFT magnitude, Griffin-Lim phase |" in (tmp_path / "eval.md").read_text()
