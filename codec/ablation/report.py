@@ -25,6 +25,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 
 from codec.metrics import HIGHER_IS_BETTER
+from codec.utils.checkpoint import load_codec_config
 from data_prep.fileio import atomic_path, atomic_write_text
 
 from .downstream_report import (DOWNSTREAM_PLOT, downstream_markdown, downstream_plot, downstream_rows,
@@ -237,7 +238,9 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     variants = list(plan.variants)
     comps = compare_all(table, variants, keys)
     seeds = {v: sum(1 for r in results if r["variant"] == v) for v in variants}
-    cfgs = {r.variant.name: plan.resolve_config(r) for r in runs if r.seed == plan.seeds[0]}
+    # a finished run is described by the config it was trained with, not by today's base YAML
+    cfgs = {r.variant.name: load_codec_config(r.dir) if (r.dir / "config.json").is_file() else plan.resolve_config(r)
+            for r in runs if r.seed == plan.seeds[0]}
     departures = quantizer_differences(cfgs["ndvq_authors"], cfgs["ndvq"]) if {"ndvq_authors", "ndvq"} <= set(cfgs) else {}
     n_floor = sum(c.at_floor for c in comps if c.section == "clean")
     n_clean = sum(1 for c in comps if c.section == "clean")
@@ -276,7 +279,10 @@ def cannot_show(plan: Plan, cfgs: dict, n_floor: int, n_clean: int, status: list
     if cfg is not None:
         secs = plan.steps * cfg.data.batch_size * cfg.data.segment_seconds
         audio = (f" Each run saw {plan.steps} steps x {cfg.data.batch_size} crops of {cfg.data.segment_seconds:g} s "
-                 f"= {secs / 3600:.2f} h of audio (the authors: 500k updates of ~230 crops).")
+                 f"= {secs / 3600:.2f} h of audio (the authors: 500k updates of ~230 crops), at lr {cfg.optim.lr:g} "
+                 f"({cfg.optim.schedule} after {cfg.optim.warmup_steps} warmup steps), the bandwidth of a step "
+                 + (f"the largest with probability {cfg.train.full_bandwidth_prob:g}, else " if cfg.train.full_bandwidth_prob
+                    else "") + f"drawn uniformly from {', '.join(f'{b:g}' for b in cfg.train.bandwidths)} kbps.")
     missing = [s["run"] for s in status if s["status"] != "done"]
     s = (f"What this budget cannot show:{audio} Differences smaller than the seed spread of {len(plan.seeds)} "
          "seeds are reported as ties, not as equality. ")
