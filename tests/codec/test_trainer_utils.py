@@ -44,3 +44,16 @@ def test_truncate_jsonl_drops_steps_after_the_checkpoint(tmp_path):
 def test_step_seed_depends_on_every_input():
     seeds = {step_seed(a, b, c) for a in (1, 2) for b in (0, 1) for c in (0, 1)}
     assert len(seeds) == 8 and not math.isnan(float(next(iter(seeds))))
+
+
+def test_load_config_takes_one_path_or_a_list(tmp_path):
+    # A single path used to be iterated character by character ("config file not found: e").
+    from codec.config import CodecConfig
+    from codec.utils.config import ConfigError, load_config
+    y = tmp_path / "o.yaml"
+    y.write_text("optim:\n  schedule: cosine\ntrain:\n  full_bandwidth_prob: 0.5\n")
+    for files in (str(y), y, [y]):
+        cfg = load_config(CodecConfig, files, ["optim.min_lr_ratio=0.1"])
+        assert (cfg.optim.schedule, cfg.train.full_bandwidth_prob, cfg.optim.min_lr_ratio) == ("cosine", 0.5, 0.1)
+    with pytest.raises(ConfigError, match="schedule"):
+        load_config(CodecConfig, [], ["optim.schedule=linear"])
