@@ -20,6 +20,7 @@ NormKind = Literal["weight_norm", "none"]
 MelFilterbank = Literal["htk", "slaney"]
 DecoderKind = Literal["seanet", "istft"]
 EncoderKind = Literal["seanet", "stft"]
+ResidualFrom = Literal["sample", "mean"]
 LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]   # codec.utils.trainer.lr_at; the TTS uses it too
 
 
@@ -105,6 +106,11 @@ class QuantizerConfig:
     # The authors had none; True re-seeds codes whose usage (an EMA over steps of the per-step counts,
     # summed over ranks; decay `ema_decay`) falls below `dead_code_threshold`, like the RVQ baseline.
     ndvq_dead_code_reset: bool = False
+    # What training subtracts to form the next stage's residual (NDVQ): the spec's reparameterised
+    # "sample", or the code's "mean" as at inference (the decoder still gets the sample). With "sample"
+    # every later stage trains on residuals carrying the earlier stages' sigma-sized noise, which
+    # inference never shows it. A departure to measure (issue 8 / the ablation), off by default.
+    ndvq_residual: ResidualFrom = "sample"
     # RVQ baseline ----------------------------------------------------------------------------------
     ema_decay: float = 0.99
     # A code is dead when its EMA usage (expected uses per step) is below this. EnCodec's 2.0 assumes

@@ -51,11 +51,14 @@ class ResidualQuantizer(nn.Module):
 
     r_1 = x; stage i codes r_i; r_{i+1} = r_i - value_i (detached). The output is the sum of the stage
     values, each passed straight through (q_i = r_i + (value_i - r_i).detach()), so the encoder gets
-    the reconstruction gradient and the codebooks none from it.
+    the reconstruction gradient and the codebooks none from it. `residual_from_mean`: subtract the
+    code's vector (`decode`, the mean) instead of the value passed on (NDVQ's training sample), so
+    training forms the same residuals as inference.
     """
 
-    def __init__(self, codebooks: list[Codebook]):
+    def __init__(self, codebooks: list[Codebook], residual_from_mean: bool = False):
         super().__init__()
+        self.residual_from_mean = residual_from_mean
         self.layers = nn.ModuleList(codebooks)
         self.codebook_size = codebooks[0].codebook_size
         self.dimension = codebooks[0].dimension
@@ -81,7 +84,7 @@ class ResidualQuantizer(nn.Module):
             value, idx, loss, m = layer.quantize(residual)
             q = residual + (value - residual).detach()
             out = out + q
-            residual = residual - value.detach()
+            residual = residual - (layer.decode(idx) if self.residual_from_mean else value).detach()
             codes.append(idx)
             losses.append(loss)
             metrics.update({f"q{i}/{k}": v for k, v in m.items()})

@@ -194,3 +194,31 @@ def test_selection_after_init_is_not_dominated_by_the_log_determinant():
     assert agree > 0.9, f"log-determinant decided {1 - agree:.0%} of selections"
     # and the picks are spread over the codebook, not a few wide codes
     assert picked.unique().numel() > K // 2
+
+
+def test_ndvq_residual_from_sample_or_mean_in_training():
+    """The spec forms stage i+1's training residual from stage i's sample; ndvq_residual="mean" from
+    its mean, as at inference. Either way the decoder input is the sum of the samples."""
+    x = torch.randn(2, 6, 40)
+    seen = {}
+    for mode in ("sample", "mean"):
+        torch.manual_seed(0)
+        rq = build_quantizer(replace(CFG, ndvq_residual=mode))
+        rq.train()
+        rq(x, 3)                                       # k-means init of every stage
+        inputs = []
+        for layer in rq.layers:
+            layer.quantize = (lambda f: lambda z: (inputs.append(z.clone()), f(z))[1])(layer.quantize)
+        torch.manual_seed(1)
+        out = rq(x, 2)
+        r1 = x.transpose(1, 2).reshape(-1, 6)
+        assert torch.equal(inputs[0], r1)
+        mean1 = rq.layers[0].decode(out.codes[:, 0].reshape(-1))
+        torch.manual_seed(1)                           # the same noise draw as the forward pass
+        sample1 = mean1 + torch.exp(0.5 * F.embedding(out.codes[:, 0].reshape(-1), rq.layers[0].logvar)) \
+            * torch.randn_like(mean1)
+        want = r1 - (mean1 if mode == "mean" else sample1)
+        assert torch.allclose(inputs[1], want, atol=1e-5), mode
+        seen[mode] = inputs[1]
+        assert not torch.allclose(out.x, rq.decode(out.codes), atol=1e-3)   # the decoder still gets samples
+    assert not torch.allclose(seen["sample"], seen["mean"], atol=1e-3)
