@@ -32,7 +32,7 @@ from typing import Literal, Optional, Sequence
 
 from data_prep.fileio import atomic_write_text, iter_jsonl
 
-from .plan import Plan, Run, read_done
+from .plan import Plan, Run, load_cached, read_done
 
 log = logging.getLogger("codec.ablation")
 
@@ -121,13 +121,7 @@ def status(plan: Plan, variant: str, settings: DownstreamSettings) -> Downstream
 
 def load(vdir: Path, settings: Optional[DownstreamSettings] = None) -> Optional[dict]:
     """A variant's cached result (None if absent, or made with other settings when given)."""
-    path = Path(vdir) / RESULT
-    if not path.is_file():
-        return None
-    res = json.loads(path.read_text())
-    if settings is not None and res.get("key") != settings.key():
-        return None
-    return res
+    return load_cached(Path(vdir) / RESULT, "key", settings.key() if settings is not None else None)
 
 
 # ------------------------------------------------------------------------------------------ layout

@@ -146,6 +146,16 @@ def run_status(run: Run, steps: int) -> RunStatus:
     return "missing"
 
 
+def load_cached(path: Path, key_field: str, key: Optional[str] = None) -> Optional[dict]:
+    """A cached JSON result (None if absent, or made with other settings: `key_field` differs from `key`)."""
+    if not path.is_file():
+        return None
+    res = json.loads(path.read_text())
+    if key is not None and res.get(key_field) != key:
+        return None
+    return res
+
+
 def read_done(run: Run) -> Optional[int]:
     """Steps recorded by the training sentinel, or None."""
     path = run.dir / DONE_TRAIN

@@ -26,7 +26,7 @@ import numpy as np
 
 from data_prep.fileio import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 
-from .plan import RESULT, Plan, Run, check_run_info, mark_trained
+from .plan import RESULT, Plan, Run, check_run_info, load_cached, mark_trained
 
 log = logging.getLogger("codec.ablation")
 
@@ -216,13 +216,7 @@ def _cpu_seconds() -> float:
 
 def load_result(run: Run, settings: Optional[EvalSettings] = None) -> Optional[dict]:
     """The cached result of `run` (None if absent, or computed with other settings when given)."""
-    path = run.dir / RESULT
-    if not path.is_file():
-        return None
-    res = json.loads(path.read_text())
-    if settings is not None and res.get("eval_key") != settings.key():
-        return None
-    return res
+    return load_cached(run.dir / RESULT, "eval_key", settings.key() if settings is not None else None)
 
 
 def select_runs(runs: Sequence[Run], spec: Optional[str]) -> list[Run]:
