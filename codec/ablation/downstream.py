@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import resource
 import shlex
 import subprocess
 import time
@@ -32,7 +31,8 @@ from typing import Literal, Optional, Sequence
 
 from data_prep.fileio import atomic_write_text, iter_jsonl
 
-from .plan import Plan, Run, load_cached, read_done
+from .downstream_report import fmt_num
+from .plan import Plan, Run, add_cost, cpu_seconds, load_cached, read_done
 
 log = logging.getLogger("codec.ablation")
 
@@ -41,6 +41,7 @@ RUN_SH = ROOT / "egs" / "libritts" / "run.sh"
 DOWNSTREAM = "downstream"
 RUN_INFO = "downstream_run.json"
 RESULT = "result.json"
+COST = "cost.json"
 ROWS = ("ground_truth", "resynthesis", "tts")
 # what stages 4-8 read from the recipe's data dir (shared, read only) and the sentinels that say so
 SHARED = ("manifests", "phonemes", "mini")
@@ -209,21 +210,24 @@ def run_variant(plan: Plan, variant: str, settings: DownstreamSettings, recipe: 
     data, exp = prepare(vdir, codec.dir / "model", settings)
     cmd = recipe_command(settings, data, exp, recipe or RUN_SH)
     log.info("%s downstream: %s, codec %s\n$ %s", variant, settings.budget(), codec.key, shlex.join(cmd))
-    t0, cpu0 = time.perf_counter(), _children_cpu()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     proc = subprocess.run(cmd, cwd=ROOT)
-    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} downstream: run.sh failed with exit code {proc.returncode} (log: "
                            f"{exp / 'run.log'}; run the ablation again to resume from its sentinels)")
-    # cost summed over the invocations that finished (a killed one's rusage is lost with it)
-    cost_path = vdir / "cost.json"
-    cost = json.loads(cost_path.read_text()) if cost_path.is_file() else {"seconds": 0.0, "cpu_seconds": 0.0}
-    cost = {"seconds": cost["seconds"] + wall, "cpu_seconds": cost["cpu_seconds"] + cpu}
-    atomic_write_text(cost_path, json.dumps(cost) + "\n")
-    result = collect(vdir, settings, codec.key, step, cost)
-    atomic_write_text(vdir / RESULT, json.dumps(result, indent=1) + "\n")
+    cost = add_cost(vdir / COST, seconds=wall, cpu_seconds=cpu)
+    result = write_result(vdir, settings, codec.key, step, cost)
     tts = result["rows"].get("tts", {})
-    log.info("%s downstream: TTS WER %s, SIM %s (%.1f min)", variant, _g(tts.get("wer")), _g(tts.get("sim")), wall / 60)
+    log.info("%s downstream: TTS WER %s, SIM %s (%.1f min)", variant, fmt_num(tts.get("wer")), fmt_num(tts.get("sim")),
+             wall / 60)
+    return result
+
+
+def write_result(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step: int, cost: dict) -> dict:
+    """collect() the finished run's numbers into <vdir>/result.json."""
+    result = collect(vdir, settings, codec_key, codec_step, cost)
+    atomic_write_text(vdir / RESULT, json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -275,21 +279,11 @@ def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], b
             # run.sh finished but result.json is missing (deleted, or killed between the two): re-collect
             info = json.loads((vdir / RUN_INFO).read_text())
             if info.get("key") == settings.key():
-                cost_path = vdir / "cost.json"
-                cost = json.loads(cost_path.read_text()) if cost_path.is_file() else {}
-                res = collect(vdir, settings, info["codec_run"], info["codec_step"], cost)
-                atomic_write_text(vdir / RESULT, json.dumps(res, indent=1) + "\n")
+                cost = json.loads((vdir / COST).read_text()) if (vdir / COST).is_file() else {}
+                write_result(vdir, settings, info["codec_run"], info["codec_step"], cost)
                 log.info("%s downstream: collected the finished stage 8 report", v)
                 continue
         run_variant(plan, v, settings, recipe)
         ran += 1
     return ran
 
-
-def _children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _g(x) -> str:
-    return "n/a" if x is None else f"{x:.3f}"

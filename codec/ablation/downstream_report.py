@@ -33,7 +33,7 @@ def downstream_rows(plan: Plan, settings=None) -> list[dict]:
     return rows
 
 
-def _num(x, digits: int = 3) -> str:
+def fmt_num(x, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
@@ -66,13 +66,13 @@ def downstream_markdown(rows: list[dict], plots: bool) -> list[str]:
         top1 = (res.get("tts", {}).get("ar", {}).get("valid_top1") or {}).get("acc_k1")
         cost = (f"{res['seconds'] / 60:.1f} ({res['cpu_seconds'] / 60:.1f})"
                 if res.get("seconds") is not None and res.get("cpu_seconds") is not None else "-")
-        L.append(f"| {r['variant']} | done | {_num(_tts(res, 'tts', 'wer'))} | {_num(_tts(res, 'tts', 'sim'))} | "
-                 f"{_num(_tts(res, 'resynthesis', 'wer'))} | {_num(_tts(res, 'resynthesis', 'sim'))} | "
-                 f"{_num(top1)} | {res['budget']} | {cost} |")
+        L.append(f"| {r['variant']} | done | {fmt_num(_tts(res, 'tts', 'wer'))} | {fmt_num(_tts(res, 'tts', 'sim'))} | "
+                 f"{fmt_num(_tts(res, 'resynthesis', 'wer'))} | {fmt_num(_tts(res, 'resynthesis', 'sim'))} | "
+                 f"{fmt_num(top1)} | {res['budget']} | {cost} |")
     if first:
-        L.append(f"| ground truth (recordings) | - | {_num(_tts(first, 'ground_truth', 'wer'))} | "
-                 f"{_num(_tts(first, 'ground_truth', 'sim'))} (same-speaker ceiling) | - | - | - | - | - |")
-        L.append(f"| SIM floor (prompt vs other speakers) | - | - | {_num(first.get('sim_floor'))} | - | - | - | - | - |")
+        L.append(f"| ground truth (recordings) | - | {fmt_num(_tts(first, 'ground_truth', 'wer'))} | "
+                 f"{fmt_num(_tts(first, 'ground_truth', 'sim'))} (same-speaker ceiling) | - | - | - | - | - |")
+        L.append(f"| SIM floor (prompt vs other speakers) | - | - | {fmt_num(first.get('sim_floor'))} | - | - | - | - | - |")
         L += ["", "Per-variant stage 8 reports: " + ", ".join(f"`{r['report']}`" for r in done) + "."]
         if plots:
             L += ["", f"![downstream](plots/{DOWNSTREAM_PLOT})"]
@@ -91,8 +91,8 @@ def downstream_verdict(rows: list[dict]) -> list[str]:
     wer = {v: _tts(res, "tts", "wer") for v, res in done.items()}
     sim = {v: _tts(res, "tts", "sim") for v, res in done.items()}
     s = (f"**Downstream TTS** (codec seed {first['settings']['seed']}, {first['budget']}, one TTS run per variant, "
-         f"{first.get('n_items')} items): TTS WER " + ", ".join(f"{v} {_num(w)}" for v, w in wer.items())
-         + "; SIM " + ", ".join(f"{v} {_num(x)}" for v, x in sim.items()) + ".")
+         f"{first.get('n_items')} items): TTS WER " + ", ".join(f"{v} {fmt_num(w)}" for v, w in wer.items())
+         + "; SIM " + ", ".join(f"{v} {fmt_num(x)}" for v, x in sim.items()) + ".")
     if BASELINE in done:
         diffs = [f"{v} WER {wer[v] - wer[BASELINE]:+.3f}, SIM {sim[v] - sim[BASELINE]:+.3f}"
                  for v in done if v != BASELINE and None not in (wer[v], wer[BASELINE], sim[v], sim[BASELINE])]

@@ -156,6 +156,22 @@ def load_cached(path: Path, key_field: str, key: Optional[str] = None) -> Option
     return res
 
 
+def add_cost(path: Path, **deltas: float) -> dict:
+    """Add `deltas` to the totals in JSON `path` (absent: zeros) and write them back; returns the totals.
+    Costs are summed over the invocations that finished: a killed one's rusage is lost with it."""
+    totals = json.loads(path.read_text()) if path.is_file() else {}
+    totals = {**totals, **{k: totals.get(k, 0.0) + v for k, v in deltas.items()}}
+    atomic_write_text(path, json.dumps(totals) + "\n")
+    return totals
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    import resource
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def read_done(run: Run) -> Optional[int]:
     """Steps recorded by the training sentinel, or None."""
     path = run.dir / DONE_TRAIN

@@ -26,7 +26,7 @@ import numpy as np
 
 from data_prep.fileio import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 
-from .plan import RESULT, Plan, Run, check_run_info, load_cached, mark_trained
+from .plan import RESULT, Plan, Run, add_cost, check_run_info, cpu_seconds, load_cached, mark_trained
 
 log = logging.getLogger("codec.ablation")
 
@@ -70,9 +70,9 @@ def train_run(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc: in
     check_run_info(plan, run)
     cmd, env = train_command(plan, run, launcher, nproc)
     log.info("%s: training to step %d\n$ %s", run.key, plan.steps, " ".join(cmd))
-    t0, cpu0 = time.perf_counter(), _cpu_seconds()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
-    cpu = _cpu_seconds() - cpu0
+    cpu = cpu_seconds() - cpu0
     if proc.returncode != 0:
         raise RuntimeError(f"{run.key}: codec.train failed with exit code {proc.returncode} (see the log above; "
                            f"run the ablation again to resume from {run.dir}/checkpoints)")
@@ -81,11 +81,7 @@ def train_run(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc: in
     if int(summary.get("step", -1)) < plan.steps:
         raise RuntimeError(f"{run.key}: training stopped at step {summary.get('step')} < {plan.steps} "
                            f"({summary.get('stop_reason')}); run again to resume")
-    # CPU seconds of this run's training processes, summed over the invocations that finished (a killed
-    # part is not counted: its rusage is lost with it)
-    cpu_path = run.dir / "train_cpu.json"
-    total = cpu + (json.loads(cpu_path.read_text())["cpu_seconds"] if cpu_path.is_file() else 0.0)
-    atomic_write_text(cpu_path, json.dumps({"cpu_seconds": total}) + "\n")
+    add_cost(run.dir / "train_cpu.json", cpu_seconds=cpu)     # this run's training CPU over its invocations
     mark_trained(run, plan.steps)
     log.info("%s: trained in %.1f min (%.0f CPU s this invocation)", run.key, (time.perf_counter() - t0) / 60, cpu)
 
@@ -162,7 +158,7 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
 
     from . import codestats, robustness
     import torch
-    t0, cpu0 = time.perf_counter(), _cpu_seconds()
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
     model_dir = run.dir / "model"
     if not (model_dir / "model.safetensors").is_file():
         raise FileNotFoundError(f"{run.key}: no exported model in {model_dir}")
@@ -200,18 +196,11 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
         "codestats": [asdict(s) for s in stats],
         "eval_seconds": time.perf_counter() - t0,
         # CPU time of this process and its metric workers: the load-independent cost (wall ~ cpu / cores)
-        "eval_cpu_seconds": _cpu_seconds() - cpu0,
+        "eval_cpu_seconds": cpu_seconds() - cpu0,
     }
     atomic_write_text(run.dir / RESULT, json.dumps(result, indent=1) + "\n")
     log.info("%s: evaluated in %.1f s", run.key, result["eval_seconds"])
     return result
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children (the metric workers)."""
-    import resource
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def load_result(run: Run, settings: Optional[EvalSettings] = None) -> Optional[dict]:
