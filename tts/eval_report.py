@@ -51,19 +51,29 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
               f"scored on the same items by the same stack. Codec resynthesis uses "
               f"{s['n_q']} codebook(s), the TTS's n_q." if s.get("n_q") else
               f"{s['n_items']} test items, {s['n_speakers']} speakers; every row is scored on the same items.", ""]
-    lines += ["| row | items | WER | SIM to prompt | DNSMOS ovrl | PESQ | STOI | SI-SDR (dB) | mel L1 |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| row | items | WER | SIM to prompt | DNSMOS ovrl | PESQ | STOI | mel L1 |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         cm = r.codec_metrics
         miss = f" ({r.missing} missing)" if r.missing else ""
         lines.append(f"| {ROW_TITLES.get(name, name)} | {r.n}{miss} | {_f(r.wer)} | {_f(r.sim)} | "
                      f"{_f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a'} | {_f(cm.get('pesq'), 2)} | "
-                     f"{_f(cm.get('stoi'))} | {_f(cm.get('si_sdr'), 1)} | {_f(cm.get('mel'))} |")
+                     f"{_f(cm.get('stoi'))} | {_f(cm.get('mel'))} |")
     if report.sim_floor is not None:
-        lines.append(f"| different speaker (SIM floor) | | | {_f(report.sim_floor)} | | | | | |")
+        lines.append(f"| different speaker (SIM floor) | | | {_f(report.sim_floor)} | | | | |")
     lines += ["", "SIM on the ground-truth row is the same-speaker ceiling: two different utterances "
               "(prompt and recording) of one speaker. The floor pairs each prompt with other speakers' "
-              "recordings. Codec metrics compare the resynthesis with the recording.", ""]
+              "recordings. Codec metrics compare the resynthesis with the recording. SI-SDR is left out "
+              "of this table (it is in report.json): the codec's decoder makes its own phase and does not "
+              "keep the waveform's sign, so SI-SDR, a waveform-matching score, is strongly negative for "
+              "any output of it and says nothing about its quality.", ""]
+    gt, rs = rows.get("ground_truth"), rows.get("resynthesis")
+    if gt and rs and gt.wer is not None and rs.wer is not None and gt.wer > rs.wer:
+        lines += [f"The ground truth scores a worse WER ({_f(gt.wer)}) than its codec resynthesis "
+                  f"({_f(rs.wer)}). This is the ASR, not the recordings: {s['asr']} was not trained on "
+                  "these voices (espeak-ng voices with unusual pitch and speed in the mini corpus), and the "
+                  "codec's smoother, band-limited output is closer to what it knows. Compare rows with each "
+                  "other; do not read a WER as intelligibility.", ""]
     lines += ["## Targets", ""]
     t = report.targets
     if not t:
@@ -157,29 +167,39 @@ def _plot_scores(report, path: Path) -> bool:
 
 
 def _plot_spectrograms(report, items, path: Path) -> bool:
-    """Prompt / ground truth / TTS output of the first item that has all three."""
+    """Prompt / ground truth / TTS output of the first item that has all three, on one time axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from codec.metrics import log_mel_spectrogram
     for it in items:
         srcs = [("prompt", it.prompt_wav), ("ground truth", it.ref_wav), ("TTS output", it.out_wav)]
         if all(p and Path(p).is_file() for _, p in srcs):
             break
     else:
         return False
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for ax, (title, p) in zip(axes, srcs):
-        wav, sr = load_audio(p, sample_rate=24000)
-        m = log_mel_spectrogram(wav, 24000)  # [80, frames] log10
-        ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
-                  extent=[0, len(wav) / 24000, 0, m.shape[0]], vmin=m.max() - 5, vmax=m.max())
-        ax.set_title(f"{title} ({len(wav) / 24000:.1f} s)")
-        ax.set_xlabel("s")
-    axes[0].set_ylabel("mel bin")
-    fig.suptitle(f"{it.id}: \u201c{it.text[:90]}\u201d", fontsize=9)
-    fig.tight_layout()
+    fig = _spectrogram_figure(srcs, f"{it.id}: \u201c{it.text[:90]}\u201d")
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return True
+
+
+def _spectrogram_figure(srcs: list[tuple[str, str]], title: str, sr: int = 24000):
+    """One panel per (title, wav path), all on the same seconds axis (0 .. the longest), so a 2.3 s
+    output is drawn shorter than a 4.0 s recording instead of stretched to its width."""
+    import matplotlib.pyplot as plt
+    from codec.metrics import log_mel_spectrogram
+    wavs = [load_audio(p, sample_rate=sr)[0] for _, p in srcs]
+    span = max(len(w) for w in wavs) / sr
+    fig, axes = plt.subplots(1, len(srcs), figsize=(13, 3.4), sharex=True, sharey=True)
+    for ax, (name, _), wav in zip(axes, srcs, wavs):
+        m = log_mel_spectrogram(wav, sr)  # [80, frames] log10
+        ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
+                  extent=[0, len(wav) / sr, 0, m.shape[0]], vmin=m.max() - 5, vmax=m.max())
+        ax.set_xlim(0, span)
+        ax.set_title(f"{name} ({len(wav) / sr:.1f} s)")
+        ax.set_xlabel("s")
+    axes[0].set_ylabel("mel bin")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -22,7 +22,7 @@ wavs (``examples/``) to ``--out`` (``tts.eval_report``).
 Input: ``--list`` is stage 7's JSONL (``tts.zeroshot_list``: id, text, ref_wav, prompt_wav,
 prompt_text, out_wav). A positional folder of outputs replaces each item's ``out_wav`` by
 ``FOLDER/<id>.wav``; given a folder alone, the list is FOLDER/list.jsonl or FOLDER/../list.jsonl if
-present, else each ``<id>.wav`` is paired with ``<id>.txt`` / ``<id>.lab`` (text) and, if present,
+present, else the synthesizer's own ``FOLDER/results.jsonl`` (``tts.synthesize --list``), else each ``<id>.wav`` is paired with ``<id>.txt`` / ``<id>.lab`` (text) and, if present,
 ``<id>.ref.wav`` / ``<id>.prompt.wav``; rows without audio are left out.
 """
 from __future__ import annotations
@@ -112,7 +112,9 @@ def load_items(list_path: Optional[str | Path] = None, outputs: Optional[str | P
                 list_path = cand
                 break
     items: list[EvalItem] = []
-    if list_path is not None:
+    if list_path is None and out_dir is not None and (out_dir / "results.jsonl").is_file():
+        items = _items_from_results(out_dir)
+    elif list_path is not None:
         for n, r in enumerate(read_jsonl(list_path), 1):
             if not r.get("id") or not r.get("text"):
                 raise ValueError(f"{list_path}:{n}: a list row needs 'id' and 'text'")
@@ -139,6 +141,22 @@ def load_items(list_path: Optional[str | Path] = None, outputs: Optional[str | P
                                   prompt_wav=str(prm) if prm.is_file() else None))
     if not items:
         raise ValueError(f"nothing to evaluate (list {list_path}, folder {out_dir})")
+    return items
+
+
+def _items_from_results(out_dir: Path) -> list[EvalItem]:
+    """A `tts.synthesize --list ... --out-dir FOLDER` folder: its own results.jsonl (id, text, wav,
+    prompt_wav, prompt_text); an item that failed to synthesize counts as missing audio."""
+    items = []
+    for n, r in enumerate(read_jsonl(out_dir / "results.jsonl"), 1):
+        if not r.get("id") or not r.get("text"):
+            log.warning("%s:%d: no id or text (a failed item of an older synthesizer); left out",
+                        out_dir / "results.jsonl", n)
+            continue
+        wav = out_dir / Path(str(r.get("wav") or f"{r['id']}.wav")).name     # relative to the folder
+        items.append(EvalItem(id=str(r["id"]), text=str(r["text"]), speaker=r.get("speaker"),
+                              prompt_wav=r.get("prompt_wav"), prompt_text=r.get("prompt_text"),
+                              ref_wav=r.get("ref_wav"), out_wav=None if "error" in r else str(wav)))
     return items
 
 
