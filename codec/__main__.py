@@ -24,12 +24,38 @@ EXIT_OK, EXIT_USAGE, EXIT_BITSTREAM = 0, 1, 2
 
 
 def _pairs(src: Path, dst: Path, exts: tuple[str, ...], out_ext: str) -> list[tuple[Path, Path]]:
+    """(input, output) per file; ValueError before any work when two inputs would write one output
+    (p.mp3 and p.ogg -> p.wav) or an output would overwrite its input."""
     if src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in exts)
-        return [(p, (dst / p.relative_to(src)).with_suffix(out_ext)) for p in files]
-    if not src.exists():
+        pairs = [(p, (dst / p.relative_to(src)).with_suffix(out_ext)) for p in files]
+    elif not src.exists():
         raise FileNotFoundError(f"{src}: no such file or directory")
-    return [(src, dst)]
+    else:
+        if dst.is_dir():
+            raise ValueError(f"{dst} is a folder; give an output file name (or a folder as input)")
+        pairs = [(src, dst)]
+    by_out: dict[Path, list[Path]] = {}
+    for inp, out in pairs:
+        by_out.setdefault(out.resolve(), []).append(inp)
+        if out.resolve() == inp.resolve():
+            raise ValueError(f"{inp}: the output would overwrite the input; choose another output")
+    clash = {o: ins for o, ins in by_out.items() if len(ins) > 1}
+    if clash:
+        o, ins = next(iter(clash.items()))
+        raise ValueError(f"{len(clash)} output file(s) would be written by more than one input, e.g. "
+                         f"{' and '.join(str(i) for i in ins)} -> {o}; rename them or convert them separately")
+    return pairs
+
+
+def _check_bandwidth(codec, bandwidth: Optional[float]) -> None:
+    """A bandwidth below one codebook's rate or above all of them is refused, not clamped."""
+    if bandwidth is None:
+        return
+    lo, hi = codec.kbps(1), codec.kbps(codec.n_q)
+    if not (lo - 1e-9 <= bandwidth <= hi + 1e-9):
+        raise ValueError(f"--bandwidth {bandwidth:g} is outside {lo:g}..{hi:g} kbps of this codec "
+                         f"(1..{codec.n_q} codebooks of {lo:g} kbps)")
 
 
 def _add_common(p: argparse.ArgumentParser, bandwidth: bool = True) -> None:
@@ -65,17 +91,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
-    from .api import Codec, write_wav_blocks
+    from .api import Codec, check_device, write_wav_blocks
     from .bitstream import BitstreamError, actual_kbps, decode_bytes, encode_bytes, nominal_kbps, read_ndvq, write_ndvq
     from data_prep.audio import AudioError
 
     src, dst = Path(args.input), Path(args.output)
     try:
+        check_device(args.device)
         if args.cmd == "decode":
             pairs = _pairs(src, dst, (".ndvq",), ".wav")
         else:
             pairs = _pairs(src, dst, AUDIO_EXTS, ".ndvq" if args.cmd == "encode" else ".wav")
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     if not pairs:
@@ -89,6 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     n_q = None
     if args.cmd != "decode":
         try:
+            _check_bandwidth(codec, args.bandwidth)
             n_q = codec.resolve_n_q(args.bandwidth, args.n_q)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -158,6 +158,41 @@ def _resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.asarray(resample(wav, sr_in, sr_out), dtype=np.float32)
 
 
+
+def is_hub_id(spec: Union[str, os.PathLike]) -> bool:
+    """Whether a model argument that is not a local directory should be fetched from the Hub.
+
+    "owner/name" is a Hub id unless it looks local: it exists (a file), starts with "." or "/", or
+    its first part is a local folder ("exp/ar_typo" beside an existing exp/ is a mistyped path, not
+    the Hub user "exp")."""
+    s = str(spec)
+    p = Path(s)
+    return not (p.exists() or s.startswith((".", "/", "~")) or s.count("/") != 1 or p.parent.is_dir())
+
+
+def check_device(device: Union[str, torch.device, None]) -> torch.device:
+    """`device` as a torch.device, or ValueError in one line if it is not a device name or this
+    machine does not have it (checked before any model is loaded)."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise ValueError(f"--device {device}: not a device name (cpu, cuda, cuda:N, mps)") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}, "
+                             f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"--device {device}: MPS is not available on this machine; use --device cpu")
+    elif dev.type != "cpu":
+        raise ValueError(f"--device {device}: unsupported device type {dev.type!r} (cpu, cuda, mps)")
+    return dev
+
+
 class Codec:
     """User-facing NDVQ codec (see module docstring).
 
@@ -189,7 +224,7 @@ class Codec:
         """A local directory with config.json + model.safetensors, or a Hugging Face Hub repo id."""
         path = Path(dir_or_hub_id)
         if not path.is_dir():
-            if path.exists() or str(dir_or_hub_id).startswith((".", "/")) or str(dir_or_hub_id).count("/") != 1:
+            if not is_hub_id(dir_or_hub_id):
                 raise FileNotFoundError(f"{dir_or_hub_id}: not a codec directory (needs {CONFIG_NAME} "
                                         f"and {WEIGHTS_NAME}) nor a Hub id of the form owner/name")
             from huggingface_hub import snapshot_download
