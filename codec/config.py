@@ -21,6 +21,7 @@ MelFilterbank = Literal["htk", "slaney"]
 DecoderKind = Literal["seanet", "istft"]
 EncoderKind = Literal["seanet", "stft"]
 ResidualFrom = Literal["sample", "mean"]
+PhaseWeighting = Literal["none", "magnitude"]
 LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]   # codec.utils.trainer.lr_at; the TTS uses it too
 
 
@@ -149,6 +150,20 @@ class LossConfig:
     # form; an option for the mini model (issue 8): L_G += stft * L_stft.
     stft: float = 0.0
     stft_scales: tuple[int, ...] = (9, 10, 11)              # n_fft = win = 2**i, hop = win // 4
+    # Phase losses of APNet / APCodec on the iSTFT head's predicted phase against the target's STFT
+    # phase (codec/phase_losses.py; seanet.decoder=istft only): anti-wrapping instantaneous phase, group
+    # delay and instantaneous angular frequency, L_G += phase_ip * L_IP + phase_gd * L_GD + phase_iaf * L_IAF.
+    # Off in the paper's design (SEANet decoder, adversarial training); options for the mini model (issue 18).
+    phase_ip: float = 0.0
+    phase_gd: float = 0.0
+    phase_iaf: float = 0.0
+    # "none": every bin alike (APNet); "magnitude": each bin weighted by the target's magnitude
+    phase_weighting: PhaseWeighting = "none"
+    # Multi-resolution loss on the power-law compressed complex STFT of the output waveform
+    # (|S|^c e^{i angle S}, RMS-normalised; codec/phase_losses.py): L_G += complex * L_complex. Off by default.
+    complex: float = 0.0
+    complex_scales: tuple[int, ...] = (9, 10, 11)           # n_fft = win = 2**i, hop = win // 4
+    complex_compress: float = 0.3
     # Discriminator schedule: off for the first `disc_start` generator updates, then updated every
     # `disc_every` steps; the adversarial and feature losses join the generator loss at disc_start.
     disc_start: int = 50_000

@@ -119,6 +119,10 @@ class ISTFTHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, upsample * (n_fft + 2))
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        # Training with phase losses (codec/phase_losses.py) sets keep_spectrum: each training forward
+        # then keeps its predicted (log-magnitude, phase) [B, n_fft/2 + 1, T * up] in `last_spectrum`.
+        self.keep_spectrum = False
+        self.last_spectrum: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, _, T = x.shape
@@ -127,6 +131,8 @@ class ISTFTHead(nn.Module):
         with torch.autocast(device_type=h.device.type, enabled=False):
             h = h.to(torch.promote_types(h.dtype, torch.float32))      # bf16/fp16 -> fp32; fp64 stays
             log_mag, phase = h.chunk(2, dim=1)                          # [B, n_fft/2 + 1, T * up] each
+            if self.keep_spectrum and self.training:
+                self.last_spectrum = (log_mag, phase)
             mag = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
             spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
             wav = torch.istft(spec, self.n_fft, self.sub_hop, self.n_fft, window=self.window.to(h.dtype),

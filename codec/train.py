@@ -46,6 +46,7 @@ from .config import CodecConfig
 from .data import build_train_loader, load_eval_set
 from .losses import (feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss,
                      mel_distance)
+from .phase_losses import CompressedComplexLoss, PhaseLoss
 from .utils.checkpoint import export_codec, latest_checkpoint, load_checkpoint, save_checkpoint
 from .utils.config import load_config, save_config, to_dict
 
@@ -55,6 +56,24 @@ torch.set_flush_denormal(True)      # why: codec.utils.trainer
 torch.set_num_threads(torch.get_num_threads())
 
 EVAL_MAX_SECONDS = 4.0
+
+
+def build_phase_loss(cfg: CodecConfig, model: torch.nn.Module) -> PhaseLoss | None:
+    """The head-phase losses (`loss.phase_ip/gd/iaf` > 0), or None. Turns on the iSTFT head's
+    `keep_spectrum` so each training forward leaves its predicted phase for the loss."""
+    lc = cfg.loss
+    if not (lc.phase_ip or lc.phase_gd or lc.phase_iaf):
+        return None
+    if cfg.seanet.decoder != "istft":
+        raise ValueError("loss.phase_ip/phase_gd/phase_iaf need the iSTFT head's phase (seanet.decoder=istft)")
+    head = model.decoder.post[-1]
+    head.keep_spectrum = True
+    return PhaseLoss(head.n_fft, head.sub_hop, lc.phase_weighting)
+
+
+def build_complex_loss(cfg: CodecConfig) -> CompressedComplexLoss | None:
+    lc = cfg.loss
+    return CompressedComplexLoss(lc.complex_scales, lc.complex_compress) if lc.complex > 0 else None
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -131,6 +150,10 @@ def train(cfg: CodecConfig) -> dict:
     mel_loss = build_mel_loss(cfg).to(device)
     stft_loss = build_stft_loss(cfg)
     stft_loss = stft_loss.to(device) if stft_loss is not None else None
+    phase_loss = build_phase_loss(cfg, model)
+    phase_loss = phase_loss.to(device) if phase_loss is not None else None
+    complex_loss = build_complex_loss(cfg)
+    complex_loss = complex_loss.to(device) if complex_loss is not None else None
     opt_g, opt_d = build_optimizers(model, disc, oc)
 
     # Resume from the newest checkpoint, if any (weights before prepare, optimizer states after).
@@ -207,6 +230,16 @@ def train(cfg: CodecConfig) -> dict:
         l_quant = out.quant_loss
         l_stft = stft_loss(out.audio, wav) if stft_loss is not None else torch.zeros((), device=device)
         loss_g = lc.time * l_time + lc.mel * l_mel + lc.stft * l_stft + lc.quant * l_quant
+        l_phase = l_complex = torch.zeros((), device=device)
+        if phase_loss is not None:
+            head = raw_model.decoder.post[-1]
+            (_, phase_hat), head.last_spectrum = head.last_spectrum, None
+            ph = phase_loss(phase_hat, wav)
+            l_phase = lc.phase_ip * ph["ip"] + lc.phase_gd * ph["gd"] + lc.phase_iaf * ph["iaf"]
+            loss_g = loss_g + l_phase
+        if complex_loss is not None:
+            l_complex = complex_loss(out.audio, wav)
+            loss_g = loss_g + lc.complex * l_complex
         l_adv = l_feat = torch.zeros((), device=device)
         if gan_on:
             raw_disc.requires_grad_(False)      # no DDP pass: the generator step does not touch D's grads
@@ -246,10 +279,17 @@ def train(cfg: CodecConfig) -> dict:
 
         # ---- bookkeeping ----
         guard.update(bool(bad), step)
-        parts = torch.stack([loss_g.detach(), l_time.detach(), l_mel.detach(), l_stft.detach(), l_quant.detach(),
-                             l_adv.detach(), l_feat.detach(), loss_d.detach()]).float()
+        names = ["loss_g", "time", "mel", "stft", "quant", "adv", "feat", "loss_d"]
+        values = [loss_g, l_time, l_mel, l_stft, l_quant, l_adv, l_feat, loss_d]
+        if phase_loss is not None:      # the weighted sum, then each term unweighted
+            names += ["phase", "phase_ip", "phase_gd", "phase_iaf"]
+            values += [l_phase, ph["ip"], ph["gd"], ph["iaf"]]
+        if complex_loss is not None:
+            names.append("complex")
+            values.append(l_complex)
+        parts = torch.stack([v.detach() for v in values]).float()
         parts = accelerator.reduce(parts, "mean").tolist()
-        row = dict(zip(["loss_g", "time", "mel", "stft", "quant", "adv", "feat", "loss_d"], parts))
+        row = dict(zip(names, parts))
         row = {"step": step, "bw": bw, "n_q": n_q, "lr": lr, **row, "grad_norm": float(grad_norm), "skipped": bool(bad),
                "step_s": time.perf_counter() - t_step, "data_s": data_s}
         losses.write(row)
