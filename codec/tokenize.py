@@ -180,7 +180,8 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
 
     import torch
     from accelerate import PartialState
-    from tqdm import tqdm
+
+    from data_prep.progress import progress as progress_of
 
     from data_prep.audio import AudioError, load_audio
     from .api import Codec
@@ -201,9 +202,10 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
     for p in prepared:                       # max_shards: over all jobs, in order
         if budget is not None:
             p.pending, budget = p.pending[:budget], max(0, budget - len(p.pending))
-    bar = tqdm(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
-               unit="h", desc=f"tokenize[{rank}]", position=rank, disable=not progress, bar_format=
-               "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
+    # a bar on a terminal, a log line every 5% in a log file (data_prep.progress)
+    bar = progress_of(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
+                      unit="h audio", desc=f"tokenize[{rank}]", position=rank, enabled=progress, bar_format=
+                      "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
     cpu = codec.device.type == "cpu"
     threads = torch.get_num_threads()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
@@ -346,6 +348,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.no_progress:
+        logging.getLogger("ndvq.progress").setLevel(logging.INFO)   # progress lines when stderr is a log file
     try:
         jobs = jobs_from_args(args.manifest, args.phonemes, args.out)
         kw = dict(bandwidth=args.bandwidth, n_q=args.n_q, utts_per_shard=args.utts_per_shard,

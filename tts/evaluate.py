@@ -196,7 +196,7 @@ def _mean(xs: Sequence[Optional[float]]) -> Optional[float]:
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None
              ) -> EvalReport:
     """Score every row on ``items``; resynthesised audio is written to ``out_dir/resynthesis/``."""
-    from tqdm import tqdm
+    from data_prep.progress import progress
 
     from .asr import load_asr, word_error_rate
     from .speaker import SpeakerEncoder, cosine
@@ -227,7 +227,7 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
 
     per_item: list[dict] = [{"id": it.id, "speaker": it.speaker, "text": it.text} for it in items]
     prompt_emb: list[Optional[np.ndarray]] = []
-    for it in tqdm(items, desc="prompts", unit="utt", leave=False):
+    for it in progress(items, desc="prompts", unit="utt", leave=False):
         a = _load(it.prompt_wav)
         prompt_emb.append(spk.embed(*a) if a is not None else None)
 
@@ -238,7 +238,7 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
             continue
         hyps, sims, dns, cms = [], [], [], []
         have = 0
-        for i, it in enumerate(tqdm(items, desc=row, unit="utt", leave=False)):
+        for i, it in enumerate(progress(items, desc=row, unit="utt", leave=False)):
             rec = per_item[i].setdefault(row, {})
             if row == "ground_truth":
                 a = _load(it.ref_wav)

@@ -54,7 +54,7 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
 import numpy as np  # noqa: E402  (after the OpenMP setting above)
 import torch  # noqa: E402
 from accelerate import Accelerator, DistributedDataParallelKwargs  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from data_prep.progress import progress  # noqa: E402
 
 from ..config import LRSchedule  # noqa: E402
 from .checkpoint import capture_rng_state, restore_rng_state  # noqa: E402
@@ -253,10 +253,12 @@ class LossLog:
             self.fh = None
 
 
-def progress_bar(budget: Budget, initial: int, enabled: bool, desc: str = "train") -> tqdm:
-    """tqdm over steps; no step-based ETA under a wall-time budget (it usually ends the run first)."""
-    return tqdm(total=budget.max_steps if budget.max_minutes is None else None, initial=initial,
-                disable=not enabled, dynamic_ncols=True, desc=desc)
+def progress_bar(budget: Budget, initial: int, enabled: bool, desc: str = "train"):
+    """Progress over steps (data_prep.progress: a tqdm bar on a terminal, a log line every 5% of the
+    steps, or 100 steps, or a minute, in a log file); no step-based ETA under a wall-time budget (it
+    usually ends the run first)."""
+    return progress(total=budget.max_steps if budget.max_minutes is None else None, initial=initial,
+                    enabled=enabled, desc=desc, unit="step")
 
 
 def state_digest(module: torch.nn.Module, detail: Iterable[str] = ("quantizer",)) -> dict:
