@@ -135,10 +135,12 @@ class TextFrontend:
 
     # ------------------------------------------------------------------ creation / files
     @classmethod
-    def default(cls, language: str = "en-us", with_stress: bool = True) -> "TextFrontend":
-        """The current front end (fixed symbol table, this machine's espeak-ng/phonemizer)."""
+    def default(cls, language: str = "en-us", with_stress: bool = True,
+                normalizer_version: str = NORMALIZER_VERSION) -> "TextFrontend":
+        """The current front end (fixed symbol table, this machine's espeak-ng/phonemizer); an older
+        ``normalizer_version`` (a model's recorded one) normalises text as that version did."""
         return cls(SymbolTable(list(SYMBOLS)),
-                   FrontendSettings(language=language, with_stress=with_stress,
+                   FrontendSettings(language=language, with_stress=with_stress, normalizer_version=normalizer_version,
                                     espeak_ng_version=espeak_ng_version(), phonemizer_version=phonemizer_version()))
 
     @classmethod
@@ -224,7 +226,7 @@ class TextFrontend:
 
     # ------------------------------------------------------------------ the pipeline
     def normalize(self, text: str) -> str:
-        return normalize_text(text)
+        return normalize_text(text, version=self.settings.normalizer_version)
 
     def phonemize(self, texts: Sequence[str], language: str | None = None, jobs: int = 1,
                   progress: bool = False) -> list[list[str]]:

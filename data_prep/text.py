@@ -15,6 +15,9 @@ dashes), so training never sees a symbol inference cannot produce. What it reads
   °C, ml, hrs, min, ...), times (``10:30``, ``9:00`` -> "nine o'clock", ``5pm`` -> "five PM");
 * abbreviations: titles before a name (Mr., Dr., St. Paul), words after one (etc., Jr., Co., Main St.);
   a sentence-final abbreviation keeps its full stop; "no." is "number" only before a number;
+* dates with slashes (normaliser version 3 on): ``12/05/2024`` -> "December fifth, twenty twenty-four"
+  (month first, the en-us reading, unless the first number cannot be a month: ``25/12/2024`` -> "December
+  twenty-fifth, ..."); four-digit years only;
 * numbers: ordinals (``21st``), decades (``1960s``), years *by context* (after in/since/until/from/
   during/year/a month name, or in a range or list with another year), decimals, other integers as
   cardinals ("2000 sheep" -> "two thousand sheep").
@@ -26,10 +29,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize_text", "number_to_words", "ordinal_to_words", "year_to_words", "NORMALIZER_VERSION"]
+__all__ = ["normalize_text", "number_to_words", "ordinal_to_words", "year_to_words", "unpronounceable",
+           "NORMALIZER_VERSION"]
 
 # Bump whenever normalize_text's output changes for some input (it is part of the front-end fingerprint).
-NORMALIZER_VERSION = "2"
+# normalize_text(text, version=V) reproduces version V's output, so a model trained on an older version
+# is fed text the way it was trained ("3": dates with slashes).
+NORMALIZER_VERSION = "3"
+_BEFORE_DATES = frozenset({"1", "2"})
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
@@ -228,6 +235,14 @@ def _fraction(m: re.Match) -> str:
     return f"{number_to_words(n)} {name}"
 
 
+def _date(m: re.Match) -> str:
+    a, b, y = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    month, day = (a, b) if 1 <= a <= 12 else (b, a)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return m.group(0)
+    return f"{_MONTHS[month - 1]} {ordinal_to_words(day)}, {year_to_words(y)}"
+
+
 def _abbreviation(m: re.Match) -> str:
     word, key = m.group(1), m.group(1).lower()
     text, end = m.string, m.end()
@@ -259,8 +274,10 @@ def _unit_sub(m: re.Match) -> str:
     return out[: len(out) - len(stop)] + keep
 
 
-def normalize_text(text: str) -> str:
-    """Normalise free text for the phonemizer (see the module docstring for what is covered)."""
+def normalize_text(text: str, version: str = NORMALIZER_VERSION) -> str:
+    """Normalise free text for the phonemizer (see the module docstring for what is covered).
+
+    ``version``: the normaliser version whose output to reproduce (a front end's recorded one)."""
     text = unicodedata.normalize("NFKC", text.translate(_PUNCT_MAP)).replace("\x00", "…")
     text = text.replace("℃", "°C")
     # pauses
@@ -293,6 +310,8 @@ def normalize_text(text: str) -> str:
     text = re.sub(r"\b(Mr|Mrs|Ms|Dr)(?=\s+[A-Z])", lambda m: _TITLES[m.group(1).lower()], text)
     text = re.sub(r"\bvs\b", "versus", text)
     # numbers
+    if version not in _BEFORE_DATES:
+        text = re.sub(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])", _date, text)
     text = re.sub(r"(?<![\d/])(\d+)/(\d+)(?![\d/])", _fraction, text)
     text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: ordinal_to_words(int(m.group(1))), text)
     text = re.sub(r"\b(\d{3}0)s\b", lambda m: _plural(year_to_words(int(m.group(1)))), text)
@@ -302,6 +321,42 @@ def normalize_text(text: str) -> str:
     text = " ".join(text.split())
     text = re.sub(r"\s+([,;:!?.…])", r"\1", text)
     return text.strip(" —") if text.strip(" —") else text
+
+
+def _readable(c: str) -> bool:
+    """Whether an English espeak-ng voice reads `c` as what it is (not as the name of a foreign letter)."""
+    if c.isascii():
+        return True
+    cat = unicodedata.category(c)
+    if cat[0] in "PZ" or cat == "Sc" or c in "°℃…":
+        return True
+    folded = unicodedata.normalize("NFKC", c)
+    if folded != c:
+        return all(_readable(x) for x in folded)
+    return cat[0] in "LM" and "LATIN" in unicodedata.name(c, "")
+
+
+def unpronounceable(text: str) -> tuple[str, list[str]]:
+    """``(text without them, the runs of characters an English voice cannot read)``: other scripts
+    (Chinese, Arabic, Cyrillic, Greek), emoji and symbols, non-ASCII digits. Latin letters with
+    accents, punctuation and the symbols normalize_text reads stay. Each run is replaced by a space.
+
+    ``unpronounceable("Hello 你好 world 😀!") == ("Hello   world  !", ["你好", "😀"])``"""
+    out, runs, cur = [], [], []
+    for c in text:
+        joiner = unicodedata.category(c) in ("Mn", "Me", "Cf")    # combining marks, ZWJ, variation selectors
+        if (joiner and cur) or (not joiner and not _readable(c)):
+            cur.append(c)
+            continue
+        if cur:
+            runs.append("".join(cur))
+            out.append(" ")
+            cur = []
+        out.append(c)
+    if cur:
+        runs.append("".join(cur))
+        out.append(" ")
+    return "".join(out), list(dict.fromkeys(runs))
 
 
 def main(argv: list[str] | None = None) -> None:

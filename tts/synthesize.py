@@ -56,6 +56,8 @@ MAX_PROMPT_SECONDS = 20.0
 SILENCE_DBFS = -60.0          # a prompt whose RMS is below this is "silent"
 PAUSE_SECONDS = 0.3           # between sentences of a long text
 MAX_SENTENCE_CHARS = 300      # longer sentences are split further at commas, then words
+MAX_TEXT_WORDS = 1000         # a longer text is refused (about 6 minutes of speech); --max-words to change
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a --list item id, used as its file name
 NON_PHONES = frozenset(SPECIALS) | frozenset(PUNCTUATION) | frozenset(STRESS) | {UNK}
 
 
@@ -82,8 +84,10 @@ class SynthesisResult:
 
 # ------------------------------------------------------------------------------------- text
 def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
-    """Sentences of `text` (split after . ! ? ; followed by space); overlong ones at commas, then words."""
-    parts = [p.strip() for p in re.split(r"(?<=[.!?;…])\s+", text.strip()) if p.strip()]
+    """Sentences of `text` (split after . ! ? ; followed by space and a capital letter); overlong ones at
+    commas, then words. Give it *normalised* text (the synthesizer does): "Dr." is then "Doctor" and
+    "p.m." "PM", so abbreviations do not end sentences; an ellipsis is a pause inside one."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?;])\s+(?=[\"'(]?[A-Z])", text.strip()) if p.strip()]
     out: list[str] = []
     for p in parts:
         if len(p) <= max_chars:
@@ -111,10 +115,13 @@ def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]
 def load_frontend_for(meta: Optional[dict]):
     """The text front end matching a model's recorded settings (contract A's TextFrontend)."""
     from data_prep.frontend import TextFrontend
+    from data_prep.text import NORMALIZER_VERSION
     settings = (meta or {}).get("frontend") or {}
+    settings = settings.get("settings", settings)
     lang = settings.get("language", "en-us")
     with_stress = settings.get("with_stress", True)
-    return TextFrontend.default(language=lang, with_stress=with_stress)
+    return TextFrontend.default(language=lang, with_stress=with_stress,
+                                normalizer_version=settings.get("normalizer_version", NORMALIZER_VERSION))
 
 
 # ------------------------------------------------------------------------------------ model
@@ -139,7 +146,8 @@ class Synthesizer:
     """AR + NAR + codec + text front end (see module docstring). Build with `from_pretrained`."""
 
     def __init__(self, codec, ar: ARModel, nar: NARModel, frontend, device=None,
-                 max_prompt_seconds: float = MAX_PROMPT_SECONDS, pause_seconds: float = PAUSE_SECONDS):
+                 max_prompt_seconds: float = MAX_PROMPT_SECONDS, pause_seconds: float = PAUSE_SECONDS,
+                 max_text_words: Optional[int] = MAX_TEXT_WORDS):
         if ar.cfg.codebook_size != nar.cfg.codebook_size or ar.cfg.codebook_size != codec.codebook_size:
             raise ValueError(f"codebook sizes differ: AR {ar.cfg.codebook_size}, NAR {nar.cfg.codebook_size}, "
                              f"codec {codec.codebook_size}")
@@ -153,6 +161,7 @@ class Synthesizer:
         self.n_q = nar.cfg.n_q
         self.max_prompt_seconds = max_prompt_seconds
         self.pause_seconds = pause_seconds
+        self.max_text_words = max_text_words
         self._sep = frontend.symbols.word_sep_id
 
     @property
@@ -169,11 +178,12 @@ class Synthesizer:
         """
         from codec.api import Codec
         from .checkpoint import check_codec, check_frontend, load_tts_model
+        from codec.api import check_device
+        dev = check_device(device)
         exp = Path(exp_dir)
         codec_dir = _resolve(codec if codec is not None else exp / "codec" / "model", "codec")
         ar_dir = _resolve(ar if ar is not None else exp / "ar" / "model", "AR model")
         nar_dir = _resolve(nar if nar is not None else exp / "nar" / "model", "NAR model")
-        dev = torch.device(device) if device is not None else torch.device("cpu")
         cdc = Codec.from_pretrained(codec_dir, device=dev, precision=precision)
         loaded = {}
         for want, d in (("ar", ar_dir), ("nar", nar_dir)):
@@ -189,6 +199,25 @@ class Synthesizer:
         return cls(cdc, loaded["ar"].model, loaded["nar"].model, fe, device=dev)
 
     # -------------------------------------------------------------------------------- inputs
+    def _sentences(self, text: str, where: str) -> list[str]:
+        """Checked, normalised sentences of `text`: too long a text is refused; characters no English
+        voice can read (other scripts, emoji) are dropped with a warning naming them."""
+        from data_prep.text import unpronounceable
+        if not isinstance(text, str) or not text.strip():
+            raise SynthesisError(f"{where}: text is empty")
+        words = len(text.split())
+        if self.max_text_words and words > self.max_text_words:
+            raise SynthesisError(f"{where}: text has {words} words; the limit is {self.max_text_words} "
+                                 f"(about {self.max_text_words // 150} minutes of speech): split it into several "
+                                 f"items, or raise the limit (--max-words)")
+        clean, dropped = unpronounceable(text)
+        if dropped:
+            if not clean.strip():
+                raise SynthesisError(f"{where}: nothing in the text can be read by the English front end "
+                                     f"(not pronounceable: {' '.join(dropped)})")
+            logger.warning("%s: not pronounceable by the English front end, left out: %s", where, " ".join(dropped))
+        return split_sentences(self.frontend.normalize(clean))
+
     def _text_ids(self, text: str, what: str) -> list[int]:
         ids = self.frontend.text_to_ids(text)
         syms = self.frontend.symbols.decode(ids)
@@ -256,11 +285,8 @@ class Synthesizer:
         prompts, segments, sentences = [], [], []
         for i, it in enumerate(items):
             where = f"item {i}" if len(items) > 1 else "synthesize"
-            text = it.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise SynthesisError(f"{where}: text is empty")
+            sents = self._sentences(it.get("text"), where)
             prompt = self._prompt(it.get("prompt_wav"), it.get("prompt_sr"), it.get("prompt_text", ""), where)
-            sents = split_sentences(text)
             prompts.append(prompt)
             sentences.append(sents)
             for j, s in enumerate(sents):
@@ -274,6 +300,9 @@ class Synthesizer:
         fr = self.codec.frame_rate
         codes: dict[tuple[int, int], torch.Tensor] = {}
         stops: dict[tuple[int, int], str] = {}
+        from data_prep.progress import progress
+        bar = progress(total=len(segments), desc="synthesize", unit="sentence", enabled=len(segments) > batch_size,
+                       leave=False)
         for s0 in range(0, len(segments), batch_size):
             chunk = segments[s0:s0 + batch_size]
             reqs = []
@@ -297,6 +326,8 @@ class Synthesizer:
                     codes[(s.item, s.index)] = c
             for seg, r in zip(chunk, ar_out):
                 stops[(seg.item, seg.index)] = r.stop
+            bar.update(len(chunk))
+        bar.close()
         wall = time.perf_counter() - t0
         results = []
         pause = np.zeros(int(self.pause_seconds * self.sample_rate), dtype=np.float32)
@@ -327,11 +358,12 @@ class Synthesizer:
 
 def _resolve(path_or_id: Union[str, os.PathLike], what: str) -> Path:
     """A local directory, or a Hub id "owner/name" downloaded (config.json + model.safetensors only)."""
+    from codec.api import is_hub_id
     p = Path(path_or_id)
     if p.is_dir():
         return p
     s = str(path_or_id)
-    if p.exists() or s.startswith((".", "/")) or s.count("/") != 1:
+    if not is_hub_id(s):
         raise FileNotFoundError(f"{what}: {s} is not a directory (expected config.json + model.safetensors) "
                                 f"nor a Hub id owner/name; run the recipe's training stages or pass --{what.split()[0].lower()}")
     from huggingface_hub import snapshot_download
@@ -343,6 +375,78 @@ def _sampling_from_args(a) -> SamplingConfig:
     return SamplingConfig(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                           repetition_window=a.repetition_window, repetition_tau=a.repetition_tau,
                           max_length_factor=a.max_length_factor, seed=a.seed)
+
+
+def check_output_file(path: Union[str, os.PathLike], what: str = "--out") -> Path:
+    """An audio output path that can be written, checked before any work: not a folder, not under a
+    file, a format soundfile writes as 16-bit PCM (wav, flac, aiff, ...)."""
+    import soundfile as sf
+    p = Path(path)
+    if p.is_dir():
+        raise SynthesisError(f"{what} {p} is a folder; give a file name such as {p / 'out.wav'}")
+    for parent in p.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SynthesisError(f"{what} {p}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise SynthesisError(f"{what} {p}: the folder {parent} is not writable")
+            break
+    fmt = p.suffix.lstrip(".").upper()
+    if not fmt or fmt not in sf.available_formats() or not sf.check_format(fmt, "PCM_16"):
+        raise SynthesisError(f"{what} {p}: cannot write {p.suffix or 'a file without extension'} "
+                             f"(16-bit PCM); use .wav or .flac")
+    return p
+
+
+def check_output_dir(path: Union[str, os.PathLike], what: str = "--out-dir") -> Path:
+    p = Path(path)
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise SynthesisError(f"{what} {p}: {q} is a file, not a folder")
+            if not os.access(q, os.W_OK | os.X_OK):
+                raise SynthesisError(f"{what} {p}: the folder {q} is not writable")
+            break
+    return p
+
+
+def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
+    """Rows of a --list JSONL, checked before any model is loaded: JSON, the required keys, and an id
+    that is a plain file name ([A-Za-z0-9][A-Za-z0-9._-]*, no folder parts) used once. A row without an
+    id gets its line number. prompt_wav paths are relative to the list file when they exist there."""
+    list_path = Path(list_path)
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SynthesisError(f"--list {list_path}: cannot read it ({e})") from e
+    rows, seen = [], {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SynthesisError(f"{list_path}:{n}: not JSON ({e})") from e
+        if not isinstance(row, dict):
+            raise SynthesisError(f"{list_path}:{n}: a row must be a JSON object")
+        missing = [k for k in ("text", "prompt_wav", "prompt_text") if k not in row]
+        if missing:
+            raise SynthesisError(f"{list_path}:{n}: missing {missing}")
+        rid = row.setdefault("id", f"{n:05d}")
+        if not isinstance(rid, str) or not ID_RE.fullmatch(rid):
+            raise SynthesisError(f"{list_path}:{n}: id {rid!r} cannot be a file name: use letters, digits, "
+                                 f"'.', '_' and '-' (starting with a letter or digit, at most 128)")
+        if rid in seen:
+            raise SynthesisError(f"{list_path}:{n}: id {rid!r} is used again (first on line {seen[rid]}); "
+                                 f"each item writes <id>.wav")
+        seen[rid] = n
+        wav = Path(str(row["prompt_wav"]))
+        if not wav.is_absolute() and not wav.exists() and (list_path.parent / wav).exists():
+            row["prompt_wav"] = str(list_path.parent / wav)      # relative to the list file
+        rows.append(row)
+    if not rows:
+        raise SynthesisError(f"--list {list_path}: no items")
+    return rows
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -363,6 +467,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-words", type=int, default=MAX_TEXT_WORDS,
+                    help=f"refuse a text longer than this (default {MAX_TEXT_WORDS}; 0: no limit)")
     d = SamplingConfig()
     ap.add_argument("--temperature", type=float, default=d.temperature)
     ap.add_argument("--top-k", type=int, default=d.top_k)
@@ -378,45 +484,41 @@ def main(argv: Optional[list[str]] = None) -> int:
     if a.list is not None and not a.out_dir:
         ap.error("batch mode (--list) needs --out-dir")
     try:
+        # everything that can be checked without the models, before loading them
+        from codec.api import check_device
+        check_device(a.device)
         sc = _sampling_from_args(a)
-        syn = Synthesizer.from_pretrained(codec=a.codec, ar=a.ar, nar=a.nar, device=a.device, exp_dir=a.exp_dir)
         if a.text is not None:
+            check_output_file(a.out)
+            if not Path(a.prompt_wav).is_file():
+                raise SynthesisError(f"--prompt-wav {a.prompt_wav}: no such file")
+            rows = None
+        else:
+            check_output_dir(a.out_dir)
+            rows = read_list(a.list)
+        syn = Synthesizer.from_pretrained(codec=a.codec, ar=a.ar, nar=a.nar, device=a.device, exp_dir=a.exp_dir)
+        syn.max_text_words = a.max_words or None
+        if rows is None:
             res = syn.synthesize(a.text, a.prompt_wav, a.prompt_text, sampling=sc, seed=a.seed)
             save_audio(a.out, res.audio, res.sample_rate)
             logger.info("wrote %s: %.2f s of audio in %.2f s (seed %d, stops %s)", a.out, res.duration,
                         res.seconds, res.seed, res.stops)
             return 0
-        return _batch_mode(syn, a, sc, save_audio, write_jsonl)
+        return _batch_mode(syn, a, rows, sc, save_audio, write_jsonl)
     except (SynthesisError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
-def _batch_mode(syn: Synthesizer, a, sc: SamplingConfig, save_audio, write_jsonl) -> int:
+def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig, save_audio, write_jsonl) -> int:
+    from data_prep.progress import progress
     list_path = Path(a.list)
-    rows = []
-    for n, line in enumerate(list_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SynthesisError(f"{list_path}:{n}: not JSON ({e})") from e
-        missing = [k for k in ("text", "prompt_wav", "prompt_text") if k not in row]
-        if missing:
-            raise SynthesisError(f"{list_path}:{n}: missing {missing}")
-        row.setdefault("id", f"{n:05d}")
-        wav = Path(row["prompt_wav"])
-        if not wav.is_absolute() and not wav.exists() and (list_path.parent / wav).exists():
-            row["prompt_wav"] = str(list_path.parent / wav)      # relative to the list file
-        rows.append(row)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = a.seed if a.seed is not None else secrets.randbits(31)
     report: dict[int, dict] = {}
-    from tqdm import tqdm
     bs = max(1, a.batch_size)
-    for s0 in tqdm(range(0, len(rows), bs), desc="synthesize", unit="batch"):
+    for s0 in progress(range(0, len(rows), bs), desc="synthesize", unit="batch"):
         idx = list(range(s0, min(len(rows), s0 + bs)))
         try:
             # item i of the list uses seed base + i, whatever the batching
@@ -429,16 +531,20 @@ def _batch_mode(syn: Synthesizer, a, sc: SamplingConfig, save_audio, write_jsonl
                     res.append(syn.synthesize_batch([rows[i]], sampling=sc, seeds=[base + i], batch_size=1)[0])
                 except SynthesisError as e:
                     res.append(None)
-                    report[i] = {"id": rows[i]["id"], "error": f"{list_path} id {rows[i]['id']}: {e}"}
+                    report[i] = {"id": rows[i]["id"], "text": rows[i].get("text"),
+                                 "error": f"{list_path} id {rows[i]['id']}: {e}"}
                     logger.error("%s", report[i]["error"])
         for i, r in zip(idx, res):
             if r is None:
                 continue
-            wav = out_dir / f"{rows[i]['id']}.wav"
-            save_audio(wav, r.audio, r.sample_rate)
-            report[i] = {"id": rows[i]["id"], "wav": str(wav), "text": r.text, "seed": r.seed,
+            name = f"{rows[i]['id']}.wav"            # ids are checked file names (read_list)
+            save_audio(out_dir / name, r.audio, r.sample_rate)
+            report[i] = {"id": rows[i]["id"], "wav": name, "text": r.text, "seed": r.seed,
                          "audio_seconds": round(r.duration, 3), "wall_seconds": round(r.seconds, 3),
                          "frames": r.frames, "stops": r.stops}
+            for k in ("speaker", "prompt_wav", "prompt_text", "ref_wav"):
+                if rows[i].get(k) is not None:
+                    report[i][k] = rows[i][k]
     write_jsonl(out_dir / "results.jsonl", [report[i] for i in range(len(rows))])
     failed = sum(1 for r in report.values() if "error" in r)
     logger.info("wrote %d of %d items to %s (%d failed)", len(rows) - failed, len(rows), out_dir, failed)
