@@ -91,7 +91,7 @@ def own_latency(model: ARModel, ctx: int, steps: int, reps_full: int, dtype) -> 
     ph = torch.randint(5, 144, (N_PHONEMES,), generator=g)
     audio = torch.randint(0, 1024, (ctx - N_PHONEMES - 1,), generator=g)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-        _, cache, pos = model.prefill([ph], [audio], steps + 2)
+        _, cache, pos, _ = model.prefill([ph], [audio], steps + 2)
         tok = torch.tensor([7])
         model.step(tok, pos, cache)                     # warm-up
         t0 = time.perf_counter()

@@ -8,7 +8,7 @@ codes = the rest (phonemes are the whole utterance's).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Union
+from typing import Optional, Union
 
 import torch
 
@@ -21,9 +21,13 @@ class TTSBatch:
     code_lens: torch.Tensor     # [B] int64
     prompt: torch.Tensor        # [B, K, P] int64 acoustic prompt codes (NAR), padded
     prompt_lens: torch.Tensor   # [B] int64 (0 allowed)
+    # [B, L] int64 code frames of each phoneme token (forced alignment, docs/durations.md), padded with
+    # 0; row b sums to code_lens[b] (AR with model.ar_alignment = "durations"; whole utterance).
+    durations: Optional[torch.Tensor] = None
 
     def to(self, device: Union[str, torch.device]) -> "TTSBatch":
-        return TTSBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return TTSBatch(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+                           for f in fields(self)})
 
     @property
     def batch_size(self) -> int:
@@ -48,6 +52,12 @@ class TTSBatch:
         if int(self.phoneme_lens.max()) > self.phonemes.shape[1] or int(self.code_lens.max()) > self.codes.shape[2] \
                 or (B and int(self.prompt_lens.max()) > self.prompt.shape[2]):
             raise ValueError("TTSBatch: a length exceeds its padded tensor")
+        if self.durations is not None:
+            if self.durations.shape != self.phonemes.shape:
+                raise ValueError(f"TTSBatch.durations must be [B, L] like phonemes {tuple(self.phonemes.shape)}, "
+                                 f"got {tuple(self.durations.shape)}")
+            if int(self.durations.min()) < 0 or not torch.equal(self.durations.sum(1), self.code_lens + self.prompt_lens):
+                raise ValueError("TTSBatch.durations: every row must be >= 0 and sum to its code frames")
 
 
 __all__ = ["TTSBatch"]

@@ -19,6 +19,12 @@ PromptMode = Literal["prefix", "other_utterance"]
 # What the AR's phoneme positions attend to: "prefix_lm" = bidirectional over the phonemes, causal
 # over the audio; "causal" = causal everywhere (a plain decoder-only LM).
 ARAttention = Literal["prefix_lm", "causal"]
+# How the AR knows where it is in the text (tts/models/ar.py):
+#   attention - VALL-E: the audio finds its place in the phonemes through attention alone, stops on <eos>
+#   durations - every audio frame also receives the embedding of the phoneme it belongs to (a forced
+#               alignment in training, a duration predictor at inference); the length is the sum of
+#               the durations, so no word can be skipped or repeated.
+ARAlignment = Literal["attention", "durations"]
 Part = Literal["ar", "nar"]
 
 
@@ -36,6 +42,11 @@ class ModelConfig:
     max_frames: int = 4096          # longest code sequence accepted (prompt + target)
     prompt_mode: PromptMode = "prefix"
     ar_attention: ARAttention = "prefix_lm"
+    ar_alignment: ARAlignment = "attention"
+    duration_loss_weight: float = 1.0   # durations mode: weight of the log-duration MSE beside the code CE
+    # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
+    # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
+    emb_init_std: float = 1.0
     tie_ar_head: bool = False       # True: the AR's output head shares the audio embedding's weights
     norm_eps: float = 1e-5
 
@@ -68,6 +79,9 @@ class DataConfig:
     min_seconds: float = 0.5
     max_seconds: float = 20.0
     max_phonemes: int = 600
+    # Forced-alignment durations (docs/durations.md) for model.ar_alignment = "durations"; None otherwise.
+    train_durations: Optional[str] = None
+    valid_durations: Optional[str] = None
     # Phonemes-per-second sanity filter on pronounced phones (no stress/punctuation/separators):
     # English read speech is ~8-18 phones/s; far outside means the text cannot match the audio.
     min_pps: float = 2.5

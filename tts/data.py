@@ -26,6 +26,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -62,6 +63,29 @@ class FilterStats:
         return {"total": self.total, "kept": self.kept, "dropped": dict(self.dropped)}
 
 
+def read_durations(path: str | Path) -> dict[str, np.ndarray]:
+    """A durations file (docs/durations.md: one JSON line per utterance with "id" and "durations") ->
+    {id: int32 [tokens]}. ValueError naming the file and line on a malformed line."""
+    out: dict[str, np.ndarray] = {}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"durations file {path} does not exist (recipe stage 5 writes it)")
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                d = np.asarray(row["durations"], dtype=np.int32)
+                key = str(row["id"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a durations line ({e})") from e
+            if d.ndim != 1 or (d < 0).any():
+                raise ValueError(f"{path}:{n}: durations must be a list of non-negative integers")
+            out[key] = d
+    return out
+
+
 def count_phones(phoneme_string: str) -> int:
     """Pronounced phones of a dump `phonemes` field (no stress marks, punctuation, separators)."""
     return sum(t not in NON_PHONES for t in phoneme_string.split())
@@ -75,7 +99,8 @@ class TTSDataset(Dataset):
     """
 
     def __init__(self, dump_dir: str | Path, encode: Callable[[str], Sequence[int]], cfg: DataConfig,
-                 n_q: int, part: Part, prompt_mode: PromptMode = "prefix", name: str = "train") -> None:
+                 n_q: int, part: Part, prompt_mode: PromptMode = "prefix", name: str = "train",
+                 durations: Optional[str | Path] = None) -> None:
         self.dump = CodeDump(dump_dir)
         self.cfg, self.part, self.prompt_mode, self.name = cfg, part, prompt_mode, name
         if not 1 <= n_q <= self.dump.n_q:
@@ -86,7 +111,8 @@ class TTSDataset(Dataset):
         self.prompt_min = max(1, int(round(cfg.prompt_min_seconds * fr)))
         self.prompt_max = max(self.prompt_min, int(round(cfg.prompt_max_seconds * fr)))
         self.stats = FilterStats(total=len(self.dump))
-        keep, ids, offsets = [], [], [0]
+        table = read_durations(durations) if durations is not None else None
+        keep, ids, durs, offsets = [], [], [], [0]
         for i in range(len(self.dump)):
             m = self.dump.meta(i)
             reason = self._reject(m, fr)
@@ -94,6 +120,14 @@ class TTSDataset(Dataset):
                 seq = np.asarray(encode(m["phonemes"]), dtype=np.int32)
                 if len(seq) + m["frames"] + self._extra_cost() > cfg.max_frames_per_batch:
                     reason = "over_batch_budget"
+            if reason is None and table is not None:
+                d = table.get(self.dump.ids[i])
+                if d is None:
+                    reason = "no_durations"          # the aligner could not align it
+                elif len(d) != len(seq) or int(d.sum()) != int(m["frames"]):
+                    reason = "durations_mismatch"
+                else:
+                    durs.append(d)
             if reason is not None:
                 self.stats.dropped[reason] += 1
                 continue
@@ -102,6 +136,8 @@ class TTSDataset(Dataset):
             offsets.append(offsets[-1] + len(seq))
         self.positions = np.asarray(keep, dtype=np.int64)          # kept item -> dump position
         self._phon = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+        # frames per phoneme token, laid out like _phon (None without a durations file)
+        self._dur = (np.concatenate(durs) if durs else np.zeros(0, np.int32)) if table is not None else None
         self._offsets = np.asarray(offsets, dtype=np.int64)
         self.frames = self.dump.frames[self.positions] if keep else np.zeros(0, np.int64)
         self.n_phonemes = np.diff(self._offsets)
@@ -149,6 +185,8 @@ class TTSDataset(Dataset):
             self.stats.dropped["no_other_utterance"] += int((~ok).sum())
             idx = np.flatnonzero(ok)
             self.positions, self.frames = self.positions[idx], self.frames[idx]
+            if self._dur is not None:
+                self._dur = np.concatenate([self.durations(int(i)) for i in idx]) if len(idx) else self._dur[:0]
             self._phon = np.concatenate([self.phonemes(int(i)) for i in idx]) if len(idx) else self._phon[:0]
             lens = self.n_phonemes[idx]
             self._offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -164,6 +202,10 @@ class TTSDataset(Dataset):
 
     def phonemes(self, i: int) -> np.ndarray:
         return self._phon[self._offsets[i]:self._offsets[i + 1]]
+
+    def durations(self, i: int) -> Optional[np.ndarray]:
+        """Frames per phoneme token of item i (sums to its frames), or None without a durations file."""
+        return None if self._dur is None else self._dur[self._offsets[i]:self._offsets[i + 1]]
 
     def costs(self) -> np.ndarray:
         """Sequence positions each item occupies in a batch: [N] int64."""
@@ -201,7 +243,9 @@ class TTSDataset(Dataset):
             n = min(other.shape[1], int(rng.integers(self.prompt_min, self.prompt_max + 1)))
             start = int(rng.integers(0, other.shape[1] - n + 1))
             prompt, target = other[:, start:start + n], codes
-        return {"index": i, "phonemes": self.phonemes(i), "codes": target, "prompt": prompt}
+        # durations describe the whole utterance: only where prompt + target is that utterance
+        dur = self.durations(i) if (self.part == "ar" or self.prompt_mode == "prefix") else None
+        return {"index": i, "phonemes": self.phonemes(i), "codes": target, "prompt": prompt, "durations": dur}
 
 
 def collate(items: list[dict]) -> TTSBatch:
@@ -218,9 +262,14 @@ def collate(items: list[dict]) -> TTSBatch:
         ph[b, :len(it["phonemes"])] = torch.from_numpy(it["phonemes"].astype(np.int64))
         codes[b, :, :it["codes"].shape[1]] = torch.from_numpy(it["codes"].astype(np.int64))
         prompt[b, :, :it["prompt"].shape[1]] = torch.from_numpy(it["prompt"].astype(np.int64))
+    dur = None
+    if all(it.get("durations") is not None for it in items):
+        dur = torch.zeros(B, L, dtype=torch.long)
+        for b, it in enumerate(items):
+            dur[b, :len(it["durations"])] = torch.from_numpy(it["durations"].astype(np.int64))
     lens = lambda key, ax: torch.tensor([it[key].shape[ax] for it in items], dtype=torch.long)  # noqa: E731
     return TTSBatch(phonemes=ph, phoneme_lens=lens("phonemes", 0), codes=codes, code_lens=lens("codes", 1),
-                    prompt=prompt, prompt_lens=lens("prompt", 1))
+                    prompt=prompt, prompt_lens=lens("prompt", 1), durations=dur)
 
 
 # ------------------------------------------------------------------------------------------ batching

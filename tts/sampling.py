@@ -34,6 +34,7 @@ class SamplingConfig:
     max_seconds: float = 40.0        # absolute cap per sentence
     default_phonemes_per_second: float = 14.0   # speaking rate when the prompt has no audio
     nar_temperature: float = 0.0     # 0 = greedy NAR (the default); > 0 samples the NAR stages too
+    speed: float = 1.0               # AR with durations: speaking rate relative to the prompt's (2 = twice as fast)
     seed: Optional[int] = None       # None: a fresh random seed, reported in the result
 
     def __post_init__(self) -> None:
@@ -46,7 +47,8 @@ class SamplingConfig:
                    "need 0 <= min_length_factor <= max_length_factor"),
                   (self.max_seconds > 0, "max_seconds must be > 0"),
                   (self.default_phonemes_per_second > 0, "default_phonemes_per_second must be > 0"),
-                  (self.nar_temperature >= 0, "nar_temperature must be >= 0")]
+                  (self.nar_temperature >= 0, "nar_temperature must be >= 0"),
+                  (0.25 <= self.speed <= 4, "speed must be in [0.25, 4]")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:
             raise ValueError("SamplingConfig: " + "; ".join(bad))

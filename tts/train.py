@@ -51,6 +51,7 @@ from .checkpoint import (CodecMismatch, check_codec, check_frontend, export_tts_
                          frontend_record, model_record, read_record)
 from .config import Part, TTSConfig  # noqa: E402
 from .data import TTSDataset, build_train_loader, validation_batches  # noqa: E402
+from .diagnostics import baseline_table, code_baselines, shuffled_text  # noqa: E402
 
 log = logging.getLogger("tts.train")
 
@@ -128,6 +129,8 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
     model.eval()
     ks = [1] if part == "ar" else list(range(2, n_q + 1))
     sums = torch.zeros(1 + 2 * len(ks), dtype=torch.float64)     # [loss*tokens, hits_k, n_k ...]
+    # text gain (AR): [code CE*tokens, hits, CE*tokens with shuffled text, hits, tokens] over batches of >= 2
+    gain = torch.zeros(5, dtype=torch.float64)
     tokens = 0.0
     for batch in batches:
         batch = batch.to(device)
@@ -138,16 +141,40 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
             sums[1 + 2 * i] += float(out.metrics["acc"]) * n
             sums[2 + 2 * i] += n
             tokens += n
+            if part == "ar" and batch.batch_size > 1:
+                wrong = model(shuffled_text(batch))
+                for j, o in enumerate((out, wrong)):
+                    gain[2 * j] += float(o.metrics.get("code_loss", o.loss)) * n
+                    gain[2 * j + 1] += float(o.metrics["acc"]) * n
+                gain[4] += n
     model.train(was)
-    total = accelerator.reduce(torch.cat([sums, torch.tensor([tokens], dtype=torch.float64)]).to(device), "sum").cpu()
+    total = accelerator.reduce(torch.cat([sums, gain, torch.tensor([tokens], dtype=torch.float64)]).to(device),
+                               "sum").cpu()
     res = {"loss": float(total[0] / total[-1]) if total[-1] else float("nan"), "tokens": float(total[-1])}
     for i, k in enumerate(ks):
         if total[2 + 2 * i]:
             res[f"acc_k{k}"] = float(total[1 + 2 * i] / total[2 + 2 * i])
+    g = total[len(sums):len(sums) + 5]
+    if g[4]:
+        res["text_gain_nats"] = float((g[2] - g[0]) / g[4])      # CE with another text minus CE with its own
+        res["text_gain_top1"] = float((g[1] - g[3]) / g[4])
+        res["shuffled_acc_k1"] = float(g[3] / g[4])
     return res
 
 
 # -- learning curves -------------------------------------------------------------------------------
+def write_baselines(exp_dir: Path, train_ds: TTSDataset, valid_ds: TTSDataset, n_q: int) -> dict:
+    """exp_dir/baselines.json: the text-free count models (tts.diagnostics) fitted on the training dump
+    and scored on the validation items (whole utterances), the floor every dev score is read against."""
+    n = len(valid_ds) if valid_ds.cfg.valid_max_utterances is None else min(len(valid_ds), valid_ds.cfg.valid_max_utterances)
+    chosen = sorted(range(len(valid_ds)), key=valid_ds.utt_id)[:n]
+    train = (train_ds.dump.codes(int(p), n_q) for p in train_ds.positions)
+    dev = [valid_ds.dump.codes(int(valid_ds.positions[i]), n_q) for i in chosen]
+    res = code_baselines(train, dev, n_q, train_ds.dump.codebook_size)
+    atomic_write_text(exp_dir / "baselines.json", json.dumps(res, indent=2) + "\n")
+    return res
+
+
 def write_curves(exp_dir: Path, part: Part) -> None:
     """exp_dir/curves.png (train loss, dev top-1 per codebook vs step) and exp_dir/valid.md (table).
 
@@ -157,11 +184,24 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     vfile = exp_dir / "valid.jsonl"
     valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
     keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
+    gain = [k for k in ("text_gain_nats", "text_gain_top1") if any(k in v for v in valid)]
+    bfile = exp_dir / "baselines.json"
+    baselines = json.loads(bfile.read_text()) if bfile.exists() else {}
     lines = [f"# {part.upper()} validation (teacher-forced, dev dump)", "",
-             "| step | loss | " + " | ".join(f"top-1 codebook {k[5:]}" for k in keys) + " |",
-             "|---:|---:|" + "---:|" * len(keys)]
+             "| step | loss | " + " | ".join(f"top-1 codebook {k[5:]}" for k in keys)
+             + "".join(f" | {k.replace('_', ' ')}" for k in gain) + " |",
+             "|---:|---:|" + "---:|" * (len(keys) + len(gain))]
     for v in valid:
-        lines.append(f"| {v['step']} | {v['loss']:.3f} | " + " | ".join(f"{v.get(k, float('nan')):.3f}" for k in keys) + " |")
+        lines.append(f"| {v['step']} | {v['loss']:.3f} | " + " | ".join(f"{v.get(k, float('nan')):.3f}" for k in keys)
+                     + "".join(f" | {v.get(k, float('nan')):.3f}" for k in gain) + " |")
+    if gain:
+        lines += ["", "Text gain: the dev score with each utterance's own phonemes minus the score with another "
+                  "utterance's (cross-entropy of the codes in nats a frame, and top-1): 0 means the model ignores "
+                  "the text."]
+    if baselines:
+        lines += ["", "Baselines that read no text, fitted on the training dump, scored on the same dev utterances "
+                  "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
+                  *baseline_table(baselines)]
     atomic_write_text(exp_dir / "valid.md", "\n".join(lines) + "\n")
     try:
         import matplotlib
@@ -177,7 +217,14 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     a.set_xlabel("step"), a.set_ylabel("cross-entropy"), a.legend(), a.set_title(f"{part.upper()} loss")
     for k in keys:
         pts = [(v["step"], v[k]) for v in valid if k in v]
-        b.plot(*zip(*pts), "o-", ms=3, label=f"codebook {k[5:]}")
+        line, = b.plot(*zip(*pts), "o-", ms=3, label=f"codebook {k[5:]}")
+        floor = baselines.get(f"codebook_{k[5:]}", {})
+        best = max((r["top1"] for r in floor.values()), default=None)
+        if best is not None:                   # the best text-free baseline of this codebook, dashed
+            b.axhline(best, ls="--", lw=0.8, color=line.get_color())
+    if any("shuffled_acc_k1" in v for v in valid):
+        pts = [(v["step"], v["shuffled_acc_k1"]) for v in valid if "shuffled_acc_k1" in v]
+        b.plot(*zip(*pts), "x:", ms=4, color="gray", label="codebook 1, another text")
     b.set_xlabel("step"), b.set_ylabel("top-1 accuracy (dev)"), b.set_title("teacher-forced top-1")
     if keys:
         b.legend(fontsize=7, ncol=2)
@@ -195,7 +242,12 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     fe_dir = Path(dc.frontend_dir) if dc.frontend_dir else default_frontend_dir(dc.train_dump)
     frontend, fe_record = frontend_record(fe_dir)
     n_read = 1 if part == "ar" else cfg.model.n_q
-    train_ds = TTSDataset(dc.train_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode, "train")
+    use_durations = part == "ar" and cfg.model.ar_alignment == "durations"
+    if use_durations and not (dc.train_durations and (dc.valid_durations or not dc.valid_dump)):
+        raise ConfigError("model.ar_alignment=durations needs data.train_durations and data.valid_durations "
+                          "(forced-alignment files, docs/durations.md)")
+    train_ds = TTSDataset(dc.train_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode, "train",
+                          durations=dc.train_durations if use_durations else None)
     header = train_ds.dump.header
     codec_sha = str(header["codec"]["checkpoint_sha256"])
     if header.get("extra", {}).get("frontend"):
@@ -203,7 +255,7 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     valid_ds = None
     if dc.valid_dump:
         valid_ds = TTSDataset(dc.valid_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode,
-                              "valid")
+                              "valid", durations=dc.valid_durations if use_durations else None)
         check_codec({"codec_sha256": valid_ds.dump.header["codec"]["checkpoint_sha256"]}, codec_sha,
                     f"validation dump {dc.valid_dump}")
     mc = cfg.model
@@ -260,6 +312,8 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     init_trackers(accelerator, record)
     loader = build_train_loader(train_ds, dc, tc.seed, rank, world, start_step=step)
     valid = validation_batches(valid_ds, dc, tc.seed, rank, world) if valid_ds is not None else []
+    if main and valid_ds is not None:
+        write_baselines(exp_dir, train_ds, valid_ds, n_read)
     losses = LossLog(exp_dir / "losses.jsonl", main)
     K = cfg.model.n_q
 

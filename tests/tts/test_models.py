@@ -61,7 +61,7 @@ def test_ar_cache_equals_recompute(attention):
     with torch.no_grad():
         full = [ar.full_logits(p[None], torch.cat([torch.tensor([cfg.bos_id]), a])[None]) for p, a in zip(phs, auds)]
         # batched, left-padded prefill of different prompt lengths, then cached steps
-        logits, cache, pos = ar.prefill(phs, [a[:n] for a, n in zip(auds, prompt_lens)], 16)
+        logits, cache, pos, _ = ar.prefill(phs, [a[:n] for a, n in zip(auds, prompt_lens)], 16)
         rows = list(range(3))
         step = 0
         while rows:

@@ -18,9 +18,18 @@ is the whole utterance and the prompt is implicitly its beginning).
 Inference primitives (used by tts.models.decoding): `prefill` encodes [phonemes ; <bos> prompt]
 for a batch (left-padded so every sequence's next token lands in the same cache column) and
 `step` appends one audio token per sequence.
+
+Alignment (ModelConfig.ar_alignment): "attention" is VALL-E as published. "durations" adds to the
+input of every audio position t the embedding of the phoneme that frame t belongs to (the same table
+as the text), of how far into that phoneme it is and of how many frames of it remain (`FrameAlignment`),
+so the model knows where it is in the text instead of finding it by attention; a linear head on the
+text positions predicts each token's log(1 + frames) (`predict_durations`), and the length is the
+sum of the durations (no <eos>). Why: the attention AR did not use the text at all within the
+recipe's budget (text gain < 0.08 nats a frame after 1,000 steps; README, "Alignment").
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
@@ -31,6 +40,35 @@ from ..batch import TTSBatch
 from ..config import ModelConfig
 from .output import TTSOutput
 from .transformer import KVCache, SinePositions, Transformer, pack, unpack
+
+
+MAX_PROGRESS = 16          # frames-into / frames-left of a phoneme are embedded up to this (clipped)
+
+
+@dataclass
+class FrameAlignment:
+    """Which phoneme each audio frame belongs to: phonemes [B, L] and their durations [B, L] (frames).
+
+    Frame t of row b lies in token i when ends[b, i-1] <= t < ends[b, i]; frames past the end belong
+    to the last token (the <eos> position of training, never generated)."""
+    phonemes: torch.Tensor
+    durations: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.ends = torch.cumsum(self.durations, dim=1)                          # [B, L]
+
+    def at(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """frames [B, T] int64 -> (phoneme id, frames into it, frames left after it) each [B, T]."""
+        L = self.ends.shape[1]
+        tok = torch.searchsorted(self.ends, frames.contiguous(), right=True).clamp(max=L - 1)
+        end = self.ends.gather(1, tok)
+        start = end - self.durations.gather(1, tok)
+        into = (frames - start).clamp(0, MAX_PROGRESS - 1)
+        left = (end - 1 - frames).clamp(0, MAX_PROGRESS - 1)
+        return self.phonemes.gather(1, tok), into, left
+
+    def keep(self, rows: torch.Tensor) -> "FrameAlignment":
+        return FrameAlignment(self.phonemes[rows], self.durations[rows])
 
 
 class ARModel(nn.Module):
@@ -44,8 +82,14 @@ class ARModel(nn.Module):
         self.audio_pos = SinePositions(d)
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.transformer = Transformer(cfg, adaptive=False)
-        nn.init.normal_(self.text_emb.weight, std=0.02)
-        nn.init.normal_(self.audio_emb.weight, std=0.02)
+        nn.init.normal_(self.text_emb.weight, std=cfg.emb_init_std)
+        nn.init.normal_(self.audio_emb.weight, std=cfg.emb_init_std)
+        if cfg.ar_alignment == "durations":
+            self.into_emb = nn.Embedding(MAX_PROGRESS, d)
+            self.left_emb = nn.Embedding(MAX_PROGRESS, d)
+            for e in (self.into_emb, self.left_emb):
+                nn.init.normal_(e.weight, std=cfg.emb_init_std)
+            self.duration_head = nn.Linear(d, 1)
         self.head = None if cfg.tie_ar_head else nn.Linear(d, cfg.codebook_size + 1, bias=False)
         if self.head is not None:
             nn.init.normal_(self.head.weight, std=0.02)
@@ -61,12 +105,39 @@ class ARModel(nn.Module):
         pos = torch.arange(phonemes.shape[1], device=phonemes.device)
         return self.text_emb(phonemes) + self.text_pos(pos)
 
-    def _embed_audio(self, tokens: torch.Tensor, start: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """tokens [B, T] -> [B, T, D]; positions start[b] + t (default 0)."""
+    def _embed_audio(self, tokens: torch.Tensor, start: Optional[torch.Tensor] = None,
+                     align: Optional[FrameAlignment] = None) -> torch.Tensor:
+        """tokens [B, T] -> [B, T, D]; positions start[b] + t (default 0). Position t predicts frame t,
+        so with an alignment it also receives frame t's phoneme, frames into it and frames left."""
         pos = torch.arange(tokens.shape[1], device=tokens.device)[None, :]
         if start is not None:
             pos = pos + start[:, None]
-        return self.audio_emb(tokens) + self.audio_pos(pos)
+        x = self.audio_emb(tokens) + self.audio_pos(pos)
+        if align is not None:
+            ph, into, left = align.at(pos.expand(tokens.shape[0], -1))
+            x = x + self.text_emb(ph) + self.into_emb(into) + self.left_emb(left)
+        return x
+
+    def _alignment(self, phonemes: torch.Tensor, durations: Optional[torch.Tensor]) -> Optional[FrameAlignment]:
+        if self.cfg.ar_alignment != "durations":
+            return None
+        if durations is None:
+            raise ValueError("ARModel: model.ar_alignment='durations' needs phoneme durations "
+                             "(data.train_durations / data.valid_durations in training)")
+        return FrameAlignment(phonemes, durations.long())
+
+    def _text_mask(self, L: torch.Tensor, S: int) -> torch.Tensor:
+        i = torch.arange(S, device=L.device)
+        valid = i[None, :] < L[:, None]
+        return self._mask(valid, torch.zeros_like(L), L)
+
+    def predict_durations(self, phonemes: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """phonemes [B, L] (padded), lens [B] -> predicted frames per token [B, L] float (>= 0).
+
+        The text positions never attend to audio (either attention mode), so this text-only pass
+        computes exactly the states the duration head was trained on."""
+        h = self.transformer(self._embed_text(phonemes), self._text_mask(lens, phonemes.shape[1]))
+        return torch.expm1(self.duration_head(h)[..., 0].float()).clamp(min=0)
 
     def _mask(self, valid_k: torch.Tensor, text_start: torch.Tensor, text_end: torch.Tensor) -> torch.Tensor:
         """[B, 1, S, S] boolean: causal over the row, plus (prefix_lm) all-to-all over the text span.
@@ -101,15 +172,24 @@ class ARModel(nn.Module):
         audio_in = torch.cat([bos, c1], dim=1)                                  # [B, T+1]
         target = torch.cat([c1, torch.zeros_like(bos)], dim=1)
         target = torch.where(t == T[:, None], torch.full_like(target, cfg.eos_id), target)
-        scored = t <= T[:, None]                                                # [B, T+1]
+        align = self._alignment(ph, batch.durations)
+        # durations mode: the length is given, so <eos> is never predicted (nor scored)
+        scored = t < T[:, None] if align is not None else t <= T[:, None]      # [B, T+1]
 
-        x, valid, starts = pack([(self._embed_text(ph), L), (self._embed_audio(audio_in), T + 1)])
+        x, valid, starts = pack([(self._embed_text(ph), L), (self._embed_audio(audio_in, align=align), T + 1)])
         mask = self._mask(valid, starts[0], starts[0] + L)
         h = self.transformer(self.emb_drop(x), mask)
         h_audio = unpack(h, starts[1], Tmax + 1)                                # [B, T+1, D]
         logits = self.logits(h_audio[scored])                                   # [N, V+1]
         tgt = target[scored]
-        loss = F.cross_entropy(logits.float(), tgt)
+        loss = code_loss = F.cross_entropy(logits.float(), tgt)
+        extra = {}
+        if align is not None:
+            in_text = torch.arange(ph.shape[1], device=ph.device)[None, :] < L[:, None]
+            pred = self.duration_head(unpack(h, starts[0], ph.shape[1]))[..., 0].float()
+            dur_mse = F.mse_loss(pred[in_text], torch.log1p(batch.durations.float())[in_text])
+            loss = code_loss + cfg.duration_loss_weight * dur_mse
+            extra = {"code_loss": code_loss.detach(), "dur_mse": dur_mse.detach()}
         with torch.no_grad():
             hit = logits.argmax(-1) == tgt
             is_eos = tgt == cfg.eos_id
@@ -118,16 +198,20 @@ class ARModel(nn.Module):
                 "acc_eos": hit[is_eos].float().mean().detach(),
                 "n_tokens": float(tgt.numel()),
                 "n_phonemes": float(L.sum()),
+                **extra,
             }
         return TTSOutput(loss=loss, metrics=metrics, logits=logits.detach() if return_logits else None)
 
     # --------------------------------------------------------------------------------- inference
     def prefill(self, phonemes: Sequence[torch.Tensor], prompts: Sequence[torch.Tensor],
-                max_new: int) -> tuple[torch.Tensor, KVCache, torch.Tensor]:
+                max_new: int, durations: Optional[Sequence[torch.Tensor]] = None
+                ) -> tuple[torch.Tensor, KVCache, torch.Tensor, Optional[FrameAlignment]]:
         """Encode [phonemes_b ; <bos> prompt_b] for each b, left-padded; return the next-token logits.
 
-        phonemes: B int64 tensors [L_b]; prompts: B int64 tensors [P_b] (codebook 1; P_b may be 0).
-        Returns (logits [B, V+1] float32, cache with room for max_new more tokens, next audio position [B]).
+        phonemes: B int64 tensors [L_b]; prompts: B int64 tensors [P_b] (codebook 1; P_b may be 0);
+        durations (ar_alignment "durations"): B int64 tensors [L_b], frames per token of prompt + target.
+        Returns (logits [B, V+1] float32, cache with room for max_new more tokens, next audio position [B],
+        the frame alignment that `step` needs (None in attention mode)).
         """
         device = self.text_emb.weight.device
         B = len(phonemes)
@@ -140,23 +224,28 @@ class ARModel(nn.Module):
         pad = S - n                                                             # left padding per row
         text = torch.zeros(B, int(L.max()), dtype=torch.long, device=device)
         audio = torch.full((B, int(P.max()) + 1), self.cfg.bos_id, dtype=torch.long, device=device)
+        dur = torch.zeros(B, int(L.max()), dtype=torch.long, device=device)
         for b in range(B):
             text[b, : L[b]] = phonemes[b].to(device)
             audio[b, 1: 1 + P[b]] = prompts[b].to(device)
+            if durations is not None:
+                dur[b, : L[b]] = durations[b].to(device)
+        align = self._alignment(text, dur if durations is not None else None)
         zeros = torch.zeros(B, 1, self.cfg.d_model, device=device, dtype=self.text_emb.weight.dtype)
         x, valid, starts = pack([(zeros.expand(B, int(pad.max()) if int(pad.max()) else 1, -1), pad),
-                                 (self._embed_text(text), L), (self._embed_audio(audio), P + 1)])
+                                 (self._embed_text(text), L), (self._embed_audio(audio, align=align), P + 1)])
         valid = torch.arange(S, device=device)[None, :] >= pad[:, None]
         mask = self._mask(valid, starts[1], starts[1] + L)
         cache = self.transformer.new_cache(B, S + max_new, x.dtype, device)
         cache.key_valid[:, :S] = valid
         cache.has_padding = bool(int(pad.max()) > 0)
         h = self.transformer(x, mask, cache=cache)
-        return self.logits(h[:, -1]).float(), cache, P + 1
+        return self.logits(h[:, -1]).float(), cache, P + 1, align
 
-    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def step(self, tokens: torch.Tensor, pos: torch.Tensor, cache: KVCache,
+             align: Optional[FrameAlignment] = None) -> torch.Tensor:
         """Append audio tokens [B] at audio positions pos [B]; return next-token logits [B, V+1] float32."""
-        x = self._embed_audio(tokens[:, None], pos)
+        x = self._embed_audio(tokens[:, None], pos, align=align)
         n = cache.length
         cache.key_valid[:, n] = True
         # Without left padding every key is visible: SDPA's fast path needs no mask.
@@ -164,13 +253,16 @@ class ARModel(nn.Module):
         h = self.transformer(x, mask, cache=cache)
         return self.logits(h[:, -1]).float()
 
-    def full_logits(self, phonemes: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """No-cache reference: phonemes [1, L], audio tokens [1, A] (starting with <bos>) -> logits [A, V+1]."""
+    def full_logits(self, phonemes: torch.Tensor, audio: torch.Tensor,
+                    durations: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """No-cache reference: phonemes [1, L], audio tokens [1, A] (starting with <bos>), durations [1, L]
+        (durations mode) -> logits [A, V+1]."""
         L = torch.tensor([phonemes.shape[1]], device=phonemes.device)
         A = torch.tensor([audio.shape[1]], device=phonemes.device)
-        x, valid, starts = pack([(self._embed_text(phonemes), L), (self._embed_audio(audio), A)])
+        align = self._alignment(phonemes, durations)
+        x, valid, starts = pack([(self._embed_text(phonemes), L), (self._embed_audio(audio, align=align), A)])
         h = self.transformer(x, self._mask(valid, starts[0], starts[0] + L))
         return self.logits(h[0, int(L):]).float()
 
 
-__all__ = ["ARModel"]
+__all__ = ["ARModel", "FrameAlignment", "MAX_PROGRESS"]
