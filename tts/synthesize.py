@@ -46,7 +46,7 @@ import torch  # noqa: E402
 from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS, UNK  # noqa: E402
 
 from .models import ARModel, NARModel  # noqa: E402
-from .models.decoding import ARRequest, ar_generate, nar_generate  # noqa: E402
+from .models.decoding import ARRequest, ar_generate, nar_generate, plan_durations  # noqa: E402
 from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,11 @@ class Synthesizer:
             raise SynthesisError(f"{what} {text!r} has no pronounceable symbols (phonemes: {' '.join(syms) or 'none'})")
         return ids
 
+    def _min_frames(self, ids: torch.Tensor) -> torch.Tensor:
+        """[L] int64: 1 for a pronounced phone (never skipped), 0 for stress, punctuation and separators."""
+        syms = self.frontend.symbols.decode([int(i) for i in ids])
+        return torch.tensor([int(s not in NON_PHONES) for s in syms], dtype=torch.long)
+
     def _prompt(self, wav, sr: Optional[int], prompt_text: str, where: str) -> _Prompt:
         if isinstance(wav, (str, os.PathLike)):
             from data_prep.audio import AudioError, load_audio
@@ -308,13 +313,19 @@ class Synthesizer:
             reqs = []
             for seg in chunk:
                 p = prompts[seg.item]
-                lo, hi = length_bounds(seg.n_text, p.codes.shape[1], len(p.ids), fr, sc)
-                hi = min(hi, self.ar.cfg.max_frames - p.codes.shape[1])
-                if hi < 1:
-                    raise SynthesisError(f"item {seg.item}: prompt of {p.codes.shape[1]} frames leaves no room "
-                                         f"under the model's max_frames={self.ar.cfg.max_frames}")
+                dur = None
+                if self.ar.cfg.ar_alignment == "durations":     # the length is planned, not sampled
+                    dur = plan_durations(self.ar, seg.phonemes, len(p.ids), p.codes.shape[1],
+                                         self._min_frames(seg.phonemes), speed=sc.speed)
+                    lo = hi = int(dur[len(p.ids):].sum())
+                else:
+                    lo, hi = length_bounds(seg.n_text, p.codes.shape[1], len(p.ids), fr, sc)
+                    hi = min(hi, self.ar.cfg.max_frames - p.codes.shape[1])
+                if hi < 1 or hi > self.ar.cfg.max_frames - p.codes.shape[1]:
+                    raise SynthesisError(f"item {seg.item}: prompt of {p.codes.shape[1]} frames + {hi} new frames do not "
+                                         f"fit the model's max_frames={self.ar.cfg.max_frames}")
                 reqs.append(ARRequest(seg.phonemes.to(self.device), p.codes[0].to(self.device), min(lo, hi - 1), hi,
-                                      seg.generator))
+                                      seg.generator, None if dur is None else dur.to(self.device)))
             ar_out = ar_generate(self.ar, reqs, sc)
             keep = [(seg, r) for seg, r in zip(chunk, ar_out) if r.codes.numel() > 0]
             if keep:
@@ -374,7 +385,7 @@ def _resolve(path_or_id: Union[str, os.PathLike], what: str) -> Path:
 def _sampling_from_args(a) -> SamplingConfig:
     return SamplingConfig(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
                           repetition_window=a.repetition_window, repetition_tau=a.repetition_tau,
-                          max_length_factor=a.max_length_factor, seed=a.seed)
+                          max_length_factor=a.max_length_factor, speed=a.speed, seed=a.seed)
 
 
 def check_output_file(path: Union[str, os.PathLike], what: str = "--out") -> Path:
@@ -476,6 +487,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--repetition-window", type=int, default=d.repetition_window)
     ap.add_argument("--repetition-tau", type=float, default=d.repetition_tau)
     ap.add_argument("--max-length-factor", type=float, default=d.max_length_factor)
+    ap.add_argument("--speed", type=float, default=d.speed,
+                    help="speaking rate relative to the prompt's (an AR with durations; 2 = twice as fast)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     setup_logging(a.verbose)
