@@ -13,13 +13,21 @@ Tabs:
 Serving: binds 127.0.0.1 unless --host says otherwise; a queue runs --concurrency requests at a time
 (the models are CPU-bound; more at once only slows each); text length, prompt length, codec input
 length and upload size are limited (DemoLimits) with messages that say which limit was hit; any
-failing request becomes an error message in the page and the server keeps serving.
+failing request becomes an error message in the page (the previous output is cleared first; server
+paths are shown as file names; a refused input is one log line, not a traceback) and the server keeps
+serving. A port already in use or an unavailable --device is an error before any model loads. Outputs
+live in one temporary folder that keeps the newest DemoLimits.max_temp_files files and is removed on
+shutdown; Gradio's own cache is emptied of files older than an hour.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import re
+import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,6 +48,33 @@ class DemoLimits:
     max_prompt_seconds: float = 15.0
     max_codec_seconds: float = 60.0
     max_upload_mb: float = 10.0
+    max_temp_files: int = 60          # outputs kept in the demo's temp folder (4 per codec request)
+
+
+_PATH_RE = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"]+)+[\\/]([^\s\\/'\":]+)")
+
+
+def scrub_paths(msg: str) -> str:
+    """A message for the page: every absolute path (an upload's server-side temp path) shown as its file name."""
+    return _PATH_RE.sub(lambda m: m.group(1), msg)
+
+
+def _refuse(msg: str):
+    """A gr.Error for bad input: shown in the page, one line in the server log, no traceback."""
+    import gradio as gr
+    log.info("refused: %s", scrub_paths(msg))
+    return gr.Error(scrub_paths(msg), print_exception=False)
+
+
+def check_port(host: str, port: int) -> None:
+    """ValueError in one line if (host, port) cannot be bound (in use, or not an address of this machine)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as the server does: TIME_WAIT is not "in use"
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ValueError(f"cannot listen on {host}:{port} ({e.strerror or e}); "
+                             f"{'another program uses it: ' if e.errno == 98 else ''}choose another with --port") from e
 
 
 def default_exp_dir() -> Path:
@@ -56,6 +91,7 @@ class DemoBackend:
         from codec.api import Codec
         self.limits = limits
         self.tmp = Path(tempfile.mkdtemp(prefix="ndvq-demo-"))
+        atexit.register(self.close)
         self.codec = Codec.from_pretrained(codec_dir, device=device)
         self.codec_dir = codec_dir
         self.synth = None
@@ -76,9 +112,18 @@ class DemoBackend:
         return {f"{c.kbps(n):.2f} kbps ({n} codebook{'s' if n > 1 else ''})": n for n in n_qs}
 
     def _out(self, suffix: str) -> Path:
+        """A new output file; the oldest ones beyond limits.max_temp_files are deleted (the page has
+        long loaded them: Gradio serves its own copy)."""
+        files = sorted((p for p in self.tmp.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime_ns)
+        for old in files[: max(0, len(files) - self.limits.max_temp_files + 1)]:
+            old.unlink(missing_ok=True)
         fd, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp)
         os.close(fd)
         return Path(name)
+
+    def close(self) -> None:
+        """Remove the temporary folder (also at interpreter exit)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------------------ handlers
     def synthesize(self, prompt_path: Optional[str], prompt_text: str, text: str, temperature: float,
@@ -89,24 +134,24 @@ class DemoBackend:
         from .sampling import SamplingConfig
         lim = self.limits
         if self.synth is None:
-            raise gr.Error(f"No TTS model is loaded ({self.synth_error}). Train one with the recipe "
+            raise _refuse(f"No TTS model is loaded ({self.synth_error}). Train one with the recipe "
                            f"(egs/libritts/run.sh stages 5-6) or pass --ar/--nar.")
         text = (text or "").strip()
         prompt_text = (prompt_text or "").strip()
         if not text:
-            raise gr.Error("Enter the text to speak.")
+            raise _refuse("Enter the text to speak.")
         if len(text) > lim.max_text_chars:
-            raise gr.Error(f"Text is {len(text)} characters; the limit is {lim.max_text_chars}.")
+            raise _refuse(f"Text is {len(text)} characters; the limit is {lim.max_text_chars}.")
         if len(prompt_text) > lim.max_text_chars:
-            raise gr.Error(f"Prompt transcript is {len(prompt_text)} characters; the limit is {lim.max_text_chars}.")
+            raise _refuse(f"Prompt transcript is {len(prompt_text)} characters; the limit is {lim.max_text_chars}.")
         if not prompt_path:
-            raise gr.Error("Upload or record a prompt: a few seconds of the voice to imitate.")
+            raise _refuse("Upload or record a prompt: a few seconds of the voice to imitate.")
         if not prompt_text:
-            raise gr.Error("Enter the prompt's transcript (what is said in the prompt recording).")
+            raise _refuse("Enter the prompt's transcript (what is said in the prompt recording).")
         wav, sr = load_audio(prompt_path)
         dur = len(wav) / sr
         if dur < lim.min_prompt_seconds or dur > lim.max_prompt_seconds:
-            raise gr.Error(f"Prompt is {dur:.1f} s long; it must be {lim.min_prompt_seconds:g}-"
+            raise _refuse(f"Prompt is {dur:.1f} s long; it must be {lim.min_prompt_seconds:g}-"
                            f"{lim.max_prompt_seconds:g} s (3 s of clean speech works best).")
         sampling = SamplingConfig(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
         seed = None if seed is None or int(seed) < 0 else int(seed)
@@ -127,13 +172,13 @@ class DemoBackend:
         from data_prep.audio import audio_info, load_audio, save_audio
         lim = self.limits
         if not path:
-            raise gr.Error("Upload an audio file.")
+            raise _refuse("Upload an audio file.")
         if choice not in self.choices:
-            raise gr.Error(f"Unknown bitrate {choice!r}; choose one of: {', '.join(self.choices)}.")
+            raise _refuse(f"Unknown bitrate {choice!r}; choose one of: {', '.join(self.choices)}.")
         frames, sr, _ = audio_info(path)
         dur = frames / sr
         if dur > lim.max_codec_seconds:
-            raise gr.Error(f"Audio is {dur:.1f} s long; the limit is {lim.max_codec_seconds:g} s.")
+            raise _refuse(f"Audio is {dur:.1f} s long; the limit is {lim.max_codec_seconds:g} s.")
         n_q = self.choices[choice]
         cf = self.codec.encode_file(path, n_q=n_q)
         ndvq = self._out(".ndvq")
@@ -176,19 +221,26 @@ def _guard(fn: Callable) -> Callable:
 
     import gradio as gr
 
+    from data_prep.audio import AudioError
+
     @functools.wraps(fn)
     def wrapped(*args):
         try:
             return fn(*args)
         except gr.Error:
             raise
-        except (ValueError, RuntimeError, OSError) as e:   # SynthesisError, AudioError, BitstreamError, ...
-            log.warning("request failed: %s", e)
-            raise gr.Error(str(e)) from e
+        except (ValueError, OSError, AudioError) as e:   # SynthesisError, BitstreamError, ...: the input
+            raise _refuse(str(e)) from None
         except Exception as e:
             log.exception("request failed")
-            raise gr.Error(f"internal error ({type(e).__name__}: {e})") from e
+            raise _refuse(f"internal error ({type(e).__name__}: {scrub_paths(str(e))})") from e
     return wrapped
+
+
+def _clear(n: int) -> Callable:
+    def clear():
+        return (None,) * n
+    return clear
 
 
 def _examples(exp_dir: Path, n: int = 3) -> list[list[str]]:
@@ -203,7 +255,8 @@ def _examples(exp_dir: Path, n: int = 3) -> list[list[str]]:
 def build_demo(backend: DemoBackend, exp_dir: Optional[Path] = None):
     import gradio as gr
     lim = backend.limits
-    with gr.Blocks(title="NDVQ zero-shot TTS and codec") as demo:
+    # Gradio keeps its own copy of every output: delete those older than an hour, checked hourly
+    with gr.Blocks(title="NDVQ zero-shot TTS and codec", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# NDVQ: zero-shot TTS and neural codec\nVALL-E-style TTS on the codes of a codec "
                     "with normal-distribution vector quantization.")
         with gr.Tab("Zero-shot TTS"):
@@ -229,8 +282,10 @@ def build_demo(backend: DemoBackend, exp_dir: Optional[Path] = None):
             ex = _examples(exp_dir) if exp_dir else []
             if ex:
                 gr.Examples(ex, [prompt, prompt_text, text], label="Test-set prompts (unseen speakers)")
-            go.click(_guard(backend.synthesize), [prompt, prompt_text, text, temperature, top_k, top_p, seed],
-                     [out_audio, out_info], api_name="synthesize")
+            # clear the previous output first, so a failing request does not leave it on screen
+            go.click(_clear(2), None, [out_audio, out_info], queue=False, api_visibility="private").then(
+                _guard(backend.synthesize), [prompt, prompt_text, text, temperature, top_k, top_p, seed],
+                [out_audio, out_info], api_name="synthesize")
         with gr.Tab("Codec"):
             with gr.Row():
                 c_in = gr.Audio(sources=["upload", "microphone"], type="filepath",
@@ -246,8 +301,10 @@ def build_demo(backend: DemoBackend, exp_dir: Optional[Path] = None):
             c_info = gr.Markdown(label="info", elem_id="codec_info")
             c_file = gr.File(label="ndvq file")
             gr.Markdown("Decode a downloaded file with `python -m codec decode FILE.ndvq out.wav --model DIR`.")
-            c_go.click(_guard(backend.codec_roundtrip), [c_in, rate], [c_orig, c_rec, c_spec, c_info, c_file],
-                       api_name="codec")
+            c_go.click(_clear(5), None, [c_orig, c_rec, c_spec, c_info, c_file], queue=False,
+                       api_visibility="private").then(
+                _guard(backend.codec_roundtrip), [c_in, rate], [c_orig, c_rec, c_spec, c_info, c_file],
+                api_name="codec")
     return demo
 
 
@@ -279,6 +336,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no network calls from the server
     from data_prep.fileio import setup_logging
     setup_logging()
+    try:                                  # before minutes of loading models
+        check_port(a.host, a.port)
+        from codec.api import check_device
+        check_device(a.device)
+    except ValueError as e:
+        ap.exit(2, f"error: {e}\n")
     if a.threads:
         import torch
         torch.set_num_threads(a.threads)
@@ -290,7 +353,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                         max_codec_seconds=a.max_codec_seconds, max_upload_mb=a.max_upload_mb)
     backend = DemoBackend(codec_dir, Path(a.ar) if a.ar else None, Path(a.nar) if a.nar else None, exp,
                           limits, device=a.device)
-    launch(build_demo(backend, exp), a.host, a.port, limits, a.concurrency)
+    try:
+        launch(build_demo(backend, exp), a.host, a.port, limits, a.concurrency)
+    finally:
+        backend.close()
     return 0
 
 
