@@ -491,9 +491,11 @@ def main() -> None:
     if "long" in sections and args.long_minutes:
         res["long"] = bench_long(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    from data_prep.fileio import atomic_write_text, portable_paths
+    res = portable_paths(res, Path(__file__).resolve().parents[1])   # committed results name no machine paths
+    atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
     md = write_md(res)
-    out.with_suffix(".md").write_text(md)
+    atomic_write_text(out.with_suffix(".md"), md)
     print(md)
 
 

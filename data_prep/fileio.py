@@ -18,7 +18,9 @@ from typing import Any, Iterable, Iterator
 log = logging.getLogger(__name__)
 
 __all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
-           "setup_logging"]
+           "setup_logging", "portable_path", "portable_paths"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _umask() -> int:
@@ -101,6 +103,35 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a whole JSONL file into a list of dicts."""
     return list(iter_jsonl(path))
+
+
+def portable_path(path: str | os.PathLike, start: str | os.PathLike | None = None) -> str:
+    """``path`` as a report may name it on any machine: relative to ``start`` (default: the current
+    folder) when under it, else relative to the repository when under it, else relative to ``start``
+    through at most two ``..``, else its name alone. A relative path is returned as it is."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(path)
+    p = Path(os.path.abspath(p))
+    base = Path(os.path.abspath(start if start is not None else os.getcwd()))
+    for root in (base, REPO_ROOT):
+        try:
+            return p.relative_to(root).as_posix() or "."
+        except ValueError:
+            pass
+    rel = Path(os.path.relpath(p, base)).as_posix()
+    return rel if not rel.startswith("../../../") else p.name
+
+
+def portable_paths(obj: Any, start: str | os.PathLike | None = None) -> Any:
+    """``obj`` (JSON-like) with every string that is an absolute path made :func:`portable_path`."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v, start) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [portable_paths(v, start) for v in obj]
+    if isinstance(obj, str) and obj.startswith("/") and "\n" not in obj and " " not in obj:
+        return portable_path(obj, start)
+    return obj
 
 
 def setup_logging(verbose: bool = False) -> None:

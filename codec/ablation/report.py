@@ -26,7 +26,7 @@ import numpy as np
 
 from codec.metrics import HIGHER_IS_BETTER
 from codec.utils.checkpoint import load_codec_config
-from data_prep.fileio import atomic_path, atomic_write_text
+from data_prep.fileio import atomic_path, atomic_write_text, portable_paths
 
 from .downstream_report import (DOWNSTREAM_PLOT, downstream_markdown, downstream_plot, downstream_rows,
                                 downstream_verdict)
@@ -253,6 +253,7 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
               "departures_ndvq_from_authors": {k: list(v) for k, v in departures.items()},
               "overrides": {v: list(variant(v).overrides) for v in variants},
               "downstream": ds_rows}
+    report = portable_paths(report, out)      # committed reports name no machine paths (relative to out/ or the repo)
     md = markdown(report, comps, seeds, floor_note, plots)
     report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note, downstream_verdict(ds_rows))
     out.mkdir(parents=True, exist_ok=True)
