@@ -75,13 +75,26 @@ CURVE_PLOT = "learning_curve.png"        # with --exp-dir: the run's training lo
 class Row:
     """One row of the table: the scores of one way of producing audio, over the same utterances."""
     kind: RowKind
-    kbps: Optional[float] = None
+    kbps: Optional[float] = None            # the bandwidth asked for (nominal: "1.5")
     n_q: Optional[int] = None
     scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)   # key -> {mean, std, n} | None
+    actual_kbps: Optional[float] = None     # what the codes take: n_q x frame rate x bits ("1.2")
+
+    @property
+    def rate(self) -> Optional[float]:
+        """The rate to show: the actual one (older results: the nominal one)."""
+        return self.actual_kbps if self.actual_kbps is not None else self.kbps
 
     @property
     def name(self) -> str:
-        return f"{self.kbps:g} kbps" if self.kind == "codes" else ROW_TITLES[self.kind]
+        return _rate_name(self.kbps, self.actual_kbps) if self.kind == "codes" else ROW_TITLES[self.kind]
+
+
+def _rate_name(nominal: Optional[float], actual: Optional[float]) -> str:
+    """A bitrate row's name: its actual rate, the requested bandwidth beside it when they differ."""
+    if actual is None or nominal is None or abs(actual - nominal) < 1e-6:
+        return f"{actual if actual is not None else nominal:g} kbps"
+    return f"{actual:g} kbps (asked {nominal:g})"
 
 
 @dataclass
@@ -180,9 +193,9 @@ def evaluate_checkpoint(checkpoint: str | Path, wavs: list[np.ndarray], bandwidt
     for bw, n_q in zip(bandwidths, n_qs):
         y = codec.decode(enc.codes[:, :n_q], enc.scales, enc.lengths, enc.num_samples)   # [B, 1, T']
         degs = [y[i, 0, :n].numpy() for i, n in enumerate(enc.num_samples.tolist())]
-        jobs.append((Row("codes", float(bw), n_q), scorer.submit(refs, degs)))
+        jobs.append((Row("codes", float(bw), n_q, actual_kbps=round(codec.kbps(n_q), 4)), scorer.submit(refs, degs)))
         if keep_audio:
-            audio[f"{bw:g} kbps"] = degs
+            audio[f"{codec.kbps(n_q):g} kbps"] = degs
     usage, counts = [], None
     if full:
         m = engine.model
@@ -327,7 +340,7 @@ def _fmt_scores(row: Row | dict, keys: list[str]) -> str:
 
 
 def _row_name(r: dict) -> str:
-    return f"{r['kbps']:g} kbps" if r["kind"] == "codes" else ROW_TITLES[r["kind"]]
+    return _rate_name(r["kbps"], r.get("actual_kbps")) if r["kind"] == "codes" else ROW_TITLES[r["kind"]]
 
 
 def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") -> str:
@@ -338,7 +351,10 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
              f"{report['items']} utterances of {', '.join(report['manifests'])} (each cut at "
              f"{report['max_seconds']:g} s), {report['sample_rate']} Hz. Mean ± std over utterances; ↑ higher is "
              "better, ↓ lower. PESQ-WB, STOI and ViSQOL at 16 kHz; mel L1 = mean |log10 mel| difference, 80 bins, "
-             "24 kHz. Bitrate rows go through `Codec.encode`/`decode`; the unquantized latent shows what the "
+             f"on both signals resampled to {M.MEL_SAMPLE_RATE // 1000} kHz (for a {report['sample_rate'] // 1000} kHz "
+             f"codec the bins above {report['sample_rate'] / 2000:g} kHz hold no signal in either). Bitrate rows are "
+             "named by the rate their codes take (codebooks x frame rate x bits; the bandwidth asked for in "
+             "brackets when it differs) and go through `Codec.encode`/`decode`; the unquantized latent shows what the "
              "quantizer costs, the no-information row (decoder fed the set's mean latent, constant in time) is the "
              "floor" + ("; the true-STFT-magnitude rows are ceilings: every magnitude right, the phase random or "
                        "found by 32 Griffin-Lim iterations (hop = the codec's, n_fft = 4 hops)"
@@ -389,7 +405,7 @@ def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wav
         fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.2), squeeze=False)
         for ax, k in zip(axes[0], shown):
             for res, style in ((last, "o-"),) + tuple((r, "s--") for r in results[:-1]):
-                pts = [(r.kbps, r.scores[k]) for r in res.rows if r.kind == "codes" and r.scores.get(k)]
+                pts = [(r.rate, r.scores[k]) for r in res.rows if r.kind == "codes" and r.scores.get(k)]
                 if pts:
                     ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], [p[1]["std"] for p in pts],
                                 fmt=style, capsize=3, label=f"codes, step {res.step}")
@@ -398,10 +414,10 @@ def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wav
                 if r.scores.get(k):
                     ax.axhline(r.scores[k]["mean"], color=color, ls=":", label=r.name)
             ax.set_xscale("log")
-            bws = [r.kbps for r in last.rows if r.kind == "codes"]
+            bws = [r.rate for r in last.rows if r.kind == "codes"]
             ax.set_xticks(bws, [f"{b:g}" for b in bws])
             ax.minorticks_off()
-            ax.set_xlabel("kbps")
+            ax.set_xlabel("kbps (actual: codebooks x frame rate x bits)")
             ax.set_title(KEY_TITLES.get(k, k) + (" (lower is better)" if not M.HIGHER_IS_BETTER.get(k, True) else ""))
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=7)
@@ -479,9 +495,9 @@ def write_learning_curve(path: Path, losses: Path, results: list[CheckpointResul
     ax.grid(alpha=0.3)
     floor = {row.kind: row for row in results[-1].rows if row.kind != "codes"}
     for ax, k in zip(axes[1:, 0], shown):
-        for kbps in sorted({row.kbps for r in scored for row in r.rows if row.kind == "codes"}):
+        for kbps in sorted({row.rate for r in scored for row in r.rows if row.kind == "codes"}):
             pts = [(int(r.step), row.scores[k]["mean"]) for r in scored for row in r.rows
-                   if row.kind == "codes" and row.kbps == kbps and row.scores.get(k)]
+                   if row.kind == "codes" and row.rate == kbps and row.scores.get(k)]
             if pts:
                 ax.plot(*zip(*pts), "o-", ms=4, label=f"{kbps:g} kbps")
         if "no_information" in floor and floor["no_information"].scores.get(k):
