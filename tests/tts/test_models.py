@@ -209,7 +209,7 @@ def test_overfit_a_few_utterances_then_reproduce_them():
     for part, batch in (("ar", ar_batch), ("nar", nar_batch)):
         model = build_model(cfg, part).train()
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-        for step in range(120):
+        for step in range(200):
             out = model(batch)
             opt.zero_grad()
             out.loss.backward()

@@ -42,8 +42,9 @@ class NARModel(nn.Module):
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.transformer = Transformer(cfg, adaptive=True)
         self.heads = nn.Parameter(torch.randn(K - 1, V, d) * 0.02)              # one head per stage
-        for e in (self.text_emb, self.stage_emb, *self.audio_emb):
-            nn.init.normal_(e.weight, std=0.02)
+        for e in (self.text_emb, *self.audio_emb):
+            nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
+        nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
 
     @property
     def stages(self) -> range:
