@@ -32,7 +32,9 @@ fi
 
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 stamp="$venv/.ndvq-setup"
-want="$(cat "$root/pyproject.toml" "$0" | sha256sum | cut -c1-16) $extras"
+# The stamp names the checkout: the editable install points at one folder, so a moved or copied checkout
+# (with its .venv) installs again instead of silently importing the old tree's code.
+want="$(cat "$root/pyproject.toml" "$0" | sha256sum | cut -c1-16) $extras $root"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
