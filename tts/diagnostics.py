@@ -7,6 +7,9 @@
   on the same dev items as the validation: per-codebook unigram, copy the previous frame's code
   (codebook 1), a bigram of codebook 1 over time, and for the NAR the most likely code k given code
   k-1 of the same frame. A model below these has learned less than counting.
+- `ar_attention(model, batch)`: the AR's audio-to-phoneme attention per layer (heads averaged), with
+  `monotonicity` (rank correlation of frame index and attended phoneme) and, given durations, the
+  share of frames attending to their own phoneme; `plot_attention` draws them.
 """
 from __future__ import annotations
 
@@ -110,4 +113,98 @@ def baseline_table(baselines: dict) -> list[str]:
     return lines
 
 
-__all__ = ["shuffled_text", "code_baselines", "baseline_table"]
+@torch.no_grad()
+def ar_attention(model, batch: TTSBatch) -> list[torch.Tensor]:
+    """Audio-to-text attention of item 0 of `batch` in every layer: [n_layers] of [T, L] (heads averaged).
+
+    Row t is audio position t (input <bos> c_1 .. c_t, predicting frame t); columns are the phonemes."""
+    from .models.transformer import SelfAttention
+    attns = [m for m in model.modules() if isinstance(m, SelfAttention)]
+    L, T = int(batch.phoneme_lens[0]), int(batch.code_lens[0])
+    one = TTSBatch(batch.phonemes[:1, :L], batch.phoneme_lens[:1], batch.codes[:1, :, :T], batch.code_lens[:1],
+                   batch.prompt[:1, :, :0], batch.prompt_lens[:1] * 0,
+                   None if batch.durations is None else batch.durations[:1, :L])
+    was = model.training
+    model.eval()
+    for a in attns:
+        a.captured = []
+    try:
+        model(one)
+        maps = [a.captured[0][0].mean(0)[L:L + T, :L].float().cpu() for a in attns]   # text first, then audio
+    finally:
+        for a in attns:
+            a.captured = None
+        model.train(was)
+    return maps
+
+
+def monotonicity(att: torch.Tensor) -> float:
+    """Spearman rank correlation between frame index and the most attended phoneme ([T, L] map): 1 = a
+    perfectly monotonic (diagonal) alignment, about 0 = attention unrelated to time."""
+    if att.shape[0] < 3:
+        return float("nan")
+    focus = att.argmax(1).double()
+    t = torch.arange(att.shape[0], dtype=torch.double)
+    rank = lambda x: x.argsort().argsort().double()                       # noqa: E731 (ties: stable order)
+    a, b = rank(t), rank(focus)
+    a, b = a - a.mean(), b - b.mean()
+    den = float(a.norm() * b.norm())
+    return float((a * b).sum()) / den if den else 0.0
+
+
+def own_phoneme_share(att: torch.Tensor, durations: torch.Tensor) -> float:
+    """Share of frames whose most attended phoneme is their own (forced alignment durations [L])."""
+    own = torch.repeat_interleave(torch.arange(durations.numel()), durations.long().cpu())
+    n = min(len(own), att.shape[0])
+    return float((att[:n].argmax(1) == own[:n]).double().mean()) if n else float("nan")
+
+
+def attention_summary(model, batches: list[TTSBatch], n_items: int = 4) -> tuple[dict, list]:
+    """Monotonicity (best layer, mean over the first n_items dev utterances) and the maps of those items."""
+    items = []
+    for b in batches:
+        for i in range(b.batch_size):
+            items.append(TTSBatch(*(None if t is None else t[i:i + 1] for t in (
+                b.phonemes, b.phoneme_lens, b.codes, b.code_lens, b.prompt, b.prompt_lens, b.durations))))
+            if len(items) == n_items:
+                break
+        if len(items) == n_items:
+            break
+    per_item = []
+    for it in items:
+        maps = ar_attention(model, it)
+        mono = [monotonicity(m) for m in maps]
+        own = [own_phoneme_share(m, it.durations[0, : int(it.phoneme_lens[0])]) for m in maps] \
+            if it.durations is not None else None
+        per_item.append((maps, mono, own))
+    if not per_item:
+        return {}, []
+    n_layers = len(per_item[0][1])
+    mono_l = [float(np.nanmean([p[1][li] for p in per_item])) for li in range(n_layers)]
+    best = int(np.nanargmax(mono_l))
+    res = {"monotonicity": mono_l[best], "monotonicity_layer": best + 1}
+    if per_item[0][2] is not None:
+        res["own_phoneme_attention"] = float(np.nanmean([p[2][best] for p in per_item]))
+    return res, [(p[0][best], p[1][best]) for p in per_item]
+
+
+def plot_attention(maps: list, path, title: str) -> None:
+    """One panel per item: the audio-to-phoneme attention map of the most monotonic layer."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.2 * len(maps), 3.0), squeeze=False)
+    for ax, (m, mono) in zip(axes[0], maps):
+        ax.imshow(m.T.numpy(), origin="lower", aspect="auto", interpolation="nearest", cmap="viridis")
+        ax.set_xlabel("audio frame"), ax.set_ylabel("phoneme")
+        ax.set_title(f"monotonicity {mono:.2f}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+__all__ = ["shuffled_text", "code_baselines", "baseline_table", "ar_attention", "monotonicity",
+           "own_phoneme_share", "attention_summary", "plot_attention"]

@@ -51,7 +51,7 @@ from .checkpoint import (CodecMismatch, check_codec, check_frontend, export_tts_
                          frontend_record, model_record, read_record)
 from .config import Part, TTSConfig  # noqa: E402
 from .data import TTSDataset, build_train_loader, validation_batches  # noqa: E402
-from .diagnostics import baseline_table, code_baselines, shuffled_text  # noqa: E402
+from .diagnostics import attention_summary, baseline_table, code_baselines, plot_attention, shuffled_text  # noqa: E402
 
 log = logging.getLogger("tts.train")
 
@@ -184,7 +184,8 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     vfile = exp_dir / "valid.jsonl"
     valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
     keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
-    gain = [k for k in ("text_gain_nats", "text_gain_top1") if any(k in v for v in valid)]
+    gain = [k for k in ("text_gain_nats", "text_gain_top1", "monotonicity", "own_phoneme_attention")
+            if any(k in v for v in valid)]
     bfile = exp_dir / "baselines.json"
     baselines = json.loads(bfile.read_text()) if bfile.exists() else {}
     lines = [f"# {part.upper()} validation (teacher-forced, dev dump)", "",
@@ -197,7 +198,9 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     if gain:
         lines += ["", "Text gain: the dev score with each utterance's own phonemes minus the score with another "
                   "utterance's (cross-entropy of the codes in nats a frame, and top-1): 0 means the model ignores "
-                  "the text."]
+                  "the text. Monotonicity: rank correlation of audio frame and most attended phoneme in the most "
+                  "monotonic layer (4 dev utterances; `attention.png`); own phoneme attention: the share of frames "
+                  "whose most attended phoneme is their own (durations mode)."]
     if baselines:
         lines += ["", "Baselines that read no text, fitted on the training dump, scored on the same dev utterances "
                   "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
@@ -330,6 +333,12 @@ def train(cfg: TTSConfig, part: Part) -> dict:
         if valid_ds is None:
             return {}
         res = validate(raw, valid, part, K, accelerator, device)      # every rank: reduce inside
+        if main and part == "ar" and valid:      # alignment you can see: attention maps of a few dev items
+            att, maps = attention_summary(raw, [b.to(device) for b in valid[:2]])
+            res.update(att)
+            if maps:
+                plot_attention(maps, exp_dir / "attention.png", f"AR audio-to-phoneme attention, step {at_step} "
+                               f"(layer {att['monotonicity_layer']}, dev)")
         if main:
             accelerator.log({f"valid/{k}": v for k, v in res.items() if k != "tokens"}, step=at_step)
             with open(exp_dir / "valid.jsonl", "a") as fh:

@@ -168,3 +168,22 @@ def test_code_baselines_by_hand():
     assert res["codebook_2"]["given_previous_codebook"]["top1"] == 1.0
     assert res["codebook_2"]["unigram"]["top1"] == pytest.approx(2 / 3)
     assert res["codebook_2"]["given_previous_codebook"]["nll"] < res["codebook_2"]["unigram"]["nll"]
+
+
+def test_monotonicity_and_attention_maps():
+    from tts.diagnostics import ar_attention, monotonicity, own_phoneme_share
+    diag = torch.zeros(12, 4)
+    diag[torch.arange(12), torch.arange(12) // 3] = 1.0
+    assert monotonicity(diag) > 0.9
+    assert monotonicity(diag.flip(0)) < -0.9
+    assert own_phoneme_share(diag, torch.tensor([3, 3, 3, 3])) == 1.0
+    torch.manual_seed(0)
+    ar = build_model(tiny_model_config(codebook_size=V, n_q=1, ar_alignment="durations"), "ar")
+    b = durations_batch(B=2)
+    maps = ar_attention(ar, b)
+    L, T = int(b.phoneme_lens[0]), int(b.code_lens[0])
+    assert len(maps) == ar.cfg.n_layers and maps[0].shape == (T, L)
+    # each audio row's attention over the text is a part of a distribution (the rest is on audio)
+    assert (maps[0] >= 0).all() and (maps[0].sum(1) <= 1 + 1e-5).all() and maps[0].sum() > 0
+    # capturing leaves the model as it was (no hook left behind)
+    assert all(getattr(m, "captured", None) is None for m in ar.modules())

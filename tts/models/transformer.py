@@ -104,6 +104,8 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.attn_dropout = cfg.dropout
+        # set to a list to collect attention probabilities [B, H, S, S_kv] (diagnostics only: slow path)
+        self.captured: Optional[list[torch.Tensor]] = None
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor], cache: Optional[KVCache] = None,
                 layer: int = 0) -> torch.Tensor:
@@ -117,6 +119,11 @@ class SelfAttention(nn.Module):
             cache.v[layer][:, :, n:n + S] = v
             k = cache.k[layer][:, :, :n + S]
             v = cache.v[layer][:, :, :n + S]
+        if self.captured is not None:
+            w = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            if mask is not None:
+                w = w.masked_fill(~mask, float("-inf"))
+            self.captured.append(w.softmax(-1).detach())
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.attn_dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, S, D))
