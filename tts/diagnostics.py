@@ -143,12 +143,13 @@ def monotonicity(att: torch.Tensor) -> float:
     perfectly monotonic (diagonal) alignment, about 0 = attention unrelated to time."""
     if att.shape[0] < 3:
         return float("nan")
-    focus = att.argmax(1).double()
-    t = torch.arange(att.shape[0], dtype=torch.double)
-    rank = lambda x: x.argsort().argsort().double()                       # noqa: E731 (ties: stable order)
-    a, b = rank(t), rank(focus)
+    focus = att.argmax(1).numpy()
+    # average ranks of ties (many frames attend to the same phoneme)
+    _, inverse, counts = np.unique(focus, return_inverse=True, return_counts=True)
+    b = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
+    a = np.arange(len(focus), dtype=np.float64)
     a, b = a - a.mean(), b - b.mean()
-    den = float(a.norm() * b.norm())
+    den = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float((a * b).sum()) / den if den else 0.0
 
 
