@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 log = logging.getLogger(__name__)
 
 __all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
-           "setup_logging", "portable_path", "portable_paths"]
+           "setup_logging", "portable_path", "portable_paths", "path_for_file", "path_from_file"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,6 +132,32 @@ def portable_paths(obj: Any, start: str | os.PathLike | None = None) -> Any:
     if isinstance(obj, str) and obj.startswith("/") and "\n" not in obj and " " not in obj:
         return portable_path(obj, start)
     return obj
+
+
+def path_for_file(path: str | os.PathLike, folder: str | os.PathLike) -> str:
+    """``path`` as a file written to ``folder`` should store it: relative to the current folder (a recipe
+    directory, which moves as a whole) when both lie in it, else absolute. :func:`path_from_file` reads it."""
+    p, f, here = (Path(os.path.abspath(x)) for x in (path, folder, os.getcwd()))
+    if p.is_relative_to(here) and f.is_relative_to(here):
+        return p.relative_to(here).as_posix()
+    return str(p)
+
+
+def path_from_file(path: str | os.PathLike, folder: str | os.PathLike, hint: list | None = None) -> str:
+    """A path read from a file in ``folder``, absolute: a relative one is looked up from ``folder`` and
+    each folder above it (the directory it was written from), then from the current folder. ``hint``
+    (a one-element list) remembers the base found, for the next rows of the same file."""
+    p = Path(path)
+    if p.is_absolute():
+        return str(p)
+    f = Path(os.path.abspath(folder))
+    bases = ([hint[0]] if hint else []) + [f, *f.parents, Path(os.getcwd())]
+    for base in bases:
+        if (base / p).exists():
+            if hint is not None:
+                hint[:] = [base]
+            return os.path.normpath(base / p)
+    return os.path.abspath(p)
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -10,12 +10,17 @@ Written per subset (atomically):
 
 * ``<out>/<subset>.jsonl``: one line per usable utterance, sorted by id::
 
-    {"id": "19_198_000000_000000", "path": "/abs/.../19_198_000000_000000.wav",
+    {"id": "19_198_000000_000000", "path": "data/mini/LibriTTS/train-clean-100/19/198/19_198_000000_000000.wav",
      "duration": 4.02, "sr": 24000, "speaker": "19", "chapter": "198",
      "text_norm": "...", "text_orig": "..."}
 
 * ``<out>/<subset>.skipped.jsonl``: ``{"id", "path", "reason"}`` for every wav left out
   (unreadable, empty, corrupt, no transcript, outside the duration filter).
+
+``path`` is relative to the folder the manifests were made from (the recipe directory) when the
+corpus and the manifests lie in it, else absolute: a moved checkout reads its own data, not the old
+tree's. :func:`iter_manifest` / :func:`read_manifest` return it absolute, found from the manifest's
+folder or one above it, whatever the current folder.
 
 A bad file never stops the scan; the skipped files are summarised in the log.
 """
@@ -33,7 +38,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from data_prep.audio import AudioError, audio_info, load_audio
-from data_prep.fileio import iter_jsonl, setup_logging, write_jsonl
+from data_prep.fileio import iter_jsonl, path_for_file, path_from_file, setup_logging, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +154,9 @@ def prepare_manifests(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike,
     stats: dict[str, ManifestStats] = {}
     for subset in subsets:
         kept, skipped = scan_subset(find_subset_dir(corpus_dir, subset), jobs, min_duration, max_duration, decode)
-        write_jsonl(out_dir / f"{subset}.jsonl", (asdict(u) for u in kept))
-        write_jsonl(out_dir / f"{subset}.skipped.jsonl", (asdict(s) for s in skipped))
+        write_jsonl(out_dir / f"{subset}.jsonl", ({**asdict(u), "path": path_for_file(u.path, out_dir)} for u in kept))
+        write_jsonl(out_dir / f"{subset}.skipped.jsonl",
+                    ({**asdict(s), "path": path_for_file(s.path, out_dir)} for s in skipped))
         reasons = dict(Counter(_reason_key(s.reason) for s in skipped))
         st = ManifestStats(subset, len(kept), len(skipped), sum(u.duration for u in kept) / 3600,
                            len({u.speaker for u in kept}), reasons)
@@ -165,11 +171,14 @@ def prepare_manifests(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def iter_manifest(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Iterate over the rows of a manifest, checking each has the manifest fields."""
+    """Iterate over the rows of a manifest, checking each has the manifest fields; ``path`` resolved
+    (see the module docstring)."""
+    folder, hint = Path(path).parent, []
     for i, row in enumerate(iter_jsonl(path), 1):
         missing = [k for k in MANIFEST_FIELDS if k not in row]
         if missing:
             raise ValueError(f"{path}: row {i} ({row.get('id', '?')}) lacks fields {missing}")
+        row["path"] = path_from_file(row["path"], folder, hint)
         yield row
 
 

@@ -247,8 +247,9 @@ def _examples(exp_dir: Path, n: int = 3) -> list[list[str]]:
     lst = exp_dir / "synth" / "list.jsonl"
     if not lst.is_file():
         return []
-    from data_prep.fileio import read_jsonl
-    rows = [r for r in read_jsonl(lst) if Path(r.get("prompt_wav", "")).is_file()]
+    from data_prep.fileio import path_from_file, read_jsonl
+    rows = [{**r, "prompt_wav": path_from_file(r.get("prompt_wav", ""), lst.parent)} for r in read_jsonl(lst)]
+    rows = [r for r in rows if Path(r["prompt_wav"]).is_file()]
     return [[r["prompt_wav"], r["prompt_text"], r["text"]] for r in rows[:n]]
 
 

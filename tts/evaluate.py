@@ -38,7 +38,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 
 from data_prep.audio import AudioError, load_audio, save_audio
-from data_prep.fileio import read_jsonl, setup_logging
+from data_prep.fileio import path_from_file, read_jsonl, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +118,10 @@ def load_items(list_path: Optional[str | Path] = None, outputs: Optional[str | P
         for n, r in enumerate(read_jsonl(list_path), 1):
             if not r.get("id") or not r.get("text"):
                 raise ValueError(f"{list_path}:{n}: a list row needs 'id' and 'text'")
+            here = Path(list_path).parent       # relative paths: from the list's folder upwards
+            ref, prm, outw = (path_from_file(r[k], here) if r.get(k) else None for k in ("ref_wav", "prompt_wav", "out_wav"))
             it = EvalItem(id=str(r["id"]), text=str(r["text"]), speaker=r.get("speaker"),
-                          ref_wav=r.get("ref_wav"), prompt_wav=r.get("prompt_wav"),
-                          prompt_text=r.get("prompt_text"), out_wav=r.get("out_wav"))
+                          ref_wav=ref, prompt_wav=prm, prompt_text=r.get("prompt_text"), out_wav=outw)
             if out_dir is not None:
                 it.out_wav = str(out_dir / f"{it.id}.wav")
             items.append(it)
@@ -154,9 +155,10 @@ def _items_from_results(out_dir: Path) -> list[EvalItem]:
                         out_dir / "results.jsonl", n)
             continue
         wav = out_dir / Path(str(r.get("wav") or f"{r['id']}.wav")).name     # relative to the folder
+        prm, ref = (path_from_file(r[k], out_dir) if r.get(k) else None for k in ("prompt_wav", "ref_wav"))
         items.append(EvalItem(id=str(r["id"]), text=str(r["text"]), speaker=r.get("speaker"),
-                              prompt_wav=r.get("prompt_wav"), prompt_text=r.get("prompt_text"),
-                              ref_wav=r.get("ref_wav"), out_wav=None if "error" in r else str(wav)))
+                              prompt_wav=prm, prompt_text=r.get("prompt_text"),
+                              ref_wav=ref, out_wav=None if "error" in r else str(wav)))
     return items
 
 

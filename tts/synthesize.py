@@ -424,7 +424,9 @@ def check_output_dir(path: Union[str, os.PathLike], what: str = "--out-dir") -> 
 def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
     """Rows of a --list JSONL, checked before any model is loaded: JSON, the required keys, and an id
     that is a plain file name ([A-Za-z0-9][A-Za-z0-9._-]*, no folder parts) used once. A row without an
-    id gets its line number. prompt_wav paths are relative to the list file when they exist there."""
+    id gets its line number. A relative prompt_wav that is not found from the current folder is looked up
+    from the list's folder and the folders above it (tts.zeroshot_list writes recipe-relative paths)."""
+    from data_prep.fileio import path_from_file
     list_path = Path(list_path)
     try:
         lines = list_path.read_text(encoding="utf-8").splitlines()
@@ -452,8 +454,8 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
                                  f"each item writes <id>.wav")
         seen[rid] = n
         wav = Path(str(row["prompt_wav"]))
-        if not wav.is_absolute() and not wav.exists() and (list_path.parent / wav).exists():
-            row["prompt_wav"] = str(list_path.parent / wav)      # relative to the list file
+        if not wav.is_absolute() and not wav.exists():           # from the list's folder or one above it
+            row["prompt_wav"] = path_from_file(wav, list_path.parent)
         rows.append(row)
     if not rows:
         raise SynthesisError(f"--list {list_path}: no items")

@@ -18,7 +18,8 @@ The list is JSONL, one row per item, so every tool scores the same set::
 
 ``prompt_wav`` is the cut prompt written under ``<out>/prompts/``; ``out_wav`` is where the TTS
 output is expected (``<out>/wavs/<id>.wav``, what ``python -m tts.synthesize --list LIST
---out-dir <out>/wavs`` writes). Paths are absolute.
+--out-dir <out>/wavs`` writes). Paths are relative to the folder the list was made from (the recipe
+directory) when they lie in it, else absolute; readers find them from the list's folder upwards.
 
     python -m tts.zeroshot_list --manifest data/manifests/test-clean.jsonl \
         --train-manifest data/manifests/train-clean-100.jsonl --out exp/synth --max-per-speaker 2
@@ -36,9 +37,11 @@ from typing import Optional
 import numpy as np
 
 from data_prep.audio import load_audio, save_audio
-from data_prep.fileio import read_jsonl, setup_logging, write_jsonl
+from data_prep.fileio import path_for_file, read_jsonl, setup_logging, write_jsonl
 
 log = logging.getLogger(__name__)
+
+PATH_KEYS = ("ref_wav", "prompt_src", "prompt_wav", "out_wav")
 
 
 @dataclass
@@ -168,11 +171,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     cfg = ListConfig(prompt_target=a.prompt_target, prompt_min=a.prompt_min, prompt_max=a.prompt_max,
                      min_duration=a.min_duration, max_duration=a.max_duration, trim_db=a.trim_db,
                      max_per_speaker=a.max_per_speaker, max_items=a.max_items, seed=a.seed)
-    rows = read_jsonl(a.manifest)
+    from data_prep.libritts import read_manifest
+    rows = read_manifest(a.manifest)
     train = {str(r["speaker"]) for r in read_jsonl(a.train_manifest)} if a.train_manifest else None
     items = build_list(rows, a.out, cfg, train)
     path = Path(a.out) / "list.jsonl"
-    write_jsonl(path, items)
+    # paths relative to the recipe directory (the current folder) when under it: a moved checkout reads
+    # its own files; readers resolve them from the list's folder upwards (data_prep.fileio.path_from_file)
+    write_jsonl(path, [{k: path_for_file(v, a.out) if k in PATH_KEYS else v for k, v in it.items()} for it in items])
     log.info("zero-shot list: %d items, %d speakers, prompts %.1f-%.1f s -> %s", len(items),
              len({it["speaker"] for it in items}), min(it["prompt_duration"] for it in items),
              max(it["prompt_duration"] for it in items), path)

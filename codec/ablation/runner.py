@@ -134,7 +134,10 @@ def ablation_bandwidths(cfg) -> list[float]:
 def speaker_balanced(manifest: str | Path, n: int, out: Path) -> Path:
     """The first `n` utterances of `manifest` taken round-robin over its speakers (in order of first
     appearance), written to `out`: the first n of a speaker-sorted manifest would be one or two voices."""
-    rows = read_jsonl(manifest)
+    from data_prep.fileio import path_from_file
+    hint: list = []                         # paths resolved: the subset is written to another folder
+    rows = [{**r, "path": path_from_file(r["path"], Path(manifest).parent, hint)} if "path" in r else r
+            for r in read_jsonl(manifest)]
     if not rows:
         raise ValueError(f"{manifest}: empty manifest, nothing to evaluate")
     by_spk: dict[str, list[dict]] = defaultdict(list)

@@ -13,6 +13,7 @@ def test_load_items_reads_the_synthesizers_results_jsonl(tmp_path):
     out = tmp_path / "run" / "wavs"
     out.mkdir(parents=True)
     save_audio(out / "a.wav", np.zeros(1600, np.float32), 16000)
+    save_audio(tmp_path / "run" / "p.wav", np.zeros(16000, np.float32), 16000)   # found from the folder upwards
     rows = [{"id": "a", "wav": "/machine/that/made/it/a.wav", "text": "Hello there.", "prompt_wav": "p.wav",
              "prompt_text": "a prompt"},
             {"id": "b", "text": "Failed one.", "error": "list.jsonl id b: prompt is silent"}]
@@ -20,7 +21,7 @@ def test_load_items_reads_the_synthesizers_results_jsonl(tmp_path):
     items = load_items(None, out)
     assert [it.id for it in items] == ["a", "b"]
     assert items[0].out_wav == str(out / "a.wav")          # found in the folder, wherever it was written
-    assert items[0].text == "Hello there." and items[0].prompt_wav == "p.wav"
+    assert items[0].text == "Hello there." and items[0].prompt_wav == str(tmp_path / "run" / "p.wav")
     assert items[1].out_wav is None                         # a failed item counts as missing audio
 
 
