@@ -132,10 +132,12 @@ log() {
   echo "$line" >> "$exp_dir/run.log"
 }
 
-# Run a command, logging it; its stderr (Python logging) also goes to run.log.
+# Run a command, logging it; its stderr (Python logging) also goes to run.log. Our progress bars are drawn
+# only on a terminal (here stderr is a pipe: they log a line every 5% instead); a bar some other tool
+# still redraws with carriage returns reaches run.log as its last state only.
 run() {
   log "\$ $*"
-  "$@" 2> >(tee -a "$exp_dir/run.log" >&2)
+  "$@" 2> >(tee >(awk '{ sub(/.*\r/, ""); print; fflush() }' >> "$exp_dir/run.log") >&2)
 }
 
 bash "$root/scripts/setup_env.sh"
