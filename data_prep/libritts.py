@@ -35,10 +35,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from tqdm import tqdm
-
 from data_prep.audio import AudioError, audio_info, load_audio
 from data_prep.fileio import iter_jsonl, path_for_file, path_from_file, setup_logging, write_jsonl
+from data_prep.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def scan_subset(subset_dir: Path, jobs: int = 4, min_duration: float = 0.0, max_
     skipped: list[Skipped] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = pool.map(lambda w: scan_utterance(w, decode), wavs)
-        for res in tqdm(results, total=len(wavs), desc=f"scan {subset_dir.name}", unit="utt", disable=None):
+        for res in progress(results, total=len(wavs), desc=f"scan {subset_dir.name}", unit="utt"):
             if isinstance(res, Skipped):
                 skipped.append(res)
             elif res.duration < min_duration:

@@ -30,7 +30,7 @@ if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from tqdm import tqdm  # noqa: E402
+from data_prep.progress import progress  # noqa: E402
 
 from codec.metrics import available_metrics  # noqa: E402
 
@@ -170,7 +170,7 @@ def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
     chosen = select_runs(plan.runs(), args.runs)
     trained = 0
     if not (args.report_only or args.downstream_only):
-        for r in tqdm(chosen, desc="ablation runs", unit="run"):
+        for r in progress(chosen, desc="ablation runs", unit="run", every=1):
             status = run_status(r, plan.steps)
             if status == "done" and load_result(r, settings) is not None:
                 log.info("%s: done, skipping", r.key)

@@ -261,9 +261,9 @@ def collect(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step
 def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], budget: Optional[int] = None,
             recipe: Optional[Path] = None) -> int:
     """Run every variant's downstream not done yet (at most `budget` of them). Returns how many ran."""
-    from tqdm import tqdm
+    from data_prep.progress import progress
     ran = 0
-    for v in tqdm(list(variants), desc="downstream TTS", unit="variant"):
+    for v in progress(list(variants), desc="downstream TTS", unit="variant", every=1):
         st = status(plan, v, settings)
         if st == "done":
             log.info("%s downstream: done, skipping", v)
