@@ -359,7 +359,11 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
              "floor" + ("; the true-STFT-magnitude rows are ceilings: every magnitude right, the phase random or "
                        "found by 32 Griffin-Lim iterations (hop = the codec's, n_fft = 4 hops)"
                        if any(r["kind"].startswith("oracle") for r in last["rows"]) else "") +
-             ". `missing` = metric package not installed.", "",
+             ". `missing` = metric package not installed." +
+             (" SI-SDR compares waveforms sample by sample: the decoder makes its own phase (and need not keep "
+              "the sign of the waveform), as do the ceiling rows (random or Griffin-Lim phase), so it is strongly "
+              "negative in every row, ceilings included; it measures phase agreement, which this codec does not "
+              "aim for, not quality: read STOI, PESQ and mel L1." if "si_sdr" in keys else ""), "",
              f"| row | n_q | {heads} |", "|---|---|" + "---|" * len(keys)]
     for r in last["rows"]:
         cells = " | ".join(_fmt(r["scores"].get(k)) for k in keys)

@@ -40,3 +40,14 @@ def test_metric_plots_use_the_actual_rate(tmp_path, monkeypatch):
     ax = figs[0].axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1.2", "6"]
     assert "actual" in ax.get_xlabel()
+
+
+def test_markdown_explains_si_sdr():
+    from dataclasses import asdict
+    res = E.CheckpointResult("exp/codec/model", "1400", "x", _rows())
+    report = {"keys": ["stoi", "si_sdr"], "checkpoints": [asdict(res)], "items": 3, "manifests": ["m.jsonl"],
+              "max_seconds": 10.0, "sample_rate": 16000, "packages": {}, "wall_seconds": 1.0}
+    md = E.markdown_report(report, plots=False)
+    assert "SI-SDR compares waveforms sample by sample" in md and "ceilings included" in md
+    report["keys"] = ["stoi"]
+    assert "SI-SDR compares" not in E.markdown_report(report, plots=False)
