@@ -69,7 +69,7 @@ def read_durations(path: str | Path) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"durations file {path} does not exist (recipe stage 5 writes it)")
+        raise FileNotFoundError(f"durations file {path} does not exist (the recipe writes it in stage 4: python -m tts.align.durations)")
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():

@@ -189,3 +189,24 @@ def test_curriculum_serves_short_utterances_first(dump):
     resumed = StepBatchSampler(ds.costs(), 400, 3, 16, seed=3, start_step=4, phases=phases)
     assert [next(iter(resumed))] == [s.batch_for_step(4)]
     assert curriculum_phases(ds, CFG) is None
+
+
+def test_durations_file_travels_with_the_items(dump, tmp_path):
+    """The AR reads forced-alignment durations: kept items carry them (summing to their frames), an
+    utterance the aligner skipped or whose durations do not fit its tokens is dropped and counted."""
+    import json
+    d, enc = dump
+    src = d.parent.parent / "durations" / "train.jsonl"
+    rows = [json.loads(ln) for ln in src.read_text().splitlines()]
+    rows[0]["durations"] = rows[0]["durations"][:-1]                   # one token short
+    skipped = rows.pop(1)["id"]                                        # the aligner skipped it
+    path = tmp_path / "dur.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = TTSDataset(d, enc, CFG, 1, "ar", "prefix", durations=path)
+    assert ds.stats.dropped["durations_mismatch"] == 1 and ds.stats.dropped["no_durations"] == 1
+    assert skipped not in {ds.utt_id(i) for i in range(len(ds))}
+    batch = collate([ds[(i, 0)] for i in range(4)])
+    assert batch.durations is not None and torch.equal(batch.durations.sum(1), batch.code_lens)
+    batch.validate(1)
+    with pytest.raises(FileNotFoundError, match="durations file"):
+        TTSDataset(d, enc, CFG, 1, "ar", "prefix", durations=tmp_path / "missing.jsonl")

@@ -4,6 +4,7 @@ Named apart from tests/codec/helpers.py: pytest imports test-directory modules b
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +29,30 @@ def phoneme_string(rng: np.random.Generator, n_phones: int) -> str:
         toks.extend(word)
         left -= w
     return " ".join(toks + ["."])
+
+
+def token_durations(phonemes: str, frames: int, rng: np.random.Generator) -> Optional[list[int]]:
+    """Random frames per token summing to `frames`: >= 1 per phone, 0 for stress marks, separators 0-1
+    (None where that is impossible, as the aligner skips such utterances)."""
+    toks = (phonemes or "").split()
+    d = [0 if t == "ˈ" else (int(rng.integers(0, 2)) if t in ("_", ".") else 1) for t in toks]
+    phones = [i for i, t in enumerate(toks) if t not in ("ˈ", "_", ".")]
+    if not phones or sum(d) > frames:
+        return None
+    for _ in range(frames - sum(d)):
+        d[phones[int(rng.integers(0, len(phones)))]] += 1
+    return d
+
+
+def write_durations(path: Path, rows: list[dict], rng: np.random.Generator) -> Path:
+    """A durations file (docs/durations.md) for the dump's utterances."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        for r in rows:
+            d = token_durations(r["phonemes"], r["frames"], rng)
+            if d is not None:
+                fh.write(json.dumps({"id": r["id"], "frames": r["frames"], "durations": d}) + "\n")
+    return path
 
 
 def write_dump(root: str | Path, n_speakers: int = 4, per_speaker: int = 4, n_q: int = 4,
@@ -58,6 +83,7 @@ def write_dump(root: str | Path, n_speakers: int = 4, per_speaker: int = 4, n_q:
                 w.add(uid, codes, speaker=r["speaker"], text="text", phonemes=r["phonemes"],
                       duration=r["frames"] / FRAME_RATE)
     writer.finalize(len(plan))
+    write_durations(root / "durations" / f"{subset}.jsonl", rows, np.random.default_rng([seed, 1]))
     (root / "phonemes").mkdir(parents=True, exist_ok=True)
     SymbolTable().save(root / "phonemes" / "tokens.txt")
     return dump_dir
