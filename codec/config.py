@@ -159,6 +159,9 @@ class LossConfig:
     phase_iaf: float = 0.0
     # "none": every bin alike (APNet); "magnitude": each bin weighted by the target's magnitude
     phase_weighting: PhaseWeighting = "none"
+    # False: the phase losses train only the head's last LayerNorm + projection (its input detached),
+    # so they cannot pull the shared layers away from the mel terms; True: every layer (APNet's way).
+    phase_trunk_grad: bool = True
     # Multi-resolution loss on the power-law compressed complex STFT of the output waveform
     # (|S|^c e^{i angle S}, RMS-normalised; codec/phase_losses.py): L_G += complex * L_complex. Off by default.
     complex: float = 0.0

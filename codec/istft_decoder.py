@@ -121,7 +121,11 @@ class ISTFTHead(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         # Training with phase losses (codec/phase_losses.py) sets keep_spectrum: each training forward
         # then keeps its predicted (log-magnitude, phase) [B, n_fft/2 + 1, T * up] in `last_spectrum`.
+        # With keep_detached, the kept pair is recomputed from the head's input detached, so a loss on it
+        # trains this head's own LayerNorm and projection only, not the layers below (the waveform is
+        # the same either way).
         self.keep_spectrum = False
+        self.keep_detached = False
         self.last_spectrum: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,12 +136,19 @@ class ISTFTHead(nn.Module):
             h = h.to(torch.promote_types(h.dtype, torch.float32))      # bf16/fp16 -> fp32; fp64 stays
             log_mag, phase = h.chunk(2, dim=1)                          # [B, n_fft/2 + 1, T * up] each
             if self.keep_spectrum and self.training:
-                self.last_spectrum = (log_mag, phase)
+                self.last_spectrum = (log_mag, phase) if not self.keep_detached else self._spectrum(x.detach())
             mag = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
             spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
             wav = torch.istft(spec, self.n_fft, self.sub_hop, self.n_fft, window=self.window.to(h.dtype),
                               center=True, length=T * self.hop)
         return wav[:, None]
+
+    def _spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-magnitude, phase) [B, n_fft/2 + 1, T * up] of frames x [B, W, T], in float32."""
+        B, _, T = x.shape
+        h = self.proj(self.norm(x.transpose(1, 2))).reshape(B, T * self.upsample, self.n_fft + 2).transpose(1, 2)
+        log_mag, phase = h.float().chunk(2, dim=1)
+        return log_mag, phase
 
     def frame_reach(self) -> tuple[int, int]:
         """(left, right): the frames t - left .. t + right have a non-zero window sample in output block t.

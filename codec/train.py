@@ -68,6 +68,7 @@ def build_phase_loss(cfg: CodecConfig, model: torch.nn.Module) -> PhaseLoss | No
         raise ValueError("loss.phase_ip/phase_gd/phase_iaf need the iSTFT head's phase (seanet.decoder=istft)")
     head = model.decoder.post[-1]
     head.keep_spectrum = True
+    head.keep_detached = not lc.phase_trunk_grad
     return PhaseLoss(head.n_fft, head.sub_hop, lc.phase_weighting)
 
 

@@ -163,3 +163,35 @@ def test_phase_losses_need_the_istft_head(tmp_path):
     cfg = replace(cfg, loss=replace(cfg.loss, phase_ip=1.0))
     with pytest.raises(ValueError, match="istft"):
         build_phase_loss(cfg, build_codec(cfg))
+
+
+@pytest.mark.parametrize("trunk_grad", [True, False])
+def test_phase_trunk_grad_switch(trunk_grad):
+    from codec.build import build_codec
+    from codec.train import build_phase_loss
+    cfg = tiny_config()
+    cfg = replace(cfg, seanet=replace(cfg.seanet, decoder="istft", istft=replace(cfg.seanet.istft, width=16,
+                                                                                    n_blocks=1)),
+                  loss=replace(cfg.loss, phase_gd=1.0, phase_iaf=1.0, phase_trunk_grad=trunk_grad))
+    torch.manual_seed(0)
+    model = build_codec(cfg).train()
+    loss = build_phase_loss(cfg, model)
+    x = _speech(2, 0.2)
+    out = model(x, 2)
+    head = model.decoder.post[-1]
+    _, phase = head.last_spectrum
+    t = loss(phase, x)
+    model.zero_grad()
+    (t["gd"] + t["iaf"]).backward()
+    assert head.proj.weight.grad is not None and float(head.proj.weight.grad.abs().sum()) > 0
+    block = model.decoder.post[1]
+    reached = block.fc1.weight.grad is not None and float(block.fc1.weight.grad.abs().sum()) > 0
+    assert reached == trunk_grad
+    # the waveform does not depend on the switch
+    with torch.no_grad():
+        torch.manual_seed(1)
+        a = model(x, 2).audio
+        head.keep_detached = not head.keep_detached
+        torch.manual_seed(1)
+        b = model(x, 2).audio
+    assert torch.equal(a, b) and a.shape == x.shape
