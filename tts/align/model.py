@@ -29,7 +29,7 @@ class RecognizerConfig:
     kernel_size: int = 5
     expansion: int = 2
     gru_hidden: int = 0             # per direction; 0: no GRU (conv only)
-    subsample: int = 1              # trunk frames per output frame: 2 runs the trunk at half the frame
+    subsample: int = 2              # trunk frames per output frame: 2 runs the trunk at half the frame
                                     # rate and the head emits 2 frames per trunk frame (about 2x faster)
     dropout: float = 0.1
     freq_masks: int = 2             # training only: SpecAugment-style mel band masks ...

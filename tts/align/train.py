@@ -63,7 +63,7 @@ class DataConfig:
     valid_phonemes: Optional[str] = None
     feature_cache_dir: Optional[str] = None  # .npz caches of the features (keyed by utterances + config)
     workers: int = 2                         # feature threads
-    max_frames_per_batch: int = 12_000       # items x longest frames
+    max_frames_per_batch: int = 5_000        # items x longest frames (small batches: more updates per minute)
     max_batch_size: int = 64
     valid_max_utterances: Optional[int] = None
 
@@ -73,7 +73,9 @@ class OptimConfig:
     lr: float = 3e-3
     betas: tuple[float, float] = (0.9, 0.98)
     weight_decay: float = 0.01
-    warmup_steps: int = 50
+    warmup_steps: int = 30
+    # cosine: decays over the run's progress, max(step / max_steps, minutes / max_minutes), so a wall-time
+    # budget ends at the low learning rate as a step budget does
     schedule: LRSchedule = "cosine"
     min_lr_ratio: float = 0.05
     grad_clip: float = 1.0
@@ -83,8 +85,8 @@ class OptimConfig:
 class TrainConfig:
     exp_dir: str = "exp/aligner"
     seed: int = 1234
-    max_steps: int = 400                     # the cosine schedule ends here
-    max_minutes: Optional[float] = 4.0
+    max_steps: int = 2000
+    max_minutes: Optional[float] = 3.0
     log_every: int = 25
     valid_every: int = 100                   # 0: only at the end
     threads: Optional[int] = None            # torch intra-op threads (None: leave as launched)
@@ -208,6 +210,20 @@ def evaluate(model: CTCRecognizer, split: Split, max_frames: int = 20_000) -> di
 
 
 # -- training ------------------------------------------------------------------------------------------
+def scheduled_lr(step: int, minutes: float, cfg: AlignerConfig) -> float:
+    """Warmup over optim.warmup_steps, then the schedule over the progress max(step / max_steps,
+    minutes / max_minutes) (codec.utils.trainer.lr_at on a 10,000-point progress scale)."""
+    oc, tc = cfg.optim, cfg.train
+    if step < oc.warmup_steps or oc.schedule != "cosine":
+        return lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
+    p = step / max(1, tc.max_steps)
+    if tc.max_minutes:
+        p = max(p, minutes / tc.max_minutes)
+    scale = 10_000
+    pos = oc.warmup_steps + int(min(1.0, p) * (scale - oc.warmup_steps))
+    return lr_at(pos, oc.lr, oc.warmup_steps, "cosine", scale, oc.min_lr_ratio)
+
+
 def train(cfg: AlignerConfig) -> dict:
     tc, oc, dc = cfg.train, cfg.optim, cfg.data
     if tc.threads:
@@ -275,7 +291,7 @@ def train(cfg: AlignerConfig) -> dict:
         if reason:
             break
         seed_step(tc.seed, step, rank)
-        lr = lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
+        lr = scheduled_lr(step, budget.minutes, cfg)
         set_lr(optimizer, lr)
         items = batch_for(batches, tc.seed, step * world + rank)
         x, lengths, tg, tl = collate(train_split, items)
