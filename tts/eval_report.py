@@ -14,7 +14,8 @@ from data_prep.fileio import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-ROW_TITLES = {"ground_truth": "ground truth", "resynthesis": "codec resynthesis", "tts": "TTS (zero-shot)"}
+ROW_TITLES = {"ground_truth": "ground truth", "resynthesis": "codec resynthesis",
+              "gt_cb1_nar": "ground-truth codebook 1 + NAR", "tts": "TTS (zero-shot)"}
 
 
 def _f(x: Optional[float], nd: int = 3) -> str:
@@ -51,22 +52,45 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
               f"scored on the same items by the same stack. Codec resynthesis uses "
               f"{s['n_q']} codebook(s), the TTS's n_q." if s.get("n_q") else
               f"{s['n_items']} test items, {s['n_speakers']} speakers; every row is scored on the same items.", ""]
-    lines += ["| row | items | WER | SIM to prompt | DNSMOS ovrl | PESQ | STOI | mel L1 |",
-              "|---|---|---|---|---|---|---|---|"]
+    has_per = any(r.per is not None for r in rows.values())
+    head = ["row", "items", "WER", "S / D / I words"] + (["PER", "S / D / I phones"] if has_per else []) + \
+        ["SIM to prompt", "DNSMOS ovrl", "PESQ", "STOI", "mel L1", "mean s"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         cm = r.codec_metrics
         miss = f" ({r.missing} missing)" if r.missing else ""
-        lines.append(f"| {ROW_TITLES.get(name, name)} | {r.n}{miss} | {_f(r.wer)} | {_f(r.sim)} | "
-                     f"{_f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a'} | {_f(cm.get('pesq'), 2)} | "
-                     f"{_f(cm.get('stoi'))} | {_f(cm.get('mel'))} |")
+        cells = [ROW_TITLES.get(name, name), f"{r.n}{miss}", _f(r.wer), _sdi(r.wer_detail)]
+        if has_per:
+            cells += [_f(r.per), _sdi(r.per_detail)]
+        cells += [_f(r.sim), _f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a', _f(cm.get('pesq'), 2),
+                  _f(cm.get('stoi')), _f(cm.get('mel')), _f(r.seconds, 2)]
+        lines.append("| " + " | ".join(cells) + " |")
     if report.sim_floor is not None:
-        lines.append(f"| different speaker (SIM floor) | | | {_f(report.sim_floor)} | | | | |")
+        cells = ["different speaker (SIM floor)"] + [""] * (head.index("SIM to prompt") - 1) + [_f(report.sim_floor)]
+        lines.append("| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |")
     lines += ["", "SIM on the ground-truth row is the same-speaker ceiling: two different utterances "
               "(prompt and recording) of one speaker. The floor pairs each prompt with other speakers' "
               "recordings. Codec metrics compare the resynthesis with the recording. SI-SDR is left out "
               "of this table (it is in report.json): the codec's decoder makes its own phase and does not "
               "keep the waveform's sign, so SI-SDR, a waveform-matching score, is strongly negative for "
-              "any output of it and says nothing about its quality.", ""]
+              "any output of it and says nothing about its quality.", "",
+              "S / D / I: substitutions, deletions and insertions summed over the items (a missing output "
+              "or an empty transcript is all deletions: WER 1.0)."]
+    if "gt_cb1_nar" in rows:
+        lines += ["", f"'{ROW_TITLES['gt_cb1_nar']}' isolates the NAR: the recording's own codebook-1 codes, "
+                  f"codebooks 2..{s.get('nar_n_q', 'n_q')} filled by the NAR from the prompt's codes and the "
+                  "phonemes the synthesizer gives it, decoded at the recording's level. Codec resynthesis -> "
+                  "this row is what the NAR loses; this row -> TTS is what the AR loses."]
+    if has_per:
+        dev = s.get("aligner_dev_per")
+        lines += ["", "PER: phoneme error rate of the project's CTC phoneme recognizer (`tts.align`, "
+                  f"{s.get('aligner')}) against the pronounced phones of each item's text from the models' text "
+                  f"front end (settings from {s.get('frontend')}). The recognizer was trained on the **training speakers "
+                  "only**: the test voices are unseen by it, as by the TTS"
+                  + (f" (its own dev PER {_f(dev)})" if dev is not None else "") + ". It is a "
+                  "domain-matched intelligibility measure beside the WER; the ground-truth row is its "
+                  "ceiling on these items (its own errors on real recordings)."]
+    lines.append("")
     gt, rs = rows.get("ground_truth"), rows.get("resynthesis")
     if gt and rs and gt.wer is not None and rs.wer is not None and gt.wer > rs.wer:
         lines += [f"The ground truth scores a worse WER ({_f(gt.wer)}) than its codec resynthesis "
@@ -74,16 +98,28 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
                   "these voices (espeak-ng voices with unusual pitch and speed in the mini corpus), and the "
                   "codec's smoother, band-limited output is closer to what it knows. Compare rows with each "
                   "other; do not read a WER as intelligibility.", ""]
-    lines += ["## Targets", ""]
+    d = getattr(report, "durations", None) or {}
+    if d:
+        lines += [f"Duration ratio TTS / ground truth (seconds, per item): median {_f(d['median'], 2)}, range "
+                  f"{_f(d['min'], 2)}-{_f(d['max'], 2)} over {d['n']} items.", ""]
+    lines += ["## Targets (issue 17)", ""]
     t = report.targets
     if not t:
         lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")
-    for key in ("wer", "sim"):
-        if key in t:
-            v = t[key]
-            base = v.get("resynthesis", v.get("ceiling"))
+    for key in ("wer", "per", "sim", "duration"):
+        if key not in t:
+            continue
+        v = t[key]
+        verdict = f"**{'met' if v['met'] else 'NOT met'}**"
+        if key == "duration":
+            lines.append(f"- {v['rule']}: median {_f(v['tts'], 2)} (range {_f(v['min'], 2)}-{_f(v['max'], 2)}): "
+                         f"{verdict}")
+        elif key == "sim":
+            lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} (floor {_f(v['base'])}): "
+                         f"{verdict}")
+        else:
             lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} "
-                         f"(base {_f(base)}, ratio {_f(v['ratio'], 2)}): **{'met' if v['met'] else 'NOT met'}**")
+                         f"(resynthesis {_f(v['base'])}, ratio {_f(v.get('ratio'), 2)}): {verdict}")
     lines += ["", "## Setting", "",
               f"- ASR: {s['asr']}."]
     if s.get("asr_constrained"):
@@ -104,12 +140,20 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     if examples:
-        lines += ["", "## Examples", "", "| id | text | prompt | ground truth | resynthesis | TTS | TTS heard as |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "## Examples", "",
+                  "| id | text | prompt | ground truth | resynthesis | GT codebook 1 + NAR | TTS | TTS heard as |",
+                  "|---|---|---|---|---|---|---|---|"]
         for e in examples:
-            cells = [f"[wav]({e[k]})" if e.get(k) else "" for k in ("prompt", "ground_truth", "resynthesis", "tts")]
+            cells = [f"[wav]({e[k]})" if e.get(k) else ""
+                     for k in ("prompt", "ground_truth", "resynthesis", "gt_cb1_nar", "tts")]
             lines.append(f"| {e['id']} | {e['text']} | " + " | ".join(cells) + f" | {e.get('tts_hyp', '')} |")
     return "\n".join(lines) + "\n"
+
+
+def _sdi(d: dict) -> str:
+    if not d or d.get("substitutions") is None:
+        return "n/a"
+    return f"{d['substitutions']} / {d['deletions']} / {d['insertions']}"
 
 
 def _copy_examples(report, items, out: Path, n: int) -> list[dict]:
@@ -118,7 +162,8 @@ def _copy_examples(report, items, out: Path, n: int) -> list[dict]:
     for it, rec in list(zip(items, report.items))[: max(0, n)]:
         e = {"id": it.id, "text": it.text, "tts_hyp": rec.get("tts", {}).get("hyp", "")}
         srcs = {"prompt": it.prompt_wav, "ground_truth": it.ref_wav,
-                "resynthesis": rec.get("resynthesis", {}).get("wav"), "tts": it.out_wav}
+                "resynthesis": rec.get("resynthesis", {}).get("wav"),
+                "gt_cb1_nar": rec.get("gt_cb1_nar", {}).get("wav"), "tts": it.out_wav}
         for k, src in srcs.items():
             if src and Path(src).is_file():
                 dst = exd / it.id / f"{k}.wav"
@@ -135,16 +180,18 @@ def _plot_scores(report, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = list(report.rows)
-    panels = [("WER per utterance", lambda r: r.get("wer")), ("SIM to prompt", lambda r: r.get("sim")),
+    panels = [("WER per utterance", lambda r: r.get("wer")), ("PER per utterance", lambda r: r.get("per")),
+              ("SIM to prompt", lambda r: r.get("sim")),
               ("DNSMOS ovrl", lambda r: (r.get("dnsmos") or {}).get("ovrl"))]
     data = []
     for title, get in panels:
-        vals = [[get(it[n]) for it in report.items if n in it and get(it[n]) is not None] for n in names]
+        vals = [[get(it[n]) for it in report.items if n in it and get(it[n]) is not None
+                 and np.isfinite(get(it[n]))] for n in names]
         if any(vals):
             data.append((title, vals))
     if not data:
         return False
-    fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(data), figsize=(4.6 * len(data), 3.8), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, (title, vals) in zip(axes[0], data):
         keep = [(n, v) for n, v in zip(names, vals) if v]

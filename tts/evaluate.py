@@ -8,6 +8,10 @@ Rows, each scored on the same items by the same ASR, speaker encoder and metrics
 
 * ``ground_truth``: the target utterance's recording;
 * ``resynthesis``: that recording through the codec at the TTS's number of codebooks (n_q);
+* ``gt_cb1_nar`` (with ``--codec`` and ``--nar``): the recording's own codebook 1 (codec), codebooks
+  2..n_q filled by the NAR from the prompt's codes and the phonemes the synthesizer gives it, decoded
+  at the recording's scale: the NAR alone, so resynthesis -> this row is the NAR's loss and this row
+  -> tts the AR's;
 * ``tts``: the zero-shot output for (prompt, target text).
 
 Scores: WER (``tts.asr``: pocketsphinx with an LM built from the evaluated sentences unless
@@ -15,8 +19,13 @@ Scores: WER (``tts.asr``: pocketsphinx with an LM built from the evaluated sente
 ground-truth row this is two different utterances of the same speaker, the *ceiling*; a
 different-speaker *floor* pairs each prompt with other speakers' recordings), DNSMOS where
 speechmos is installed, and the codec metrics of ``codec.metrics`` (PESQ, STOI, SI-SDR, mel) for the
-resynthesis row against the recording. Targets: TTS WER <= 2x resynthesis WER, TTS SIM >= 0.8x the
-ceiling. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
+resynthesis row against the recording. With ``--aligner DIR`` (the recipe's exp/aligner/model, a CTC
+phoneme recognizer trained by ``tts.align`` on the training speakers only) every row also gets a
+phoneme error rate (PER) against the pronounced phones of the item's text from the models' own text
+front end (the NAR's config.json "frontend"). Per item: the WER's substitutions, deletions and
+insertions, each row's duration, and the duration ratio TTS / ground truth. Targets (issue 17): TTS WER
+<= 1.5x resynthesis WER, TTS PER <= 1.5x resynthesis PER, TTS SIM >= different-speaker floor + 0.1,
+median duration ratio in 0.8-1.25. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
 wavs (``examples/``) to ``--out`` (``tts.eval_report``).
 
 Input: ``--list`` is stage 7's JSONL (``tts.zeroshot_list``: id, text, ref_wav, prompt_wav,
@@ -42,11 +51,13 @@ from data_prep.fileio import path_from_file, read_jsonl, setup_logging
 
 log = logging.getLogger(__name__)
 
-Row = Literal["ground_truth", "resynthesis", "tts"]
-ROWS: tuple[Row, ...] = ("ground_truth", "resynthesis", "tts")
+Row = Literal["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
+ROWS: tuple[Row, ...] = ("ground_truth", "resynthesis", "gt_cb1_nar", "tts")
 LMMode = Literal["test_texts", "general"]
-WER_TARGET_RATIO = 2.0      # TTS WER <= 2x resynthesis WER
-SIM_TARGET_RATIO = 0.8      # TTS SIM >= 0.8x same-speaker ceiling
+WER_TARGET_RATIO = 1.5      # TTS WER <= 1.5x resynthesis WER (issue 17)
+PER_TARGET_RATIO = 1.5      # TTS PER <= 1.5x resynthesis PER
+SIM_TARGET_MARGIN = 0.1     # TTS SIM >= different-speaker floor + 0.1
+DURATION_TARGET = (0.8, 1.25)   # median duration ratio TTS / ground truth
 CODEC_METRICS = ("pesq", "stoi", "si_sdr", "mel")
 
 
@@ -70,6 +81,9 @@ class EvalConfig:
     dnsmos: bool = True                 # when speechmos is installed
     codec_metrics: bool = True
     examples: int = 3
+    nar: Optional[str] = None           # exported NAR dir: the "ground-truth codebook 1 + NAR" row (with codec)
+    aligner: Optional[str] = None       # tts.align recognizer dir: PER on every row (None: no PER)
+    seed: int = 0                       # NAR sampling (only if the default greedy NAR is changed)
 
 
 @dataclass
@@ -79,6 +93,9 @@ class RowScores:
     missing: int                         # items without audio (counted as all-deletion for WER)
     wer: Optional[float] = None
     wer_detail: dict = field(default_factory=dict)
+    per: Optional[float] = None          # corpus phoneme error rate (with --aligner)
+    per_detail: dict = field(default_factory=dict)     # substitutions/deletions/insertions/ref_phones
+    seconds: Optional[float] = None      # mean duration of the row's audio
     sim: Optional[float] = None          # mean cosine to the prompt
     sim_std: Optional[float] = None
     dnsmos: dict = field(default_factory=dict)         # mean ovrl/sig/bak/p808
@@ -93,6 +110,7 @@ class EvalReport:
     setting: dict
     items: list[dict]                    # per item, per row: hyp, wer, sim, dnsmos, ...
     seconds: float
+    durations: dict = field(default_factory=dict)      # duration ratio TTS / ground truth: median, min, max
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -195,9 +213,126 @@ def _mean(xs: Sequence[Optional[float]]) -> Optional[float]:
     return float(np.mean(v)) if v else None
 
 
+def word_errors(ref: str, hyp: str) -> dict:
+    """Substitutions, deletions, insertions and reference words of one item (normalised as for WER;
+    an empty hypothesis is all deletions)."""
+    import jiwer
+    from .asr import normalize_for_wer
+    r, h = normalize_for_wer(ref), normalize_for_wer(hyp)
+    o = jiwer.process_words(r, h)
+    return {"substitutions": int(o.substitutions), "deletions": int(o.deletions),
+            "insertions": int(o.insertions), "ref_words": len(r.split())}
+
+
+def phone_scores(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -> tuple[float, list[float], dict]:
+    """(corpus PER, per-item PER, substitutions/deletions/insertions/ref_phones) of phone lists: the PER is
+    ``tts.align.recognizer.phoneme_error_rate`` (total edits / total reference phones), the split of the
+    edits is jiwer's alignment of the same lists. A missing or empty hypothesis is all deletions."""
+    import jiwer
+    from tts.align.recognizer import edit_distance, phoneme_error_rate
+    if len(refs) != len(hyps):
+        raise ValueError(f"phone_scores: {len(refs)} references but {len(hyps)} hypotheses")
+    per_item = [edit_distance(r, h) / len(r) if len(r) else float("nan") for r, h in zip(refs, hyps)]
+    keep = [i for i, r in enumerate(refs) if len(r)]
+    detail = {"substitutions": 0, "deletions": 0, "insertions": 0, "ref_phones": sum(len(r) for r in refs)}
+    if keep:
+        o = jiwer.process_words([" ".join(refs[i]) for i in keep], [" ".join(hyps[i]) for i in keep])
+        detail.update(substitutions=int(o.substitutions), deletions=int(o.deletions), insertions=int(o.insertions))
+    return float(phoneme_error_rate([list(r) for r in refs], [list(h) for h in hyps])), per_item, detail
+
+
+def duration_summary(per_item: Sequence[dict]) -> dict:
+    """Duration ratio TTS / ground truth (seconds) of every item with both audios: sets
+    ``item["duration_ratio"]`` and returns {n, median, min, max} ({} when no item has both)."""
+    ratios = []
+    for rec in per_item:
+        a = (rec.get("tts") or {}).get("seconds")
+        b = (rec.get("ground_truth") or {}).get("seconds")
+        if a is not None and b:
+            rec["duration_ratio"] = a / b
+            ratios.append(rec["duration_ratio"])
+    if not ratios:
+        return {}
+    return {"n": len(ratios), "median": float(np.median(ratios)), "min": float(np.min(ratios)),
+            "max": float(np.max(ratios))}
+
+
+@dataclass
+class _NARRow:
+    """What the "ground-truth codebook 1 + NAR" row needs: the NAR, the codec, the text front end."""
+    model: object
+    codec: object
+    frontend: object
+    sampling: object
+    seed: int
+
+    def audio(self, it: EvalItem, ref: tuple[np.ndarray, int], i: int) -> tuple[Optional[tuple[np.ndarray, int]], str]:
+        """(audio, "") or (None, why). The recording's codebook 1 (its own codes), codebooks 2..n_q by the
+        NAR given the whole prompt's codes and the phonemes `tts.synthesize` gives the NAR (prompt text +
+        target for a `prefix`-mode NAR, the target alone for `other_utterance`), decoded at the
+        recording's scale."""
+        import torch
+        from tts.models.decoding import nar_generate
+        from tts.sampling import derive_seed, make_generator
+        prm = _load(it.prompt_wav)
+        if prm is None or not it.prompt_text:
+            return None, "no prompt audio or prompt text"
+        nar, codec, fe = self.model, self.codec, self.frontend
+        K = nar.cfg.n_q
+        r = codec.encode(ref[0], ref[1], n_q=K)
+        first = r.item_codes(0)[0]
+        prompt = codec.encode(prm[0], prm[1], n_q=K).item_codes(0)
+        ids = fe.text_to_ids(it.text)
+        if nar.cfg.prompt_mode == "prefix":
+            ids = fe.text_to_ids(it.prompt_text) + [fe.symbols.word_sep_id] + ids
+        if len(ids) > nar.cfg.max_phonemes or prompt.shape[1] + first.numel() > nar.cfg.max_frames:
+            return None, (f"{len(ids)} phonemes / {prompt.shape[1]} + {first.numel()} frames exceed the NAR's "
+                          f"max_phonemes {nar.cfg.max_phonemes} / max_frames {nar.cfg.max_frames}")
+        codes = nar_generate(nar, [torch.tensor(ids, dtype=torch.long)], [prompt], [first], self.sampling,
+                             generators=[make_generator(derive_seed(self.seed, i))])[0]
+        wav = codec.decode(codes[None], scales=r.scales, num_samples=r.num_samples)[0, 0].numpy()
+        return (wav, codec.sample_rate), ""
+
+
+def _load_nar_row(cfg: EvalConfig, codec, frontend) -> Optional[_NARRow]:
+    if not cfg.nar:
+        return None
+    if codec is None:
+        log.warning("--nar without --codec: the 'ground-truth codebook 1 + NAR' row needs the codec; left out")
+        return None
+    if not (Path(cfg.nar) / "config.json").is_file():
+        log.warning("--nar %s: no config.json (not an exported NAR); the 'ground-truth codebook 1 + NAR' row "
+                    "is left out", cfg.nar)
+        return None
+    from tts.checkpoint import check_codec, check_frontend, load_tts_model
+    from tts.sampling import SamplingConfig
+    lt = load_tts_model(cfg.nar)
+    if lt.part != "nar":
+        raise ValueError(f"--nar {cfg.nar}: is a {lt.part.upper()} model, expected the NAR")
+    check_codec(lt.meta, codec.checkpoint_sha256, f"NAR model {cfg.nar}")
+    check_frontend(lt.meta, frontend, f"NAR model {cfg.nar}")
+    if lt.model.cfg.n_q > codec.n_q:
+        raise ValueError(f"--nar {cfg.nar} models {lt.model.cfg.n_q} codebooks; the codec has {codec.n_q}")
+    return _NARRow(lt.model, codec, frontend, SamplingConfig(), cfg.seed)
+
+
+def _model_frontend(cfg: EvalConfig, aligner_record: Optional[dict]):
+    """(TextFrontend, where its settings come from): the NAR's config.json "frontend" (the models' own front
+    end, as tts.synthesize loads it), else the aligner's record, else the default settings."""
+    from tts.synthesize import load_frontend_for
+    meta, source = None, "the default TextFrontend settings (no --nar config.json)"
+    if cfg.nar and (Path(cfg.nar) / "config.json").is_file():
+        rec = json.loads((Path(cfg.nar) / "config.json").read_text(encoding="utf-8"))
+        if rec.get("frontend"):
+            meta, source = rec, f"the NAR's config.json ({cfg.nar})"
+    if meta is None and aligner_record and aligner_record.get("frontend"):
+        meta, source = aligner_record, f"the aligner's config.json ({cfg.aligner})"
+    return load_frontend_for(meta), source
+
+
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None
              ) -> EvalReport:
-    """Score every row on ``items``; resynthesised audio is written to ``out_dir/resynthesis/``."""
+    """Score every row on ``items``; resynthesised and NAR-row audio is written to ``out_dir/<row>/``."""
     from data_prep.progress import progress
 
     from .asr import load_asr, word_error_rate
@@ -227,7 +362,22 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
         if not 1 <= n_q <= codec.n_q:
             raise ValueError(f"--n-q {n_q} is outside 1..{codec.n_q} of codec {cfg.codec}")
 
+    recognizer = None
+    if cfg.aligner:
+        from tts.align.recognizer import PhonemeRecognizer
+        recognizer = PhonemeRecognizer.from_pretrained(cfg.aligner)
+    frontend = fe_source = None
+    if recognizer is not None or (cfg.nar and codec is not None):
+        frontend, fe_source = _model_frontend(cfg, recognizer.record if recognizer is not None else None)
+    nar_row = _load_nar_row(cfg, codec, frontend)
+
     per_item: list[dict] = [{"id": it.id, "speaker": it.speaker, "text": it.text} for it in items]
+    ref_phones: Optional[list[list[str]]] = None
+    if recognizer is not None:
+        from tts.align.recognizer import pronounced
+        ref_phones = [pronounced(seq) for seq in frontend.phonemize(texts)]
+        for rec, ph in zip(per_item, ref_phones):
+            rec["ref_phones"] = " ".join(ph)
     prompt_emb: list[Optional[np.ndarray]] = []
     for it in progress(items, desc="prompts", unit="utt", leave=False):
         a = _load(it.prompt_wav)
@@ -236,12 +386,13 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
     rows: dict[str, RowScores] = {}
     gt_emb: list[Optional[np.ndarray]] = []
     for row in ROWS:
-        if row == "resynthesis" and codec is None:
+        if row == "resynthesis" and codec is None or row == "gt_cb1_nar" and nar_row is None:
             continue
-        hyps, sims, dns, cms = [], [], [], []
+        hyps, phones, sims, dns, cms, secs = [], [], [], [], [], []
         have = 0
         for i, it in enumerate(progress(items, desc=row, unit="utt", leave=False)):
             rec = per_item[i].setdefault(row, {})
+            ref = None
             if row == "ground_truth":
                 a = _load(it.ref_wav)
             elif row == "tts":
@@ -249,25 +400,35 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
             else:
                 ref = _load(it.ref_wav)
                 a = None
-                if ref is not None:
+                if ref is not None and row == "resynthesis":
                     res = codec.encode(ref[0], ref[1], n_q=n_q)
                     a = (codec.decode(res)[0, 0].numpy(), codec.sample_rate)
-                    if out is not None:
-                        path = out / "resynthesis" / f"{it.id}.wav"
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        save_audio(path, a[0], a[1])
-                        rec["wav"] = str(path)
+                elif ref is not None:
+                    a, why = nar_row.audio(it, ref, i)
+                    if a is None:
+                        log.warning("%s: %s row left out for this item: %s", it.id, row, why)
+                if a is not None and out is not None:
+                    path = out / row / f"{it.id}.wav"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    save_audio(path, a[0], a[1])
+                    rec["wav"] = str(path)
             if row == "ground_truth":
                 gt_emb.append(None)
             if a is None:
                 hyps.append("")
+                phones.append([])
                 rec["missing"] = True
                 continue
             have += 1
             wav, sr = a
+            rec["seconds"] = len(wav) / sr
+            secs.append(rec["seconds"])
             hyp = asr.transcribe(wav, sr)
             hyps.append(hyp)
             rec["hyp"] = hyp
+            if recognizer is not None:
+                phones.append(recognizer.transcribe(wav, sr))
+                rec["phones"] = " ".join(phones[-1])
             emb = spk.embed(wav, sr)
             if row == "ground_truth":
                 gt_emb[-1] = emb
@@ -287,24 +448,42 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
         w = word_error_rate(texts, hyps)
         for i, v in enumerate(w.per_item):
             per_item[i][row]["wer"] = v
+            per_item[i][row]["wer_errors"] = word_errors(texts[i], hyps[i])
+        per = per_detail = None
+        if ref_phones is not None:
+            per, per_items, per_detail = phone_scores(ref_phones, phones)
+            for i, v in enumerate(per_items):
+                per_item[i][row]["per"] = v
         rows[row] = RowScores(
             name=row, n=have, missing=len(items) - have, wer=w.wer,
             wer_detail={"substitutions": w.substitutions, "deletions": w.deletions,
                         "insertions": w.insertions, "ref_words": w.ref_words},
+            per=per, per_detail=per_detail or {}, seconds=_mean(secs),
             sim=_mean(sims), sim_std=float(np.std(sims)) if sims else None,
             dnsmos={k: _mean([d[k] for d in dns]) for k in dns[0]} if dns else {},
             codec_metrics={k: _mean([c[k] for c in cms]) for k in cms[0]} if cms else {})
-        log.info("%s: WER %.3f, SIM %s (%d items, %d missing)", row, w.wer,
+        log.info("%s: WER %.3f (S %d, D %d, I %d), PER %s, SIM %s (%d items, %d missing)", row, w.wer,
+                 w.substitutions, w.deletions, w.insertions, "n/a" if per is None else f"{per:.3f}",
                  "n/a" if rows[row].sim is None else f"{rows[row].sim:.3f}", have, len(items) - have)
 
     floor = _sim_floor(items, prompt_emb, gt_emb)
-    report = EvalReport(rows=rows, sim_floor=floor, targets=_targets(rows), items=per_item,
-                        seconds=round(time.time() - t0, 1),
-                        setting={"asr": asr.name, "asr_constrained": bool(getattr(asr, "constrained", False)),
-                                 "asr_oov": list(getattr(asr, "oov", [])), "speaker_encoder": spk.name,
-                                 "n_items": len(items), "n_speakers": len({it.speaker for it in items}),
-                                 "codec": cfg.codec, "n_q": n_q, "dnsmos": use_dnsmos,
-                                 "metric_versions": metrics_mod.package_versions() if metrics_mod else {}})
+    durations = duration_summary(per_item)
+    setting = {"asr": asr.name, "asr_constrained": bool(getattr(asr, "constrained", False)),
+               "asr_oov": list(getattr(asr, "oov", [])), "speaker_encoder": spk.name,
+               "n_items": len(items), "n_speakers": len({it.speaker for it in items}),
+               "codec": cfg.codec, "n_q": n_q, "dnsmos": use_dnsmos,
+               "metric_versions": metrics_mod.package_versions() if metrics_mod else {}}
+    if nar_row is not None:
+        setting.update(nar=cfg.nar, nar_n_q=int(nar_row.model.cfg.n_q), nar_prompt_mode=nar_row.model.cfg.prompt_mode)
+    if recognizer is not None:
+        training = recognizer.record.get("training") or {}
+        setting.update(aligner=cfg.aligner, aligner_dev_per=(training.get("final_valid") or {}).get("per"),
+                       aligner_steps=training.get("steps"), aligner_train_data=training.get("train_manifest")
+                       or training.get("train_dump"))
+    if frontend is not None:
+        setting["frontend"] = fe_source
+    report = EvalReport(rows=rows, sim_floor=floor, targets=_targets(rows, floor, durations), items=per_item,
+                        seconds=round(time.time() - t0, 1), setting=setting, durations=durations)
     return report
 
 
@@ -325,19 +504,28 @@ def _sim_floor(items: list[EvalItem], prompt_emb, gt_emb) -> Optional[float]:
     return float(np.mean(sims)) if sims else None
 
 
-def _targets(rows: dict[str, RowScores]) -> dict:
+def _targets(rows: dict[str, RowScores], floor: Optional[float] = None, durations: Optional[dict] = None) -> dict:
+    """Issue 17's targets, each {rule, tts, base, limit, ratio?, met}; a target whose inputs are missing is
+    left out."""
     t: dict = {}
-    tts, rs, gt = rows.get("tts"), rows.get("resynthesis"), rows.get("ground_truth")
-    if tts and rs and tts.wer is not None and rs.wer is not None:
-        limit = WER_TARGET_RATIO * rs.wer
-        t["wer"] = {"rule": f"TTS WER <= {WER_TARGET_RATIO:g} x resynthesis WER", "tts": tts.wer,
-                    "resynthesis": rs.wer, "limit": limit, "ratio": tts.wer / rs.wer if rs.wer else None,
-                    "met": bool(tts.wer <= limit)}
-    if tts and gt and tts.sim is not None and gt.sim is not None:
-        limit = SIM_TARGET_RATIO * gt.sim
-        t["sim"] = {"rule": f"TTS SIM >= {SIM_TARGET_RATIO:g} x same-speaker ceiling", "tts": tts.sim,
-                    "ceiling": gt.sim, "limit": limit, "ratio": tts.sim / gt.sim if gt.sim else None,
-                    "met": bool(tts.sim >= limit)}
+    tts, rs = rows.get("tts"), rows.get("resynthesis")
+    for key, ratio in (("wer", WER_TARGET_RATIO), ("per", PER_TARGET_RATIO)):
+        a, b = (getattr(tts, key), getattr(rs, key)) if tts and rs else (None, None)
+        if a is not None and b is not None:
+            limit = ratio * b
+            t[key] = {"rule": f"TTS {key.upper()} <= {ratio:g} x resynthesis {key.upper()}", "tts": a,
+                      "base": b, "resynthesis": b, "limit": limit, "ratio": a / b if b else None,
+                      "met": bool(a <= limit)}
+    if tts and tts.sim is not None and floor is not None:
+        limit = floor + SIM_TARGET_MARGIN
+        t["sim"] = {"rule": f"TTS SIM >= different-speaker floor + {SIM_TARGET_MARGIN:g}", "tts": tts.sim,
+                    "base": floor, "floor": floor, "limit": limit, "met": bool(tts.sim >= limit)}
+    if durations:
+        lo, hi = DURATION_TARGET
+        med = durations["median"]
+        t["duration"] = {"rule": f"median duration ratio TTS / ground truth in {lo:g}-{hi:g}", "tts": med,
+                         "limit": [lo, hi], "min": durations["min"], "max": durations["max"],
+                         "met": bool(lo <= med <= hi)}
     return t
 
 
@@ -349,7 +537,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--out", default="exp/eval", help="report directory (default exp/eval)")
     ap.add_argument("--codec", default=None, help="codec dir for the resynthesis row")
     ap.add_argument("--n-q", type=int, default=None, help="codebooks for resynthesis (default: the TTS's)")
-    ap.add_argument("--nar", default=None, help="exported NAR dir: its n_q is the TTS's (default for --n-q)")
+    ap.add_argument("--nar", default=None, help="exported NAR dir: its n_q is the TTS's (default for --n-q); with --codec, the row "
+                         "'ground-truth codebook 1 + NAR'")
+    ap.add_argument("--aligner", default=None,
+                    help="tts.align recognizer dir (the recipe's exp/aligner/model): phoneme error rate on every row")
     ap.add_argument("--asr-model", default=None, help="local Whisper / HuBERT-CTC transformers checkpoint dir")
     ap.add_argument("--lm", choices=["test_texts", "general"], default="test_texts",
                     help="pocketsphinx LM: built from the evaluated sentences (constrained), or the bundled one")
@@ -366,8 +557,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         items = load_items(a.list, a.outputs)
         n_q = a.n_q or tts_n_q(a.nar)
+        if a.aligner and not Path(a.aligner).is_dir():
+            raise FileNotFoundError(f"--aligner {a.aligner}: no such directory (train it: recipe stage 4)")
         cfg = EvalConfig(codec=a.codec, n_q=n_q, asr_model=a.asr_model, lm=a.lm, dnsmos=not a.no_dnsmos,
-                         examples=a.examples)
+                         examples=a.examples, nar=a.nar, aligner=a.aligner)
         report = evaluate(items, cfg, out_dir=a.out)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)
