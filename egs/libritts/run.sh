@@ -48,8 +48,9 @@
 #   7  zero-shot synthesis of the test split: for each test utterance of an unseen speaker, its text
 #      with a ~3 s prompt from ANOTHER utterance of the same speaker -> <exp>/synth/list.jsonl (the
 #      (prompt, text, output) list others can score), <exp>/synth/prompts/, <exp>/synth/wavs/
-#   8  evaluation: ground truth, codec resynthesis and TTS rows (WER, speaker similarity, DNSMOS,
-#      codec metrics) -> <exp>/eval/{report.md,report.json,*.png,examples/}
+#   8  evaluation: ground truth, codec resynthesis, ground-truth codebook 1 + NAR, and TTS rows (WER with
+#      deletions / insertions, phoneme error rate when <exp>/aligner/model exists, speaker similarity,
+#      DNSMOS, duration ratio TTS / ground truth, codec metrics) -> <exp>/eval/{report.md,report.json,*.png,examples/}
 # A finished stage leaves .done.stage<N>.<name> (in <data>; stage 3's in <exp>) and is skipped next time.
 set -euo pipefail
 
@@ -301,6 +302,7 @@ if stage_ok 8 eval "$exp_dir"; then
   # shellcheck disable=SC2086  # eval_args is a list of options
   run "$python" -m tts.evaluate --list "$synth_dir/list.jsonl" --out "$exp_dir/eval" \
     --codec "$codec_dir/model" --nar "$exp_dir/nar/model" \
+    $( [ -d "$exp_dir/aligner/model" ] && echo --aligner "$exp_dir/aligner/model" ) \
     $( [ -n "$asr_model" ] && echo --asr-model "$asr_model" ) $eval_args
   log "report: $exp_dir/eval/report.md"
   stage_done 8 eval "$exp_dir"
