@@ -214,13 +214,17 @@ def _plot_scores(report, path: Path) -> bool:
 
 
 def _plot_spectrograms(report, items, path: Path) -> bool:
-    """Prompt / ground truth / TTS output of the first item that has all three, on one time axis."""
+    """Prompt / ground truth / (ground-truth codebook 1 + NAR) / TTS output of the first item that has the
+    prompt, the recording and the output, on one time axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    for it in items:
+    for it, rec in zip(items, list(report.items) + [{}] * len(items)):
         srcs = [("prompt", it.prompt_wav), ("ground truth", it.ref_wav), ("TTS output", it.out_wav)]
         if all(p and Path(p).is_file() for _, p in srcs):
+            nar = (rec.get("gt_cb1_nar") or {}).get("wav")
+            if nar and Path(nar).is_file():
+                srcs.insert(2, ("GT codebook 1 + NAR", nar))
             break
     else:
         return False
