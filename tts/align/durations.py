@@ -37,6 +37,9 @@ log = logging.getLogger("tts.align.durations")
 FORMAT = "ndvq-durations"
 VERSION = 1
 DEFAULT_BLANK_PENALTY = 0.0
+DEFAULT_SPLIT = "posterior"          # how blank runs between phones are shared (viterbi.token_durations)
+DEFAULT_PAUSE_PENALTY = 18.0     # measured on the mini dev set: docs/durations.md
+SPLITS = ("posterior", "middle")
 
 __all__ = ["FORMAT", "VERSION", "align_utterances", "write_durations", "read_durations", "meta_path", "main"]
 
@@ -57,7 +60,8 @@ def _sha256(path: Path) -> str:
 
 
 def align_utterances(model, feat_cfg, utts: Sequence[Utterance], blank_penalty: float = DEFAULT_BLANK_PENALTY,
-                     workers: int = 2, max_frames_per_batch: int = 40_000) -> tuple[list[dict], dict[str, dict]]:
+                     workers: int = 2, max_frames_per_batch: int = 40_000, split: str = DEFAULT_SPLIT,
+                     pause_penalty: float = DEFAULT_PAUSE_PENALTY) -> tuple[list[dict], dict[str, dict]]:
     """(rows {id, frames, durations, logp} in input order, {reason: {id: detail}} of the skipped)."""
     skipped: dict[str, dict] = {}
 
@@ -83,6 +87,7 @@ def align_utterances(model, feat_cfg, utts: Sequence[Utterance], blank_penalty: 
         with torch.inference_mode():
             lp = model(x, lengths).numpy()
         tokens = [split_tokens(by_id[fs.ids[i]].phonemes) for i in items]
+        b_of = {i: b for b, i in enumerate(items)}
         targets = []
         for i, tk in zip(items, tokens):
             try:
@@ -101,8 +106,9 @@ def align_utterances(model, feat_cfg, utts: Sequence[Utterance], blank_penalty: 
                 skip("infeasible", uid, f"{len(tg)} phones in {T} frames")
             else:
                 try:
-                    rows[uid] = {"id": uid, "frames": T, "durations": token_durations(tk, al.frame_targets),
-                                 "logp": round(al.logp, 4)}
+                    d = (token_durations(tk, al.frame_targets, lp[b_of[i], :T], tg, pause_penalty)
+                         if split == "posterior" else token_durations(tk, al.frame_targets))
+                    rows[uid] = {"id": uid, "frames": T, "durations": d, "logp": round(al.logp, 4)}
                 except AlignmentError as e:
                     skip("no_phones", uid, str(e))
 
@@ -141,7 +147,7 @@ def read_durations(path: str | Path) -> dict[str, dict]:
 
 def run(model_dir: str, out: str, dump: Optional[str] = None, manifests: Sequence[str] = (),
         phonemes: Optional[str] = None, blank_penalty: float = DEFAULT_BLANK_PENALTY, workers: int = 2,
-        threads: Optional[int] = None) -> dict:
+        threads: Optional[int] = None, split: str = DEFAULT_SPLIT, pause_penalty: float = DEFAULT_PAUSE_PENALTY) -> dict:
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
@@ -160,7 +166,10 @@ def run(model_dir: str, out: str, dump: Optional[str] = None, manifests: Sequenc
         utts = manifest_utterances(manifests[0], phonemes)
     else:
         raise ValueError("give --dump (and optionally --manifest), or one --manifest with --phonemes")
-    rows, skipped = align_utterances(model, feat_cfg, utts, blank_penalty, workers)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    rows, skipped = align_utterances(model, feat_cfg, utts, blank_penalty, workers, split=split,
+                                     pause_penalty=pause_penalty)
     seconds = time.perf_counter() - t0
     counts = {**{k: v for k, v in missing.items() if v}, **{k: len(v) for k, v in skipped.items()}}
     meta = {
@@ -170,7 +179,7 @@ def run(model_dir: str, out: str, dump: Optional[str] = None, manifests: Sequenc
         "frame_rate": feat_cfg.frame_rate, "sample_rate": feat_cfg.sample_rate,
         "aligner_sha256": _sha256(Path(model_dir) / WEIGHTS_FILE),
         "aligner_model": str(model_dir),
-        "blank_penalty": blank_penalty,
+        "blank_penalty": blank_penalty, "split": split, "pause_penalty": pause_penalty,
         "utterances": len(utts) + sum(missing.values()), "aligned": len(rows),
         "skipped": counts, "skipped_ids": {k: sorted(v) for k, v in skipped.items()},
         "mean_logp": float(np.mean([r["logp"] for r in rows])) if rows else None,
@@ -193,13 +202,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", required=True, help="output .jsonl (its .meta.json is written beside it)")
     p.add_argument("--blank-penalty", type=float, default=DEFAULT_BLANK_PENALTY,
                    help="subtracted from the blank's log-prob in the Viterbi search (0: plain CTC Viterbi)")
+    p.add_argument("--split", choices=SPLITS, default=DEFAULT_SPLIT,
+                   help="blank frames between two phones: 'posterior' (the recognizer's posteriors choose the "
+                        "boundary and the pause) or 'middle' (half each; all of it to a pause token between)")
+    p.add_argument("--pause-penalty", type=float, default=DEFAULT_PAUSE_PENALTY,
+                   help="posterior split: a frame is a pause where the blank beats both phones by more than e^this")
     p.add_argument("--workers", type=int, default=2, help="feature threads")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         run(args.model, args.out, args.dump, args.manifest, args.phonemes, args.blank_penalty, args.workers,
-            args.threads)
+            args.threads, args.split, args.pause_penalty)
     except (FileNotFoundError, ValueError) as e:
         sys.stderr.write(f"error: {e}\n")
         return 1

@@ -13,7 +13,8 @@ TTS sees), summing exactly to T:
   - a phone's frames go to its token; stress marks get 0;
   - blank frames between two phones go to a punctuation token between them if there is one, else to
     the word separator `_` between them (pauses), else half to the left phone and half to the right
-    (the left one gets the odd frame);
+    (the left one gets the odd frame); given the log-probs, they are split by the posteriors instead
+    (see token_durations: what durations.py does by default);
   - leading blanks go to the first token that is not a stress mark; trailing blanks go to the last
     non-phone token after the last phone if there is one (e.g. the final `.`), else to the last phone.
 Other non-phone tokens (a second separator, specials) get 0.
@@ -146,11 +147,40 @@ def _pause_token(tokens: Sequence[str], lo: int, hi: int) -> Optional[int]:
     return None
 
 
-def token_durations(tokens: Sequence[str], frame_targets: np.ndarray) -> list[int]:
+def _split_two(a: np.ndarray, b: np.ndarray) -> int:
+    """Frames of a run to give the left phone: argmax_k sum(a[:k]) + sum(b[k:]) (ties: the middle)."""
+    k = len(a)
+    score = np.concatenate([[0.0], np.cumsum(a)]) + np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])
+    best = np.flatnonzero(score >= score.max() - 1e-9)
+    return int(best[np.argmin(np.abs(best - k / 2))])
+
+
+def _split_three(a: np.ndarray, p: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """(frames to the left phone, frames to the pause) maximising sum(a[:i]) + sum(p[i:j]) + sum(b[j:])."""
+    k = len(a)
+    ca, cp = np.concatenate([[0.0], np.cumsum(a)]), np.concatenate([[0.0], np.cumsum(p)])
+    cb = np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])
+    i = np.arange(k + 1)[:, None]
+    j = np.arange(k + 1)[None, :]
+    score = np.where(j >= i, ca[:, None] + (cp[None, :] - cp[:, None]) + cb[None, :], -np.inf)
+    bi, bj = np.unravel_index(int(np.argmax(score)), score.shape)
+    return int(bi), int(bj - bi)
+
+
+def token_durations(tokens: Sequence[str], frame_targets: np.ndarray, log_probs: Optional[np.ndarray] = None,
+                    labels: Optional[Sequence[int]] = None, pause_penalty: float = 18.0) -> list[int]:
     """Frames per token of the full token sequence (see the module docstring), summing to len(frame_targets).
 
     tokens: the `phonemes` field split on spaces. frame_targets [T]: index of the pronounced phone
     (0..N-1, counting only tokens that are phones) per frame, -1 for blank (forced_align's output).
+
+    With log_probs [T, V] and labels (the N target label ids), a blank run between two phones is split
+    by the recognizer's posteriors instead of in the middle: between phones A and B, the boundary k
+    maximises sum log p(A) over the first k frames + sum log p(B) over the rest; where a pause token
+    lies between them, the run is cut A | pause | B, a pause frame scoring log p(blank) - pause_penalty
+    (a frame is a pause only where the blank beats both phones by more than e^pause_penalty: CTC
+    outputs are peaky, so the blank also fills the inside of phones). Leading and trailing runs keep
+    the rules above.
     """
     tokens = list(tokens)
     ft = np.asarray(frame_targets, np.int64)
@@ -189,7 +219,17 @@ def token_durations(tokens: Sequence[str], frame_targets: np.ndarray) -> list[in
             dur[after[-1] if after else pos[left]] += k
         else:
             p = _pause_token(tokens, pos[left], pos[right])
-            if p is not None:
+            if log_probs is not None and labels is not None:
+                seg = np.asarray(log_probs[start:t], dtype=np.float64)
+                a, b = seg[:, labels[left]], seg[:, labels[right]]
+                if p is not None:
+                    n_left, n_pause = _split_three(a, seg[:, 0] - pause_penalty, b)
+                    dur[p] += n_pause
+                else:
+                    n_left, n_pause = _split_two(a, b), 0
+                dur[pos[left]] += n_left
+                dur[pos[right]] += k - n_left - n_pause
+            elif p is not None:
                 dur[p] += k
             else:
                 dur[pos[left]] += (k + 1) // 2
