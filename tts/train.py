@@ -131,13 +131,18 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
     sums = torch.zeros(1 + 2 * len(ks), dtype=torch.float64)     # [loss*tokens, hits_k, n_k ...]
     # text gain (AR): [code CE*tokens, hits, CE*tokens with shuffled text, hits, tokens] over batches of >= 2
     gain = torch.zeros(5, dtype=torch.float64)
+    dur = torch.zeros(2, dtype=torch.float64)                       # [MSE of log(1 + frames) * tokens, tokens]
     tokens = 0.0
     for batch in batches:
         batch = batch.to(device)
         for i, k in enumerate(ks):
             out = model(batch, stage=None if part == "ar" else k)
             n = float(out.metrics["n_tokens"])
-            sums[0] += float(out.loss) * n
+            # the code cross-entropy (comparable with the baselines' NLL); a duration loss is reported apart
+            sums[0] += float(out.metrics.get("code_loss", out.loss)) * n
+            if "dur_mse" in out.metrics:
+                dur[0] += float(out.metrics["dur_mse"]) * float(out.metrics["n_phonemes"])
+                dur[1] += float(out.metrics["n_phonemes"])
             sums[1 + 2 * i] += float(out.metrics["acc"]) * n
             sums[2 + 2 * i] += n
             tokens += n
@@ -148,7 +153,7 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
                     gain[2 * j + 1] += float(o.metrics["acc"]) * n
                 gain[4] += n
     model.train(was)
-    total = accelerator.reduce(torch.cat([sums, gain, torch.tensor([tokens], dtype=torch.float64)]).to(device),
+    total = accelerator.reduce(torch.cat([sums, gain, dur, torch.tensor([tokens], dtype=torch.float64)]).to(device),
                                "sum").cpu()
     res = {"loss": float(total[0] / total[-1]) if total[-1] else float("nan"), "tokens": float(total[-1])}
     for i, k in enumerate(ks):
@@ -159,6 +164,9 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
         res["text_gain_nats"] = float((g[2] - g[0]) / g[4])      # CE with another text minus CE with its own
         res["text_gain_top1"] = float((g[1] - g[3]) / g[4])
         res["shuffled_acc_k1"] = float(g[3] / g[4])
+    d = total[len(sums) + 5:len(sums) + 7]
+    if d[1]:
+        res["dur_mse"] = float(d[0] / d[1])
     return res
 
 
@@ -184,7 +192,7 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     vfile = exp_dir / "valid.jsonl"
     valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
     keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
-    gain = [k for k in ("text_gain_nats", "text_gain_top1", "monotonicity", "own_phoneme_attention")
+    gain = [k for k in ("text_gain_nats", "text_gain_top1", "monotonicity", "own_phoneme_attention", "dur_mse")
             if any(k in v for v in valid)]
     bfile = exp_dir / "baselines.json"
     baselines = json.loads(bfile.read_text()) if bfile.exists() else {}
@@ -200,7 +208,8 @@ def write_curves(exp_dir: Path, part: Part) -> None:
                   "utterance's (cross-entropy of the codes in nats a frame, and top-1): 0 means the model ignores "
                   "the text. Monotonicity: rank correlation of audio frame and most attended phoneme in the most "
                   "monotonic layer (4 dev utterances; `attention.png`); own phoneme attention: the share of frames "
-                  "whose most attended phoneme is their own (durations mode)."]
+                  "whose most attended phoneme is their own; dur mse: the duration head's squared error of log(1 + frames) "
+                  "(durations mode). The loss column is the codes' cross-entropy alone."]
     if baselines:
         lines += ["", "Baselines that read no text, fitted on the training dump, scored on the same dev utterances "
                   "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
