@@ -365,7 +365,11 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
     recognizer = None
     if cfg.aligner:
         from tts.align.recognizer import PhonemeRecognizer
-        recognizer = PhonemeRecognizer.from_pretrained(cfg.aligner)
+        try:
+            recognizer = PhonemeRecognizer.from_pretrained(cfg.aligner)
+        except RuntimeError as e:          # weights that do not fit their config.json (an older format)
+            raise ValueError(f"--aligner {cfg.aligner}: cannot load the recognizer: "
+                             f"{str(e).splitlines()[0]} {' '.join(str(e).splitlines()[1:2]).strip()}") from e
     frontend = fe_source = None
     if recognizer is not None or (cfg.nar and codec is not None):
         frontend, fe_source = _model_frontend(cfg, recognizer.record if recognizer is not None else None)
