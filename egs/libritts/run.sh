@@ -24,6 +24,7 @@
 #   --dump-n-q N       codebooks written to the code dump (default: all of the codec's)
 #   --tts-conf FILE    TTS overrides YAML for stages 5-6 (default: conf/tts_mini.yaml for mini,
 #                      conf/tts_paper.yaml for libritts); its `ar:` / `nar:` sections apply per model
+#   --align-args "k=v ..." extra forced-aligner overrides (stage 4), e.g. "train.max_minutes=6"
 #   --ar-args "k=v ..."    extra AR config overrides (stage 5), e.g. "train.max_minutes=20"
 #   --nar-args "k=v ..."   extra NAR config overrides (stage 6)
 #   --zs-per-speaker N     stage 7: test utterances per unseen speaker in the zero-shot list (default 2;
@@ -41,7 +42,9 @@
 #   3  codec: train under `accelerate launch` (resumes from its newest checkpoint), export
 #      <exp>/codec/model, and score it on test-clean against earlier checkpoints (<exp>/codec/eval.md,
 #      learning curve in <exp>/codec/eval/)
-#   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md)
+#   4  codes: tokenize every subset with the trained codec -> <data>/codes/<subset>/ (docs/code_dump.md);
+#      then train the forced aligner -> <exp>/aligner/ and write every subset's phoneme durations
+#      -> <data>/durations/<subset>.jsonl (docs/durations.md)
 #   5  AR: train the VALL-E AR under `accelerate launch` on stage 4's dump (resumes from its newest
 #      checkpoint when run again) -> <exp>/ar/{checkpoints,model,tb,losses.jsonl,valid.jsonl,train_summary.json}
 #   6  NAR: the same for the NAR -> <exp>/nar/
@@ -76,6 +79,7 @@ dump_n_q=""
 tts_conf=""
 ar_args=""
 nar_args=""
+align_args=""
 zs_per_speaker=2
 synth_args=""
 asr_model=""
@@ -104,6 +108,7 @@ while [ $# -gt 0 ]; do
     --dump-n-q) dump_n_q="$2"; shift 2 ;;
     --tts-conf) tts_conf="$(abs_path "$2")"; shift 2 ;;
     --ar-args) ar_args="$2"; shift 2 ;;
+    --align-args) align_args="$2"; shift 2 ;;
     --nar-args) nar_args="$2"; shift 2 ;;
     --zs-per-speaker) zs_per_speaker="$2"; shift 2 ;;
     --synth-args) synth_args="$2"; shift 2 ;;
@@ -255,6 +260,27 @@ if stage_ok 4 codes; then
   stage_done 4 codes
 fi
 
+# Stage 4, second half: the forced aligner (tts.align; its own sentinel in exp/). A small CTC phoneme
+# recognizer trained on the training split's log-mels, framed like the codec; its Viterbi alignment
+# gives every phoneme token of every dump its frames (docs/durations.md), which the AR trains on
+# (model.ar_alignment=durations), and its recognizer scores phoneme error rates in stage 8.
+aligner_dir="$exp_dir/aligner"
+durations_dir="$data_dir/durations"
+if stage_ok 4 align "$exp_dir"; then
+  # shellcheck disable=SC2086  # align_args is a list of key=value words
+  launch -m tts.align.train \
+    "train.exp_dir=$aligner_dir" \
+    "data.train_dump=$codes_dir/$train_subset" \
+    "data.valid_dump=$codes_dir/$valid_subset" \
+    "data.manifests=[$data_dir/manifests/$train_subset.jsonl,$data_dir/manifests/$valid_subset.jsonl]" \
+    $align_args
+  for subset in "${subsets[@]}"; do
+    run "$python" -m tts.align.durations --model "$aligner_dir/model" --dump "$codes_dir/$subset" \
+      --manifest "$data_dir/manifests/$subset.jsonl" --out "$durations_dir/$subset.jsonl"
+  done
+  stage_done 4 align "$exp_dir"
+fi
+
 # ---- stages 5-6: the VALL-E AR and NAR on the code dump (tts.train; resume from exp/<part>) ----
 [ -n "$tts_conf" ] || tts_conf="$recipe_dir/$default_tts_conf"
 # train_tts PART EXTRA_ARGS: one `accelerate launch -m tts.train` on the train/dev dumps of stage 4
@@ -266,6 +292,8 @@ train_tts() {
     "data.train_dump=$codes_dir/$train_subset" \
     "data.valid_dump=$codes_dir/$valid_subset" \
     "data.frontend_dir=$data_dir/phonemes" \
+    "data.train_durations=$durations_dir/$train_subset.jsonl" \
+    "data.valid_durations=$durations_dir/$valid_subset.jsonl" \
     $extra
 }
 

@@ -1,4 +1,4 @@
-"""egs/libritts/run.sh on a tiny mini corpus: stages 0-2 (data), then 3-4 (codec, code dump)."""
+"""egs/libritts/run.sh on a tiny mini corpus: stages 0-2 (data), then 3-4 (codec, code dump, aligner)."""
 from __future__ import annotations
 
 import json
@@ -46,6 +46,7 @@ def test_run_sh_stages_0_to_2_and_sentinels(tmp_path):
 
 
 # A codec small enough to train a few steps in seconds (16 kHz, hop 320 and the iSTFT head as the mini config).
+TINY_ALIGN_ARGS = "train.max_steps=2 train.valid_every=0 model.channels=16"
 TINY_CODEC_ARGS = ("seanet.n_filters=4 seanet.dimension=8 quantizer.n_q=4 quantizer.codebook_size=16 "
                    "quantizer.kmeans_iters=3 train.max_steps=4 train.ckpt_every=2 train.eval_every=0 "
                    "data.batch_size=2 data.num_workers=0 data.valid_items=2 loss.n_mels=16 "
@@ -60,7 +61,7 @@ def test_run_sh_codec_and_code_dump_stages(tmp_path):
 
     cmd = ["bash", str(RUN_SH), "--stop-stage", "4", "--mini-size", "tiny", "--nj", "2",
            "--data-dir", str(tmp_path / "data"), "--exp-dir", str(tmp_path / "exp"),
-           "--codec-args", TINY_CODEC_ARGS]
+           "--codec-args", TINY_CODEC_ARGS, "--align-args", TINY_ALIGN_ARGS]
     first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr[-4000:]
     data, codec_dir = tmp_path / "data", tmp_path / "exp" / "codec"
@@ -92,8 +93,18 @@ def test_run_sh_codec_and_code_dump_stages(tmp_path):
             assert meta["phonemes"] == " ".join(phonemes[row["id"]]) if isinstance(phonemes[row["id"]], list) \
                 else meta["phonemes"] == phonemes[row["id"]]
 
+    # the forced aligner: trained under accelerate, every subset's durations fit its dump (docs/durations.md)
+    assert (tmp_path / "exp" / "aligner" / "model" / "model.safetensors").is_file()
+    for subset in ("train-clean-100", "dev-clean", "test-clean"):
+        dump = CodeDump(data / "codes" / subset)
+        rows = list(read_jsonl(data / "durations" / f"{subset}.jsonl"))
+        assert rows, subset
+        for r in rows:
+            meta = dump.meta(r["id"])
+            assert sum(r["durations"]) == meta["frames"] and len(r["durations"]) == len(meta["phonemes"].split())
+
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    for n, name in ((3, "codec"), (4, "codes")):
+    for n, name in ((3, "codec"), (4, "codes"), (4, "align")):
         assert f"stage {n} ({name}): already done" in again.stderr
     assert "accelerate launch" not in again.stderr

@@ -45,6 +45,11 @@ def test_run_sh_trains_ar_and_nar_and_resumes(tmp_path):
         assert (exp / f".done.stage{5 if part == 'ar' else 6}.{part}").is_file()
         meta = json.loads((d / "model" / "config.json").read_text())
         assert meta["part"] == part and meta["codec_sha256"] == "a" * 64
+    # the mini AR trains on the dump's forced-alignment durations and reports whether it reads the text
+    assert json.loads((exp / "ar" / "model" / "config.json").read_text())["model"]["ar_alignment"] == "durations"
+    last = json.loads((exp / "ar" / "valid.jsonl").read_text().splitlines()[-1])
+    assert "text_gain_nats" in last and "dur_mse" in last
+    assert (exp / "ar" / "baselines.json").is_file() and (exp / "ar" / "attention.png").is_file()
 
     again = _run(data, exp)
     assert again.returncode == 0, again.stderr[-3000:]
