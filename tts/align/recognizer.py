@@ -62,7 +62,8 @@ def load_recognizer(model_dir: str | os.PathLike, device: str | torch.device = "
         raise ValueError(f"{file}: format {rec.get('format')!r} version {rec.get('version')!r}, "
                          f"expected {FORMAT!r} version {VERSION}")
     feats = from_dict(FeatureConfig, rec["features"], f"{file}:features")
-    cfg = from_dict(RecognizerConfig, rec["model"], f"{file}:model")
+    # models written before `subsample` existed ran the trunk at the full frame rate
+    cfg = from_dict(RecognizerConfig, {"subsample": 1, **rec["model"]}, f"{file}:model")
     model = CTCRecognizer(cfg)
     load_model(model, str(d / WEIGHTS_FILE), strict=True, device=str(device))
     return model.to(device).eval(), feats, rec
