@@ -11,5 +11,6 @@ error rate metric (`recognizer.PhonemeRecognizer`, `recognizer.phoneme_error_rat
 Modules: phones (the target inventory), features (log-mels framed like the codec), corpus (utterances
 of a dump or manifest, features in memory), model (the CTC recognizer), viterbi (forced alignment and
 token durations), train, durations (the CLI writing duration files), recognizer (inference + PER),
-boundaries (boundary error against espeak-ng's own phoneme timings, mini corpus only).
+boundaries (boundary error against espeak-ng's own phoneme timings, mini corpus only), espeak_timing
+(those timings from libespeak-ng).
 """
