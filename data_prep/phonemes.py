@@ -40,12 +40,15 @@ from data_prep.fileio import atomic_path, iter_jsonl, setup_logging, write_jsonl
 log = logging.getLogger(__name__)
 
 __all__ = ["SymbolTable", "UnknownSymbolError", "phonemize", "tokenize_ipa", "train_bpe", "SPECIALS",
-           "WORD_SEP", "PAD", "BOS", "EOS", "UNK"]
+           "WORD_SEP", "PAD", "BOS", "EOS", "UNK", "NON_PHONES"]
 
 PAD, BOS, EOS, UNK, WORD_SEP = "<pad>", "<bos>", "<eos>", "<unk>", "_"
 SPECIALS: tuple[str, ...] = (PAD, BOS, EOS, UNK, WORD_SEP)
 STRESS: tuple[str, ...] = ("ˈ", "ˌ")
 PUNCTUATION: tuple[str, ...] = tuple(';:,.!?¡¿—…"«»“”(){}[]')
+# Tokens that are not pronounced phones: specials, stress marks and punctuation (rates, phone counts,
+# the aligner's targets and the minimum duration of a planned phone all use this one set).
+NON_PHONES: frozenset[str] = frozenset(SPECIALS) | frozenset(PUNCTUATION) | frozenset(STRESS)
 # espeak-ng 1.51 English phones seen over ~40k words with every English voice, plus a few
 # loan-word phones; single characters are included so that any phone can be segmented.
 ENGLISH_PHONES: tuple[str, ...] = tuple("""

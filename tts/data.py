@@ -26,7 +26,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,14 +37,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from codec.code_dump import CodeDump
-from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS
+from data_prep.phonemes import NON_PHONES
 
+from .align.durations import read_durations
 from .batch import TTSBatch
 from .config import DataConfig, Part, PromptMode
 
 log = logging.getLogger(__name__)
 
-NON_PHONES = frozenset(SPECIALS) | frozenset(PUNCTUATION) | frozenset(STRESS)
 
 
 @dataclass
@@ -61,29 +60,6 @@ class FilterStats:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "kept": self.kept, "dropped": dict(self.dropped)}
-
-
-def read_durations(path: str | Path) -> dict[str, np.ndarray]:
-    """A durations file (docs/durations.md: one JSON line per utterance with "id" and "durations") ->
-    {id: int32 [tokens]}. ValueError naming the file and line on a malformed line."""
-    out: dict[str, np.ndarray] = {}
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"durations file {path} does not exist (the recipe writes it in stage 4: python -m tts.align.durations)")
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                d = np.asarray(row["durations"], dtype=np.int32)
-                key = str(row["id"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a durations line ({e})") from e
-            if d.ndim != 1 or (d < 0).any():
-                raise ValueError(f"{path}:{n}: durations must be a list of non-negative integers")
-            out[key] = d
-    return out
 
 
 def count_phones(phoneme_string: str) -> int:
@@ -111,7 +87,8 @@ class TTSDataset(Dataset):
         self.prompt_min = max(1, int(round(cfg.prompt_min_seconds * fr)))
         self.prompt_max = max(self.prompt_min, int(round(cfg.prompt_max_seconds * fr)))
         self.stats = FilterStats(total=len(self.dump))
-        table = read_durations(durations) if durations is not None else None
+        table = ({k: np.asarray(r["durations"], dtype=np.int32) for k, r in read_durations(durations).items()}
+                 if durations is not None else None)
         keep, ids, durs, offsets = [], [], [], [0]
         for i in range(len(self.dump)):
             m = self.dump.meta(i)

@@ -43,7 +43,7 @@ if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ and "GOMP_
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from data_prep.phonemes import PUNCTUATION, SPECIALS, STRESS, UNK  # noqa: E402
+from data_prep.phonemes import NON_PHONES  # noqa: E402
 
 from .models import ARModel, NARModel  # noqa: E402
 from .models.decoding import ARRequest, ar_generate, nar_generate, plan_durations  # noqa: E402
@@ -58,7 +58,6 @@ PAUSE_SECONDS = 0.3           # between sentences of a long text
 MAX_SENTENCE_CHARS = 300      # longer sentences are split further at commas, then words
 MAX_TEXT_WORDS = 1000         # a longer text is refused (about 6 minutes of speech); --max-words to change
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a --list item id, used as its file name
-NON_PHONES = frozenset(SPECIALS) | frozenset(PUNCTUATION) | frozenset(STRESS) | {UNK}
 
 
 class SynthesisError(ValueError):

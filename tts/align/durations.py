@@ -131,13 +131,25 @@ def write_durations(out: str | Path, rows: Sequence[dict], meta: dict) -> None:
 
 
 def read_durations(path: str | Path) -> dict[str, dict]:
-    """id -> {"frames", "durations", "logp"} of a durations file (checks that durations sum to frames)."""
+    """id -> {"frames", "durations", "logp"} of a durations file (checks that durations sum to frames).
+
+    FileNotFoundError for a missing file; ValueError naming the file and line for a malformed one."""
     out = {}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"durations file {path} does not exist (the recipe writes it in stage 4: "
+                                f"python -m tts.align.durations)")
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            r = json.loads(line)
+            try:
+                r = json.loads(line)
+                ok = isinstance(r["id"], str) and all(isinstance(d, int) and d >= 0 for d in r["durations"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a durations line ({e})") from e
+            if not ok:
+                raise ValueError(f"{path}:{n}: durations must be non-negative integers under a string id")
             if sum(r["durations"]) != r["frames"]:
                 raise ValueError(f"{path}:{n}: durations of {r['id']} sum to {sum(r['durations'])}, "
                                  f"not {r['frames']} frames")
