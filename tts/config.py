@@ -25,9 +25,6 @@ ARAttention = Literal["prefix_lm", "causal"]
 #               alignment in training, a duration predictor at inference); the length is the sum of
 #               the durations, so no word can be skipped or repeated.
 ARAlignment = Literal["attention", "durations"]
-# What the NAR's stage k reads of the target (tts/models/nar.py): "previous_codebooks" = codebooks
-# 1..k-1 (VALL-E; one stage drawn per example), "first_codebook" = codebook 1 alone (all stages in one pass).
-NARInput = Literal["previous_codebooks", "first_codebook"]
 Part = Literal["ar", "nar"]
 
 
@@ -50,8 +47,6 @@ class ModelConfig:
     # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
     # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
     emb_init_std: float = 1.0
-    nar_stage_init_std: float = 0.02    # the NAR's stage embedding (its AdaLN condition)
-    nar_input: NARInput = "previous_codebooks"
     tie_ar_head: bool = False       # True: the AR's output head shares the audio embedding's weights
     norm_eps: float = 1e-5
 

@@ -187,34 +187,3 @@ def test_monotonicity_and_attention_maps():
     assert (maps[0] >= 0).all() and (maps[0].sum(1) <= 1 + 1e-5).all() and maps[0].sum() > 0
     # capturing leaves the model as it was (no hook left behind)
     assert all(getattr(m, "captured", None) is None for m in ar.modules())
-
-
-def test_nar_first_codebook_mode_trains_all_stages_at_once_and_generates_the_same():
-    """nar_input=first_codebook: one forward scores every stage; stage logits read codebook 1 only
-    (changing codebook 2 of the input changes nothing), and nar_generate equals the per-stage argmax."""
-    from tts.models.decoding import nar_generate
-    torch.manual_seed(0)
-    cfg = tiny_model_config(codebook_size=V, n_q=4, nar_input="first_codebook")
-    nar = build_model(cfg, "nar").eval()
-    g = torch.Generator().manual_seed(0)
-    codes = torch.randint(0, V, (2, 4, 12), generator=g)
-    b = TTSBatch(torch.randint(5, 144, (2, 5), generator=g), torch.tensor([5, 4]), codes[:, :, 4:],
-                 torch.tensor([8, 6]), codes[:, :, :4], torch.tensor([4, 3]))
-    out = nar(b)
-    assert out.metrics["n_tokens"] == 3 * float(b.code_lens.sum())             # 3 stages x every frame
-    st = torch.full((2,), 3)
-    other = b.codes.clone()
-    other[:, 1] = (other[:, 1] + 1) % V
-    a1 = nar.stage_logits(b.phonemes, b.phoneme_lens, b.prompt, b.prompt_lens, b.codes, b.code_lens, st)
-    a2 = nar.stage_logits(b.phonemes, b.phoneme_lens, b.prompt, b.prompt_lens, other, b.code_lens, st)
-    torch.testing.assert_close(a1, a2)
-    full = nar_generate(nar, [b.phonemes[i, : b.phoneme_lens[i]] for i in range(2)],
-                        [b.prompt[i, :, : b.prompt_lens[i]] for i in range(2)],
-                        [b.codes[i, 0, : b.code_lens[i]] for i in range(2)], SamplingConfig(temperature=0.0))
-    for i in range(2):
-        n = int(b.code_lens[i])
-        for k in (2, 3, 4):
-            lg = nar.stage_logits(b.phonemes[i:i + 1, : b.phoneme_lens[i]], b.phoneme_lens[i:i + 1],
-                                  b.prompt[i:i + 1, :, : b.prompt_lens[i]], b.prompt_lens[i:i + 1],
-                                  b.codes[i:i + 1, :, :n], b.code_lens[i:i + 1], torch.tensor([k]))
-            assert torch.equal(full[i][k - 1], lg[0].argmax(-1))

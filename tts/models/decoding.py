@@ -142,14 +142,8 @@ def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Seq
         codes[b, 0, : T[b]] = first[b]
     if cfg.nar_temperature > 0 and generators is None:
         raise ValueError("nar_generate: sampling the NAR (nar_temperature > 0) needs per-item generators")
-    h = None
     for k in model.stages:
-        st = torch.full((B,), k, dtype=torch.long, device=dev)
-        if model.stagewise:
-            lg = model.stage_logits(ph, L, pr, P, codes, T, st)
-        else:                                   # every stage reads codebook 1 only: one pass serves all
-            h = model.hidden(ph, L, pr, P, codes, T, st) if h is None else h
-            lg = h @ model.heads[k - 2].T
+        lg = model.stage_logits(ph, L, pr, P, codes, T, torch.full((B,), k, dtype=torch.long, device=dev))
         if cfg.nar_temperature == 0:
             codes[:, k - 1] = lg.argmax(-1)
         else:

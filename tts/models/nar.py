@@ -5,10 +5,6 @@ Input, packed per example without padding in between:
 through a bidirectional transformer whose layer norms are adaptive (scale and shift from an
 embedding of the stage k). One output head per stage, scored on target positions only.
 
-Input of the target (ModelConfig.nar_input): "previous_codebooks" (VALL-E) sums codebooks 1..k-1 and
-draws one stage per example; "first_codebook" gives every stage codebook 1 alone, so one pass trains
-all n_q - 1 heads on every frame (n_q - 1 times the training signal per step: what a CPU budget needs).
-
 Stages are numbered by codebook, 1-based: stage k predicts codebook k from codebooks 1..k-1, so
 k is in 2..n_q (metrics `acc_k{k}` use the same numbers). In training k is drawn per example with
 the torch RNG (`torch.randint`), so a re-seeded step draws the same stages.
@@ -48,7 +44,7 @@ class NARModel(nn.Module):
         self.heads = nn.Parameter(torch.randn(K - 1, V, d) * 0.02)              # one head per stage
         for e in (self.text_emb, *self.audio_emb):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
-        nn.init.normal_(self.stage_emb.weight, std=cfg.nar_stage_init_std)
+        nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
 
     @property
     def stages(self) -> range:
@@ -63,14 +59,14 @@ class NARModel(nn.Module):
             out = out + self.audio_emb[j](codes[:, j]) * use
         return out
 
-    @property
-    def stagewise(self) -> bool:
-        return self.cfg.nar_input == "previous_codebooks"
+    def stage_logits(self, phonemes: torch.Tensor, phoneme_lens: torch.Tensor, prompt: torch.Tensor,
+                     prompt_lens: torch.Tensor, codes: torch.Tensor, code_lens: torch.Tensor,
+                     stage: torch.Tensor) -> torch.Tensor:
+        """Logits of codebook stage[b] on the target positions: [B, T, codebook_size].
 
-    def hidden(self, phonemes: torch.Tensor, phoneme_lens: torch.Tensor, prompt: torch.Tensor,
-               prompt_lens: torch.Tensor, codes: torch.Tensor, code_lens: torch.Tensor,
-               stage: torch.Tensor) -> torch.Tensor:
-        """The transformer's output on the target positions [B, T, D] for stage[b] (see stage_logits)."""
+        phonemes [B, L]; prompt [B, >=n_q, P]; codes [B, >=stage-1, T] (codebooks 1..stage-1 are
+        read; padding may hold anything, it is zeroed); stage [B] int64 in 2..n_q.
+        """
         cfg = self.cfg
         B, T = codes.shape[0], codes.shape[2]
         if int(stage.min()) < 2 or int(stage.max()) > cfg.n_q:
@@ -92,25 +88,13 @@ class NARModel(nn.Module):
             x_prompt = self._sum_codes(prompt, torch.full((B,), cfg.n_q, device=dev)) + self.audio_pos(ppos)
         else:
             x_prompt = torch.zeros(B, 1, cfg.d_model, device=dev, dtype=x_text.dtype)
-        upto = stage - 1 if self.stagewise else torch.ones_like(stage)
-        x_tgt = self._sum_codes(codes, upto) + self.audio_pos(tpos + prompt_lens[:, None])
+        x_tgt = self._sum_codes(codes, stage - 1) + self.audio_pos(tpos + prompt_lens[:, None])
         x, valid, starts = pack([(x_text, phoneme_lens), (x_prompt, prompt_lens), (x_tgt, code_lens)])
         S = x.shape[1]
         mask = valid[:, None, None, :] | torch.eye(S, dtype=torch.bool, device=dev)[None, None]
-        cond = self.stage_emb(stage - 2 if self.stagewise else torch.zeros_like(stage))
+        cond = self.stage_emb(stage - 2)
         h = self.transformer(self.emb_drop(x), mask, cond=cond)
-        return unpack(h, starts[2], T)                                          # [B, T, D]
-
-    def stage_logits(self, phonemes: torch.Tensor, phoneme_lens: torch.Tensor, prompt: torch.Tensor,
-                     prompt_lens: torch.Tensor, codes: torch.Tensor, code_lens: torch.Tensor,
-                     stage: torch.Tensor) -> torch.Tensor:
-        """Logits of codebook stage[b] on the target positions: [B, T, codebook_size].
-
-        phonemes [B, L]; prompt [B, >=n_q, P]; codes [B, >=stage-1, T] (codebooks 1..stage-1 are
-        read, or codebook 1 alone with nar_input "first_codebook"; padding may hold anything, it is
-        zeroed); stage [B] int64 in 2..n_q.
-        """
-        h_tgt = self.hidden(phonemes, phoneme_lens, prompt, prompt_lens, codes, code_lens, stage)
+        h_tgt = unpack(h, starts[2], T)                                         # [B, T, D]
         w = self.heads[stage - 2]                                               # [B, V, D]
         return torch.bmm(h_tgt, w.transpose(1, 2))
 
@@ -124,27 +108,10 @@ class NARModel(nn.Module):
             st = torch.randint(2, cfg.n_q + 1, (B,)).to(dev)        # the global CPU RNG: reproducible
         else:
             st = torch.full((B,), int(stage), dtype=torch.long, device=dev)
-        T = batch.codes.shape[2]
-        scored = torch.arange(T, device=dev)[None, :] < batch.code_lens[:, None]
-        if stage is None and not self.stagewise:
-            # every stage reads codebook 1 alone: one pass trains all heads on all frames
-            h = self.hidden(batch.phonemes, batch.phoneme_lens, batch.prompt, batch.prompt_lens,
-                            batch.codes, batch.code_lens, st)
-            logits = torch.einsum("btd,kvd->bktv", h, self.heads)                       # [B, K-1, T, V]
-            tgt = batch.codes[:, 1:cfg.n_q].long()                                        # [B, K-1, T]
-            sc = scored[:, None, :].expand_as(tgt)
-            lg = logits[sc]
-            loss = F.cross_entropy(lg.float(), tgt[sc])
-            with torch.no_grad():
-                hit = (logits.argmax(-1) == tgt) & sc
-                metrics = {"acc": (hit.sum() / sc.sum().clamp(min=1)).detach(), "n_tokens": float(sc.sum()),
-                           "n_phonemes": float(batch.phoneme_lens.sum())}
-                for k in self.stages:
-                    metrics[f"acc_k{k}"] = (hit[:, k - 2].sum() / scored.sum().clamp(min=1)).detach()
-                    metrics[f"n_tokens_k{k}"] = float(scored.sum())
-            return TTSOutput(loss=loss, metrics=metrics, logits=lg.detach() if return_logits else None)
         logits = self.stage_logits(batch.phonemes, batch.phoneme_lens, batch.prompt, batch.prompt_lens,
                                    batch.codes, batch.code_lens, st)               # [B, T, V]
+        T = batch.codes.shape[2]
+        scored = torch.arange(T, device=dev)[None, :] < batch.code_lens[:, None]
         tgt = batch.codes.long().gather(1, (st - 1)[:, None, None].expand(B, 1, T))[:, 0]   # [B, T]
         lg = logits[scored]
         loss = F.cross_entropy(lg.float(), tgt[scored])
