@@ -42,7 +42,7 @@ def shuffled_text(batch: TTSBatch) -> TTSBatch:
                     batch.durations)
 
 
-def _counts(codes: Iterable[np.ndarray], V: int, n_q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def count_codes(codes: Iterable[np.ndarray], V: int, n_q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unigram counts [n_q, V], codebook-1 bigram counts [V, V], (k-1 -> k) same-frame counts [n_q, V, V]."""
     uni = np.zeros((n_q, V), np.int64)
     big = np.zeros((V, V), np.int64)
@@ -78,7 +78,7 @@ def code_baselines(train: Iterable[np.ndarray], dev: list[np.ndarray], n_q: int,
     Returns {"codebook_1": {"unigram": {top1, nll}, "copy_previous": {top1}, "bigram": {top1, nll}},
              "codebook_k": {"unigram": ..., "given_previous_codebook": ...} for k = 2..n_q}.
     Top-1 of copy_previous counts frame 0 as a miss (nothing to copy), as the models' frame 0 is scored."""
-    uni, big, cond = _counts(train, V, n_q)
+    uni, big, cond = count_codes(train, V, n_q)
     dev = [np.asarray(c, dtype=np.int64)[:n_q] for c in dev]
     out: dict = {}
     c1 = [c[0] for c in dev]
@@ -207,5 +207,5 @@ def plot_attention(maps: list, path, title: str) -> None:
     tmp.replace(path)
 
 
-__all__ = ["shuffled_text", "code_baselines", "baseline_table", "ar_attention", "monotonicity",
+__all__ = ["count_codes", "SMOOTHING", "shuffled_text", "code_baselines", "baseline_table", "ar_attention", "monotonicity",
            "own_phoneme_share", "attention_summary", "plot_attention"]
