@@ -171,13 +171,13 @@ def validate(model: torch.nn.Module, batches: list[TTSBatch], part: Part, n_q: i
 
 
 # -- learning curves -------------------------------------------------------------------------------
-def write_baselines(exp_dir: Path, train_ds: TTSDataset, valid_ds: TTSDataset, n_q: int) -> dict:
+def write_baselines(exp_dir: Path, train_ds: TTSDataset, valid: list[TTSBatch], n_q: int) -> dict:
     """exp_dir/baselines.json: the text-free count models (tts.diagnostics) fitted on the training dump
-    and scored on the validation items (whole utterances), the floor every dev score is read against."""
-    n = len(valid_ds) if valid_ds.cfg.valid_max_utterances is None else min(len(valid_ds), valid_ds.cfg.valid_max_utterances)
-    chosen = sorted(range(len(valid_ds)), key=valid_ds.utt_id)[:n]
+    and scored on exactly the positions the validation scores (the AR: whole utterances; the NAR: the
+    targets after their prompts, whose leading silence would flatter a baseline), the floor every dev
+    score is read against."""
     train = (train_ds.dump.codes(int(p), n_q) for p in train_ds.positions)
-    dev = [valid_ds.dump.codes(int(valid_ds.positions[i]), n_q) for i in chosen]
+    dev = [b.codes[i, :n_q, : int(b.code_lens[i])].numpy() for b in valid for i in range(b.batch_size)]
     res = code_baselines(train, dev, n_q, train_ds.dump.codebook_size)
     atomic_write_text(exp_dir / "baselines.json", json.dumps(res, indent=2) + "\n")
     return res
@@ -211,7 +211,7 @@ def write_curves(exp_dir: Path, part: Part) -> None:
                   "whose most attended phoneme is their own; dur mse: the duration head's squared error of log(1 + frames) "
                   "(durations mode). The loss column is the codes' cross-entropy alone."]
     if baselines:
-        lines += ["", "Baselines that read no text, fitted on the training dump, scored on the same dev utterances "
+        lines += ["", "Baselines that read no text, fitted on the training dump, scored on the positions this validation scores "
                   "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
                   *baseline_table(baselines)]
     atomic_write_text(exp_dir / "valid.md", "\n".join(lines) + "\n")
@@ -327,7 +327,7 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     loader = build_train_loader(train_ds, dc, tc.seed, rank, world, start_step=step)
     valid = validation_batches(valid_ds, dc, tc.seed, rank, world) if valid_ds is not None else []
     if main and valid_ds is not None:
-        write_baselines(exp_dir, train_ds, valid_ds, n_read)
+        write_baselines(exp_dir, train_ds, valid, n_read)
     losses = LossLog(exp_dir / "losses.jsonl", main)
     K = cfg.model.n_q
 

@@ -51,6 +51,7 @@ class NARModel(nn.Module):
             # log P(code k | code k-1 of the same frame) counted on the training dump (`fit_count_prior`);
             # added to stage k's logits, so the network learns a correction to a count model
             self.register_buffer("count_prior", torch.zeros(K - 1, V, V))
+            nn.init.zeros_(self.heads)      # step 0 is the count model itself; training adds only what helps
         for e in (self.text_emb, *self.audio_emb):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
         nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
