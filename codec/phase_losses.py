@@ -13,7 +13,8 @@ target's STFT phase at the head's framing, n_fft / hop / Hann / centred frames):
 Every term is invariant to adding 2 pi k to any predicted phase and is 0 when the phases agree.
 `weighting="magnitude"` (a departure from APNet, which weights every bin alike) weights each bin by the
 target's magnitude (for GD / IAF the smaller of the two bins' magnitudes), so bins where the reference
-is silent, whose phase is arbitrary, do not pull on the head.
+is silent, whose phase is arbitrary, do not pull on the head. The weights are the raw magnitudes of the
+batch, so within a batch a louder crop weighs more.
 
 CompressedComplexLoss (a multi-resolution loss on the complex spectrum of the OUTPUT waveform, so it
 also asks for a consistent spectrum): mean |S_hat^c - S^c|^2 over bins, S^c = |S|^c e^{i angle S}
