@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from codec.config import LRSchedule  # noqa: E402
+from ..config import OptimConfig  # noqa: E402
 from codec.utils.config import ConfigError, load_config, to_dict  # noqa: E402
 from codec.utils.io import atomic_write_text  # noqa: E402
 
@@ -68,17 +68,12 @@ class DataConfig:
     valid_max_utterances: Optional[int] = None
 
 
-@dataclass
-class OptimConfig:
-    lr: float = 3e-3
-    betas: tuple[float, float] = (0.9, 0.98)
-    weight_decay: float = 0.01
-    warmup_steps: int = 30
-    # cosine: decays over the run's progress, max(step / max_steps, minutes / max_minutes), so a wall-time
-    # budget ends at the low learning rate as a step budget does
-    schedule: LRSchedule = "cosine"
-    min_lr_ratio: float = 0.05
-    grad_clip: float = 1.0
+def _optim_defaults() -> OptimConfig:
+    # the TTS's optimizer settings with the aligner's defaults. The cosine schedule decays over the
+    # run's progress, max(step / max_steps, minutes / max_minutes), so a wall-time budget ends at the
+    # low learning rate as a step budget does (lr_of_step below)
+    return OptimConfig(lr=3e-3, betas=(0.9, 0.98), weight_decay=0.01, warmup_steps=30, schedule="cosine",
+                       min_lr_ratio=0.05, grad_clip=1.0)
 
 
 @dataclass
@@ -97,7 +92,7 @@ class AlignerConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: RecognizerConfig = field(default_factory=RecognizerConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = field(default_factory=_optim_defaults)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
