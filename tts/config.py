@@ -47,7 +47,6 @@ class ModelConfig:
     # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
     # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
     emb_init_std: float = 1.0
-    nar_count_prior: bool = False       # NAR: add log P(code k | code k-1) counted on the training dump
     tie_ar_head: bool = False       # True: the AR's output head shares the audio embedding's weights
     norm_eps: float = 1e-5
 

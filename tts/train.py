@@ -305,8 +305,6 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     model = build_model(cfg.model, part)
     optimizer = build_optimizer(model, oc)
     step, counters, state = 0, {}, None
-    if part == "nar" and cfg.model.nar_count_prior and ckpt is None:    # resumed runs load it with the weights
-        model.fit_count_prior(train_ds.dump.codes(int(p), cfg.model.n_q) for p in train_ds.positions)
     if ckpt is not None:
         state = load_checkpoint(ckpt, model)
         step, counters = int(state["step"]), dict(state["counters"])

@@ -187,28 +187,3 @@ def test_monotonicity_and_attention_maps():
     assert (maps[0] >= 0).all() and (maps[0].sum(1) <= 1 + 1e-5).all() and maps[0].sum() > 0
     # capturing leaves the model as it was (no hook left behind)
     assert all(getattr(m, "captured", None) is None for m in ar.modules())
-
-
-def test_nar_count_prior_is_the_count_model_at_step_zero():
-    """nar_count_prior: with the network's own logits at zero, stage k predicts argmax P(k | k-1) of the
-    counts, so an untrained NAR already scores the 'given previous codebook' baseline."""
-    torch.manual_seed(0)
-    cfg = tiny_model_config(codebook_size=V, n_q=3, nar_count_prior=True)
-    nar = build_model(cfg, "nar").eval()
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(V, generator=g)
-    train_codes = []
-    for _ in range(20):
-        c = torch.randint(0, V, (3, 40), generator=g)
-        c[1] = perm[c[0]]                                # codebook 2 is a function of codebook 1
-        train_codes.append(c.numpy())
-    nar.fit_count_prior(iter(train_codes))
-    with torch.no_grad():
-        nar.heads.zero_()
-    c = torch.randint(0, V, (1, 3, 30), generator=g)
-    c[0, 1] = perm[c[0, 0]]
-    b = TTSBatch(torch.randint(5, 144, (1, 4), generator=g), torch.tensor([4]), c, torch.tensor([30]),
-                 torch.zeros(1, 3, 0, dtype=torch.long), torch.tensor([0]))
-    assert float(nar(b, stage=2).metrics["acc"]) == 1.0
-    # the prior is a saved buffer: it travels with the weights
-    assert "count_prior" in nar.state_dict()

@@ -9,11 +9,6 @@ Stages are numbered by codebook, 1-based: stage k predicts codebook k from codeb
 k is in 2..n_q (metrics `acc_k{k}` use the same numbers). In training k is drawn per example with
 the torch RNG (`torch.randint`), so a re-seeded step draws the same stages.
 
-Count prior (ModelConfig.nar_count_prior): stage k's logits are added to log P(code k | code k-1)
-counted on the training dump, so from step 0 the model is the best text-free lookup and its training
-learns what the phonemes, the prompt and the context add (the NAR alone stayed under that lookup
-for its whole 3-minute mini budget).
-
 Positions: the text gets its own sinusoidal positions; the prompt and the target share the audio
 positions, the target continuing after the prompt (in prefix mode the prompt IS the beginning of
 the same utterance).
@@ -47,11 +42,6 @@ class NARModel(nn.Module):
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.transformer = Transformer(cfg, adaptive=True)
         self.heads = nn.Parameter(torch.randn(K - 1, V, d) * 0.02)              # one head per stage
-        if cfg.nar_count_prior:
-            # log P(code k | code k-1 of the same frame) counted on the training dump (`fit_count_prior`);
-            # added to stage k's logits, so the network learns a correction to a count model
-            self.register_buffer("count_prior", torch.zeros(K - 1, V, V))
-            nn.init.zeros_(self.heads)      # step 0 is the count model itself; training adds only what helps
         for e in (self.text_emb, *self.audio_emb):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
         nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
@@ -106,22 +96,7 @@ class NARModel(nn.Module):
         h = self.transformer(self.emb_drop(x), mask, cond=cond)
         h_tgt = unpack(h, starts[2], T)                                         # [B, T, D]
         w = self.heads[stage - 2]                                               # [B, V, D]
-        logits = torch.bmm(h_tgt, w.transpose(1, 2))
-        if self.cfg.nar_count_prior:
-            prev = codes.gather(1, (stage - 2)[:, None, None].expand(B, 1, T))[:, 0]     # code k-1 [B, T]
-            table = self.count_prior[stage - 2]                                      # [B, V(prev), V]
-            logits = logits + table.gather(1, prev[..., None].expand(B, T, cfg.codebook_size))
-        return logits
-
-    @torch.no_grad()
-    def fit_count_prior(self, codes) -> None:
-        """Set the count prior from training utterances (an iterable of int arrays [>=n_q, T]):
-        add-0.5 smoothed log P(code k | code k-1, same frame) for k = 2..n_q."""
-        from ..diagnostics import SMOOTHING, count_codes
-        K, V = self.cfg.n_q, self.cfg.codebook_size
-        _, _, cond = count_codes(codes, V, K)
-        c = torch.from_numpy(cond[1:]).double() + SMOOTHING                    # [K-1, V, V]
-        self.count_prior.copy_((c / c.sum(-1, keepdim=True)).log().float())
+        return torch.bmm(h_tgt, w.transpose(1, 2))
 
     def forward(self, batch: TTSBatch, stage: Optional[int] = None, return_logits: bool = False) -> TTSOutput:
         """Loss of one stage per example: drawn with torch.randint (stage=None) or the given stage 2..n_q."""
