@@ -1,4 +1,4 @@
-"""Cost of issue 18's generator terms on the mini codec: one training step per variant, in one process.
+"""Cost of the phase-aware and spectral generator terms on the mini codec: one training step per variant, in one process.
 
     python benchmarks/bench_codec_phase_losses.py [--rounds 6] [--threads 1]
 
@@ -120,7 +120,7 @@ def main() -> None:
            "segment_seconds": base.data.segment_seconds, "load_avg_start_end": load, "rows": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out + ".json").write_text(json.dumps(res, indent=2) + "\n")
-    md = [f"# Mini codec training step: cost of issue 18's loss terms ({a.threads} thread(s), batch "
+    md = [f"# Mini codec training step: cost of the phase-aware and spectral loss terms ({a.threads} thread(s), batch "
           f"{base.data.batch_size} x {base.data.segment_seconds} s, median of {a.rounds} rounds, process CPU time)", "",
           "| variant | CPU s / step | of which generator | x base |", "|---|---|---|---|"]
     md += [f"| {r['variant']} | {r['cpu_s_per_step']:.3f} | {r['generator_cpu_s']:.3f} | {r['ratio_to_base']:.2f} |"

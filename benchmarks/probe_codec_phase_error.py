@@ -1,4 +1,4 @@
-"""How far a trained iSTFT-head codec's phase is from the reference's (issue 18's phase-error column).
+"""How far a trained iSTFT-head codec's phase is from the reference's (the phase-error column of docs/codec_phase.md).
 
     python benchmarks/probe_codec_phase_error.py MODEL_DIR [--manifest M.jsonl] [--items 8] [--seconds 3]
 

@@ -153,7 +153,7 @@ class LossConfig:
     # Phase losses of APNet / APCodec on the iSTFT head's predicted phase against the target's STFT
     # phase (codec/phase_losses.py; seanet.decoder=istft only): anti-wrapping instantaneous phase, group
     # delay and instantaneous angular frequency, L_G += phase_ip * L_IP + phase_gd * L_GD + phase_iaf * L_IAF.
-    # Off in the paper's design (SEANet decoder, adversarial training); options for the mini model (issue 18).
+    # Off in the paper's design (SEANet decoder, adversarial training); options for the mini model (docs/codec_phase.md).
     phase_ip: float = 0.0
     phase_gd: float = 0.0
     phase_iaf: float = 0.0

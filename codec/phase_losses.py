@@ -1,4 +1,4 @@
-"""Phase-aware losses for the inverse-STFT decoder head (issue 18).
+"""Phase-aware losses for the inverse-STFT decoder head.
 
 Mel and log-magnitude losses say nothing about the phase, and the iSTFT head (codec/istft_decoder.py)
 predicts one phase angle per bin and frame with nothing to teach it but the mel of what its overlap-add

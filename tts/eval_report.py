@@ -102,7 +102,7 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     if d:
         lines += [f"Duration ratio TTS / ground truth (seconds, per item): median {_f(d['median'], 2)}, range "
                   f"{_f(d['min'], 2)}-{_f(d['max'], 2)} over {d['n']} items.", ""]
-    lines += ["## Targets (issue 17)", ""]
+    lines += ["## Targets", ""]
     t = report.targets
     if not t:
         lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")

@@ -23,7 +23,7 @@ resynthesis row against the recording. With ``--aligner DIR`` (the recipe's exp/
 phoneme recognizer trained by ``tts.align`` on the training speakers only) every row also gets a
 phoneme error rate (PER) against the pronounced phones of the item's text from the models' own text
 front end (the NAR's config.json "frontend"). Per item: the WER's substitutions, deletions and
-insertions, each row's duration, and the duration ratio TTS / ground truth. Targets (issue 17): TTS WER
+insertions, each row's duration, and the duration ratio TTS / ground truth. Targets: TTS WER
 <= 1.5x resynthesis WER, TTS PER <= 1.5x resynthesis PER, TTS SIM >= different-speaker floor + 0.1,
 median duration ratio in 0.8-1.25. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
 wavs (``examples/``) to ``--out`` (``tts.eval_report``).
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 Row = Literal["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
 ROWS: tuple[Row, ...] = ("ground_truth", "resynthesis", "gt_cb1_nar", "tts")
 LMMode = Literal["test_texts", "general"]
-WER_TARGET_RATIO = 1.5      # TTS WER <= 1.5x resynthesis WER (issue 17)
+WER_TARGET_RATIO = 1.5      # TTS WER <= 1.5x resynthesis WER
 PER_TARGET_RATIO = 1.5      # TTS PER <= 1.5x resynthesis PER
 SIM_TARGET_MARGIN = 0.1     # TTS SIM >= different-speaker floor + 0.1
 DURATION_TARGET = (0.8, 1.25)   # median duration ratio TTS / ground truth

@@ -1,4 +1,4 @@
-"""The phase-aware losses of issue 18 (codec/phase_losses.py) and the linear STFT loss (codec/losses.py)."""
+"""The phase-aware losses (codec/phase_losses.py) and the linear STFT loss (codec/losses.py)."""
 from __future__ import annotations
 
 import math

@@ -204,7 +204,7 @@ def test_evaluate_rows_targets_and_report(speech, tmp_path):
     assert Path(rep.items[0]["resynthesis"]["wav"]).is_file()
     assert rep.setting["asr_constrained"] and rep.setting["n_q"] == 2
     t = rep.targets
-    # issue 17's targets; one speaker only: no different-speaker floor, so no SIM target
+    # the targets; one speaker only: no different-speaker floor, so no SIM target
     assert t["wer"]["met"] == (tts.wer <= 1.5 * rs.wer) and "sim" not in t and rep.sim_floor is None
     assert t["duration"]["tts"] == pytest.approx(float(np.median([it["duration_ratio"] for it in rep.items])))
 

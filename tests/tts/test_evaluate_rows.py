@@ -1,4 +1,4 @@
-"""tts.evaluate's rows that isolate the parts (issue 17): PER from the project's phoneme recognizer on
+"""tts.evaluate's rows that isolate the parts: PER from the project's phoneme recognizer on
 every row, the "ground-truth codebook 1 + NAR" row, duration ratios, word deletions / insertions, and
 the report's targets. Tiny random models: fast."""
 from __future__ import annotations
