@@ -150,3 +150,23 @@ def test_nar_gets_the_phonemes_of_its_training_prompt_mode(syn, monkeypatch):
     assert syn.nar.cfg.prompt_mode == "prefix" and torch.equal(syn._nar_phonemes(seg), torch.arange(10, 20))
     monkeypatch.setattr(syn.nar, "cfg", replace(syn.nar.cfg, prompt_mode="other_utterance"))
     assert torch.equal(syn._nar_phonemes(seg), torch.arange(16, 20))
+
+
+def test_durations_ar_plans_the_length_and_batches_like_one_by_one(tmp_path):
+    """An AR with ar_alignment=durations: every sentence stops on its planned durations (no <eos>), a
+    batch equals one-by-one synthesis, and speed=2 gives shorter audio than speed=1."""
+    from tts.sampling import SamplingConfig
+    from tts.synthesize import Synthesizer
+    syn = Synthesizer.from_pretrained(exp_dir=tiny_exp(tmp_path, ar_alignment="durations"))
+    with torch.no_grad():                  # an untrained head plans ~0 frames (then 1 per phone): give it ~6
+        syn.ar.duration_head.bias.fill_(2.0)
+    batch = syn.synthesize_batch(items(), seed=3, batch_size=8)
+    for i, it in enumerate(items()):
+        assert set(batch[i].stops) == {"durations"} and all(f > 0 for f in batch[i].frames)
+        one = syn.synthesize(it["text"], it["prompt_wav"], it["prompt_text"], prompt_sr=it["prompt_sr"], seed=3 + i)
+        assert torch.equal(one.codes, batch[i].codes)
+    it = items()[1]
+    slow = syn.synthesize(it["text"], it["prompt_wav"], it["prompt_text"], prompt_sr=SR, seed=0)
+    fast = syn.synthesize(it["text"], it["prompt_wav"], it["prompt_text"], prompt_sr=SR, seed=0,
+                          sampling=SamplingConfig(speed=2.0))
+    assert sum(fast.frames) < sum(slow.frames)
