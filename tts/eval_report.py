@@ -100,8 +100,12 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
                   "other; do not read a WER as intelligibility.", ""]
     d = getattr(report, "durations", None) or {}
     if d:
-        lines += [f"Duration ratio TTS / ground truth (seconds, per item): median {_f(d['median'], 2)}, range "
-                  f"{_f(d['min'], 2)}-{_f(d['max'], 2)} over {d['n']} items.", ""]
+        untrimmed = (f"; of the whole files, leading and trailing pauses included: median "
+                     f"{_f(d['median_untrimmed'], 2)}") if d.get("median_untrimmed") is not None else ""
+        lines += [f"Duration ratio TTS / ground truth per item, of the speech spans (from the first to the last "
+                  f"20 ms frame within 40 dB of the loudest; a TTS output continues its prompt and has no leading "
+                  f"pause, a recording has one): median {_f(d['median'], 2)}, range "
+                  f"{_f(d['min'], 2)}-{_f(d['max'], 2)} over {d['n']} items{untrimmed}.", ""]
     lines += ["## Targets", ""]
     t = report.targets
     if not t:

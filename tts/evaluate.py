@@ -241,20 +241,38 @@ def phone_scores(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -
     return float(phoneme_error_rate([list(r) for r in refs], [list(h) for h in hyps])), per_item, detail
 
 
+SPEECH_FLOOR_DB = -40.0     # the speech span: 20 ms frames within this of the loudest frame
+
+
+def speech_seconds(wav: np.ndarray, sr: int) -> float:
+    """Seconds from the first to the last 20 ms frame within SPEECH_FLOOR_DB of the loudest one: the
+    length without leading and trailing pauses (a TTS output continues its prompt, so it has no
+    leading pause while a recording has one)."""
+    hop = max(1, int(0.02 * sr))
+    n = len(wav) // hop
+    if n == 0:
+        return len(wav) / sr
+    rms = np.sqrt(np.mean(np.asarray(wav[: n * hop], dtype=np.float64).reshape(n, hop) ** 2, axis=1)) + 1e-12
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > SPEECH_FLOOR_DB)
+    return (loud[-1] - loud[0] + 1) * hop / sr
+
+
 def duration_summary(per_item: Sequence[dict]) -> dict:
-    """Duration ratio TTS / ground truth (seconds) of every item with both audios: sets
-    ``item["duration_ratio"]`` and returns {n, median, min, max} ({} when no item has both)."""
-    ratios = []
+    """Duration ratio TTS / ground truth of every item with both audios, on the speech spans
+    (``speech_seconds``; whole files where a row lacks them): sets ``item["duration_ratio"]`` and
+    returns {n, median, min, max, median_untrimmed} ({} when no item has both)."""
+    ratios, raw = [], []
     for rec in per_item:
-        a = (rec.get("tts") or {}).get("seconds")
-        b = (rec.get("ground_truth") or {}).get("seconds")
-        if a is not None and b:
-            rec["duration_ratio"] = a / b
+        t, g = rec.get("tts") or {}, rec.get("ground_truth") or {}
+        if t.get("seconds") is not None and g.get("seconds"):
+            a, b = t.get("speech_seconds", t["seconds"]), g.get("speech_seconds", g["seconds"])
+            rec["duration_ratio"] = a / b if b else float("nan")
             ratios.append(rec["duration_ratio"])
+            raw.append(t["seconds"] / g["seconds"])
     if not ratios:
         return {}
     return {"n": len(ratios), "median": float(np.median(ratios)), "min": float(np.min(ratios)),
-            "max": float(np.max(ratios))}
+            "max": float(np.max(ratios)), "median_untrimmed": float(np.median(raw))}
 
 
 @dataclass
@@ -426,6 +444,7 @@ def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Opt
             have += 1
             wav, sr = a
             rec["seconds"] = len(wav) / sr
+            rec["speech_seconds"] = speech_seconds(wav, sr)
             secs.append(rec["seconds"])
             hyp = asr.transcribe(wav, sr)
             hyps.append(hyp)

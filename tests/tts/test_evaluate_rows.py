@@ -51,8 +51,19 @@ def test_duration_summary_on_known_lengths(tmp_path):
     recs.append({"ground_truth": {"seconds": 3.0}, "tts": {"missing": True}})      # no output: no ratio
     d = duration_summary(recs)
     assert [r.get("duration_ratio") for r in recs] == pytest.approx([0.5, 1.0, 1.5, None])
-    assert d == pytest.approx({"n": 3, "median": 1.0, "min": 0.5, "max": 1.5})
+    assert d == pytest.approx({"n": 3, "median": 1.0, "min": 0.5, "max": 1.5, "median_untrimmed": 1.0})
     assert duration_summary([{"tts": {"seconds": 1.0}}]) == {}
+
+
+def test_speech_span_trims_leading_and_trailing_pauses():
+    from tts.evaluate import speech_seconds
+    sr = 16000
+    tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(int(1.5 * sr)) / sr)
+    wav = np.concatenate([np.zeros(int(0.4 * sr)), tone, 1e-4 * np.ones(int(0.6 * sr))]).astype(np.float32)
+    assert speech_seconds(wav, sr) == pytest.approx(1.5, abs=0.02)         # 0.4 s before, 0.6 s after: gone
+    recs = [{"ground_truth": {"seconds": 2.5, "speech_seconds": 1.5}, "tts": {"seconds": 1.5, "speech_seconds": 1.5}}]
+    d = duration_summary(recs)
+    assert d["median"] == pytest.approx(1.0) and d["median_untrimmed"] == pytest.approx(0.6)
 
 
 def _report(per: bool = True) -> EvalReport:
@@ -178,7 +189,10 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
         assert sr == codec.sample_rate
         assert len(nar_wav) == len(sf.read(item["resynthesis"]["wav"])[0])
     ratios = [it["duration_ratio"] for it in rep["items"]]
-    assert ratios == pytest.approx([t / g for g, t in gt_sec], abs=1e-3)
+    # the ratio of the speech spans (pauses trimmed), which each row's record carries
+    assert ratios == pytest.approx([it["tts"]["speech_seconds"] / it["ground_truth"]["speech_seconds"]
+                                    for it in rep["items"]], abs=1e-6)
+    assert rep["durations"]["median_untrimmed"] == pytest.approx(np.median([t / g for g, t in gt_sec]), abs=1e-3)
     assert rep["durations"]["median"] == pytest.approx(np.median(ratios))
     assert set(rep["targets"]) == {"wer", "per", "sim", "duration"}
     assert rep["setting"]["aligner_dev_per"] == 0.9 and "NAR's config.json" in rep["setting"]["frontend"]
