@@ -41,10 +41,11 @@ def test_run_sh_stages_7_and_8(tmp_path):
     assert "--top-k 10" in (exp / "run.log").read_text()
 
     report = json.loads((exp / "eval" / "report.json").read_text())
-    assert list(report["rows"]) == ["ground_truth", "resynthesis", "tts"]
+    # the NAR row (the recording's codebook 1 + the NAR) isolates the NAR; no aligner here: no PER
+    assert list(report["rows"]) == ["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
     assert all(r["n"] == len(items) for r in report["rows"].values())
     assert report["setting"]["n_q"] == 4                  # the NAR's n_q (the tiny models use all 4)
-    assert set(report["targets"]) == {"wer", "sim"}
+    assert set(report["targets"]) == {"wer", "sim", "duration"}
     md = (exp / "eval" / "report.md").read_text()
     assert "| TTS (zero-shot) |" in md and "constrained" in md
     assert (exp / "eval" / "scores.png").is_file() and (exp / "eval" / "spectrograms.png").is_file()
