@@ -394,13 +394,7 @@ def check_output_file(path: Union[str, os.PathLike], what: str = "--out") -> Pat
     p = Path(path)
     if p.is_dir():
         raise SynthesisError(f"{what} {p} is a folder; give a file name such as {p / 'out.wav'}")
-    for parent in p.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise SynthesisError(f"{what} {p}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise SynthesisError(f"{what} {p}: the folder {parent} is not writable")
-            break
+    _check_nearest_folder(p, p.parents, what)
     fmt = p.suffix.lstrip(".").upper()
     if not fmt or fmt not in sf.available_formats() or not sf.check_format(fmt, "PCM_16"):
         raise SynthesisError(f"{what} {p}: cannot write {p.suffix or 'a file without extension'} "
@@ -410,14 +404,19 @@ def check_output_file(path: Union[str, os.PathLike], what: str = "--out") -> Pat
 
 def check_output_dir(path: Union[str, os.PathLike], what: str = "--out-dir") -> Path:
     p = Path(path)
-    for q in (p, *p.parents):
+    _check_nearest_folder(p, (p, *p.parents), what)
+    return p
+
+
+def _check_nearest_folder(p: Path, candidates, what: str) -> None:
+    """The first existing path among candidates (p's folder chain) must be a writable folder."""
+    for q in candidates:
         if q.exists():
             if not q.is_dir():
                 raise SynthesisError(f"{what} {p}: {q} is a file, not a folder")
             if not os.access(q, os.W_OK | os.X_OK):
                 raise SynthesisError(f"{what} {p}: the folder {q} is not writable")
-            break
-    return p
+            return
 
 
 def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,17 +17,6 @@ SR = 22050          # prompts at another rate than the tiny codec's 16 kHz: resa
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")     # tests/tts/conftest.py
-
-
-@pytest.fixture(scope="module")
-def exp(tmp_path_factory) -> Path:
-    return tiny_exp(tmp_path_factory.mktemp("t1syn"))
-
-
-@pytest.fixture(scope="module")
-def syn(exp):
-    from tts.synthesize import Synthesizer
-    return Synthesizer.from_pretrained(exp_dir=exp)
 
 
 def prompt_wav(seconds=2.0, sr=SR, seed=0, amp=0.2) -> np.ndarray:

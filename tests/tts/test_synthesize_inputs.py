@@ -13,21 +13,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.tts.helpers_models import tiny_exp
 
 pytestmark = [pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
               pytest.mark.usefixtures("one_thread")]
-
-
-@pytest.fixture(scope="module")
-def exp(tmp_path_factory) -> Path:
-    return tiny_exp(tmp_path_factory.mktemp("t1synin"))
-
-
-@pytest.fixture(scope="module")
-def syn(exp):
-    from tts.synthesize import Synthesizer
-    return Synthesizer.from_pretrained(exp_dir=exp)
 
 
 def _prompt(path: Path) -> Path:
