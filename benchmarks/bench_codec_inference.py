@@ -156,7 +156,7 @@ def fit_codebooks(model, wavs: list[np.ndarray], seed: int = 0) -> None:
 
 
 def log_mel(x: torch.Tensor, sr: int = 24000) -> torch.Tensor:
-    from codec.spectral import MelSpectrogram
+    from codec.models.spectral import MelSpectrogram
     return torch.log10(MelSpectrogram(sr, 1024, 256, 80)(x.reshape(1, -1)).clamp_min(1e-5))
 
 
@@ -405,7 +405,7 @@ NOTES = """## Notes
   eval + `torch.inference_mode`, fused quantizer (per-stage 1/var, mu/var and constants precomputed;
   one matmul per stage; decoding gathers from one stacked table), and (2026-11-23) **channels-last
   activations**: every [B, C, T] activation lives as [B, T, C] in memory and every convolution runs as
-  a oneDNN NHWC conv2d (`codec.conv.CLConv1d`). Contiguous conv1d paid a reorder to oneDNN's blocked
+  a oneDNN NHWC conv2d (`codec.models.conv.CLConv1d`). Contiguous conv1d paid a reorder to oneDNN's blocked
   layout and back around each call: 2-3x per layer (e.g. k3 32->16 over 240k samples in bf16: 8.1 ms
   as conv1d, 2.4 ms NHWC). In that layout the polyphase transposed conv's interleave is a view
   (phase-major channels) and the LSTM input is a view; time padding is a row copy into one buffer
@@ -491,7 +491,7 @@ def main() -> None:
     if "long" in sections and args.long_minutes:
         res["long"] = bench_long(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from data_prep.fileio import atomic_write_text, portable_paths
+    from core.io import atomic_write_text, portable_paths
     res = portable_paths(res, Path(__file__).resolve().parents[1])   # committed results name no machine paths
     atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
     md = write_md(res)

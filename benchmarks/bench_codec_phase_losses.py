@@ -49,7 +49,7 @@ def main() -> None:
     from codec.build import build_codec, build_discriminator, build_mel_loss, build_stft_loss
     from codec.config import CodecConfig
     from codec.losses import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss
-    from codec.utils.config import load_config
+    from core.config import load_config
 
     base = load_config(CodecConfig, [ROOT / "egs/libritts/conf/codec_mini.yaml"])
     runs = {}

@@ -39,7 +39,7 @@ def one(config: str, batch: int | None, steps: int, gan: bool) -> dict:
     from codec.build import build_codec, build_discriminator, build_mel_loss
     from codec.config import CodecConfig
     from codec.losses import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss
-    from codec.utils.config import load_config
+    from core.config import load_config
     cfg = load_config(CodecConfig, [ROOT / f"egs/libritts/conf/codec_{config}.yaml"])
     if batch:
         cfg = replace(cfg, data=replace(cfg.data, batch_size=batch))

@@ -4,7 +4,7 @@
 
 Interleaved repeats in one process after one warm-up of each. The contiguous variant is obtained by
 making `Tensor.contiguous(memory_format=...)` ignore its format during the call, which undoes the one
-layout line in codec/discriminator.py. Writes benchmarks/results/discriminator_layout.{json,md}.
+layout line in codec/models/discriminator.py. Writes benchmarks/results/discriminator_layout.{json,md}.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import codec.train  # noqa: E402,F401  (the thread settings training uses)
 import torch  # noqa: E402
 
 from codec.config import DiscriminatorConfig  # noqa: E402
-from codec.discriminator import MultiScaleSTFTDiscriminator  # noqa: E402
+from codec.models.discriminator import MultiScaleSTFTDiscriminator  # noqa: E402
 
 _contiguous = torch.Tensor.contiguous
 

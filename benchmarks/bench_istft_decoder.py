@@ -1,4 +1,4 @@
-"""SEANet decoder vs the iSTFT decoder head (codec/istft_decoder.py) on the mini config, CPU.
+"""SEANet decoder vs the iSTFT decoder head (codec/models/istft_decoder.py) on the mini config, CPU.
 
     python benchmarks/bench_istft_decoder.py [--steps 5] [--decode-reps 2] [--threads 1] [--variant NAME:k=v,k=v ...]
 
@@ -51,7 +51,7 @@ def build(spec: str):
     import torch
     from codec.build import build_codec, build_mel_loss
     from codec.config import CodecConfig
-    from codec.utils.config import load_config
+    from core.config import load_config
     kind, over = parse_variant(spec)
     cfg = load_config(CodecConfig, [ROOT / "egs/libritts/conf/codec_mini.yaml"])
     cfg = replace(cfg, seanet=replace(cfg.seanet, decoder=kind, istft=replace(cfg.seanet.istft, **over)))
@@ -165,7 +165,7 @@ def main() -> None:
                      f"{r['decode_10s_cpu_s']:.3f} ({r['decode_10s_wall_s_min']:.3f}) | {r['decode_x_realtime_cpu']:.0f} |")
     table = "\n".join(lines)
     print(table)
-    from codec.utils.io import atomic_write_text
+    from core.io import atomic_write_text
     out = ROOT / "benchmarks/results"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "istft_decoder.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

@@ -31,8 +31,8 @@ def main() -> None:
     import torch
     from codec.build import build_codec, build_mel_loss
     from codec.config import CodecConfig
-    from codec.utils.config import load_config
-    from codec.utils.distrib import usable_cores
+    from core.config import load_config
+    from core.runtime import usable_cores
 
     cfg = load_config(CodecConfig, [args.config])
     torch.manual_seed(0)

@@ -30,11 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-# Short OpenMP spin before sleeping (set before torch loads libgomp), as codec.utils.trainer does and
-# for the reason measured there: on shared cores the default 3 ms spin makes 2-thread steps collapse.
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
 import torch  # noqa: E402
 
@@ -48,7 +44,7 @@ from tts.sampling import SamplingConfig, make_generator  # noqa: E402
 
 def _preset(name: str) -> dict:
     """Model size of egs/libritts/conf/tts_<name>.yaml (the defaults are the paper's)."""
-    from codec.utils.config import load_config
+    from core.config import load_config
     from tts.config import TTSConfig
     m = load_config(TTSConfig, [ROOT / f"egs/libritts/conf/tts_{name}.yaml"]).model
     return dict(n_layers=m.n_layers, d_model=m.d_model, n_heads=m.n_heads, ffn_mult=m.ffn_mult)
@@ -207,7 +203,7 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:             # after every point: a run cut short still leaves its numbers
-        from data_prep.fileio import atomic_write_text
+        from core.io import atomic_write_text
         res["load_avg_end"] = os.getloadavg()
         atomic_write_text(out.with_suffix(".json"), json.dumps(res, indent=2) + "\n")
         atomic_write_text(out.with_suffix(".md"), markdown(res, args))

@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     from data_prep.audio import load_audio
     from codec.phase_losses import PhaseLoss
-    from codec.utils.checkpoint import load_codec
+    from codec.checkpoint import load_codec
     torch.set_num_threads(1)
     model = load_codec(a.model).eval()
     head = model.decoder.post[-1]

@@ -17,7 +17,7 @@ sees depends on that item alone. (A padded conv batch cannot give this: PyTorch'
 round differently for batch 1 and batch > 1, and a 2e-7 difference flips near-tied codes.) The
 windows equal one pass over the whole signal up to float rounding (tests/codec/test_chunked.py).
 
-The pretrained format is a directory with `config.json` (codec.utils.config.to_dict(CodecConfig))
+The pretrained format is a directory with `config.json` (core.config.to_dict(CodecConfig))
 and `model.safetensors` (the NDVQCodec state_dict). Loading reads JSON and tensors only; no code
 is executed.
 """
@@ -41,8 +41,8 @@ from .chunked import (DEFAULT_CHUNK_FRAMES, PRECISIONS, ChunkedDecoder, FusedQua
                       apply_precision, decode_stream, encode_file_chunked, encode_stream, measure_reach,
                       optimize_for_inference)
 from .config import CodecConfig
-from .conv import fold_weight_norm
-from .model import NDVQCodec
+from .models.conv import fold_weight_norm
+from .models.ndvq_codec import NDVQCodec
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +63,14 @@ def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
 
 
 def save_codec_dir(model: NDVQCodec, out_dir: Union[str, os.PathLike]) -> Path:
-    """Write `config.json` + `model.safetensors` (codec.utils.checkpoint.export_codec: the one writer)."""
-    from .utils.checkpoint import export_codec
+    """Write `config.json` + `model.safetensors` (codec.checkpoint.export_codec: the one writer)."""
+    from .checkpoint import export_codec
     return Path(export_codec(model, out_dir))
 
 
 def load_codec_dir(path: Union[str, os.PathLike]) -> NDVQCodec:
-    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (codec.utils.checkpoint.load_codec)."""
-    from .utils.checkpoint import load_codec
+    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (codec.checkpoint.load_codec)."""
+    from .checkpoint import load_codec
     path = Path(path)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (path / name).is_file():
@@ -462,7 +462,7 @@ def write_wav_blocks(path: Union[str, os.PathLike], blocks: Iterable[np.ndarray]
                      subtype: str = "PCM_16") -> None:
     """Write float blocks to an audio file atomically (nothing at `path` unless all succeeded)."""
     import soundfile as sf
-    from .utils.io import atomic_path
+    from core.io import atomic_path
     path = Path(path)
     fmt = path.suffix.lstrip(".").upper() or "WAV"
     with atomic_path(path) as tmp:

@@ -37,7 +37,7 @@ from typing import Union
 
 import numpy as np
 
-from data_prep.fileio import atomic_write_bytes
+from core.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> CodeFile:
 
 # ------------------------------------------------------------------------------------------- files
 def write_ndvq(path: Union[str, os.PathLike], codefile: CodeFile) -> None:
-    """Write atomically (data_prep.fileio: a temporary file in the same folder, fsync, os.replace)."""
+    """Write atomically (core.io: a temporary file in the same folder, fsync, os.replace)."""
     data = encode_bytes(codefile, source=str(path))
     atomic_write_bytes(path, data)
     logger.debug("wrote %s: %d bytes, K=%d T=%d", path, len(data), *codefile.codes.shape)

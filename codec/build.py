@@ -6,29 +6,29 @@ from dataclasses import replace
 from torch import nn
 
 from .config import CodecConfig
-from .discriminator import MultiScaleSTFTDiscriminator
+from .models.discriminator import MultiScaleSTFTDiscriminator
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
-from .model import NDVQCodec
+from .models.ndvq_codec import NDVQCodec
 from .quantization import build_quantizer
-from .seanet import SEANetDecoder, SEANetEncoder
+from .models.seanet import SEANetDecoder, SEANetEncoder
 
 
 def build_decoder(cfg: CodecConfig) -> nn.Module:
-    """`seanet.decoder`: "seanet" (the paper's) or "istft" (codec/istft_decoder.py)."""
+    """`seanet.decoder`: "seanet" (the paper's) or "istft" (codec/models/istft_decoder.py)."""
     if cfg.seanet.decoder == "seanet":
         return SEANetDecoder(cfg.seanet)
     if cfg.seanet.decoder == "istft":
-        from .istft_decoder import ISTFTDecoder
+        from .models.istft_decoder import ISTFTDecoder
         return ISTFTDecoder(cfg.seanet)
     raise ValueError(f"seanet.decoder={cfg.seanet.decoder!r}: expected 'seanet' or 'istft'")
 
 
 def build_encoder(cfg: CodecConfig) -> nn.Module:
-    """`seanet.encoder`: "seanet" (the paper's) or "stft" (codec/stft_encoder.py)."""
+    """`seanet.encoder`: "seanet" (the paper's) or "stft" (codec/models/stft_encoder.py)."""
     if cfg.seanet.encoder == "seanet":
         return SEANetEncoder(cfg.seanet)
     if cfg.seanet.encoder == "stft":
-        from .stft_encoder import STFTEncoder
+        from .models.stft_encoder import STFTEncoder
         return STFTEncoder(cfg.seanet)
     raise ValueError(f"seanet.encoder={cfg.seanet.encoder!r}: expected 'seanet' or 'stft'")
 

@@ -13,7 +13,7 @@ positive weights is differentiated at one output frame; every input sample with 
 is in that frame's receptive field (positive weights and inputs mean no two paths can cancel). The
 context used is symmetric, max(left, right), on both sides: reflect padding at the true start of a
 signal mirrors the left receptive field to the right (this matters for causal stacks). The iSTFT
-decoder (codec/istft_decoder.py) has the same pre -> lstm -> post split; its `post` (LayerNorms,
+decoder (codec/models/istft_decoder.py) has the same pre -> lstm -> post split; its `post` (LayerNorms,
 an inverse STFT) declares its receptive field, which the probe could not see through.
 
 Units: every stack maps input "frame blocks" (``in_per_frame`` samples each: the hop for the encoder's
@@ -28,7 +28,7 @@ path (so batching and chunking never change codes). The default C is 750 frames 
 
 Inference-only rewrites (`optimize_for_inference`, applied to the folded copy only): every
 activation in channels-last memory, convolutions as oneDNN NHWC conv2d, transposed convs as polyphase
-convs whose interleave is a view (codec.conv.CLConv1d, CLPolyphaseConvTranspose1d); optionally the
+convs whose interleave is a view (codec.models.conv.CLConv1d, CLPolyphaseConvTranspose1d); optionally the
 bulk of the network in bfloat16 (`apply_precision`, Codec(precision="bf16")).
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conv import fold_weight_norm
-from .istft_decoder import ISTFTHead
+from .models.conv import fold_weight_norm
+from .models.istft_decoder import ISTFTHead
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def measure_reach(stack: nn.Module, in_channels: int, in_per_frame: int, out_per
                   start: int = 8, limit: int = 4096) -> Reach:
     """Measure a convolution stack's receptive field in frame blocks (see module docstring).
 
-    A stack with a `receptive_field()` method (codec.istft_decoder.ISTFTStack, whose LayerNorms and
+    A stack with a `receptive_field()` method (codec.models.istft_decoder.ISTFTStack, whose LayerNorms and
     iSTFT the positive-weight probe cannot see through) declares (left, right) instead.
     """
     declared = getattr(stack, "receptive_field", None)
@@ -158,12 +158,12 @@ class StreamingStack:
 def optimize_for_inference(model: nn.Module) -> nn.Module:
     """Swap the convolutions of a folded eval copy for channels-last equivalents (in place).
 
-    SConv1d -> codec.conv.CLConv1d, SConvTranspose1d (kernel 2s) -> CLPolyphaseConvTranspose1d: same
+    SConv1d -> codec.models.conv.CLConv1d, SConvTranspose1d (kernel 2s) -> CLPolyphaseConvTranspose1d: same
     padding rules and the same values up to float rounding, every activation in channels-last
-    memory (see codec.conv). Measure receptive fields (`measure_reach`) before: the probes need the
+    memory (see codec.models.conv). Measure receptive fields (`measure_reach`) before: the probes need the
     plain stacks. Returns model.
     """
-    from .conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d
+    from .models.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, SConv1d):

@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from data_prep.fileio import atomic_path, temp_file_beside
+from core.io import atomic_path, temp_file_beside
 
 logger = logging.getLogger(__name__)
 

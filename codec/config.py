@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from core.trainer import LRSchedule
+
 QuantizerKind = Literal["ndvq", "rvq"]
 LogvarInit = Literal["zero", "kmeans", "kmeans_per_code"]
 PenaltyReduction = Literal["sum", "mean"]
@@ -22,12 +24,11 @@ DecoderKind = Literal["seanet", "istft"]
 EncoderKind = Literal["seanet", "stft"]
 ResidualFrom = Literal["sample", "mean"]
 PhaseWeighting = Literal["none", "magnitude"]
-LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]   # codec.utils.trainer.lr_at; the TTS uses it too
 
 
 @dataclass
 class ISTFTConfig:
-    """The inverse-STFT decoder head (codec/istft_decoder.py), used when `seanet.decoder` is "istft"."""
+    """The inverse-STFT decoder head (codec/models/istft_decoder.py), used when `seanet.decoder` is "istft"."""
     width: int = 256                # channels of every layer at the frame rate
     n_blocks: int = 8               # ConvNeXt blocks
     mlp_ratio: float = 3.0          # ConvNeXt MLP hidden = mlp_ratio * width
@@ -43,7 +44,7 @@ class ISTFTConfig:
 
 @dataclass
 class STFTEncoderConfig:
-    """The spectral encoder (codec/stft_encoder.py), used when `seanet.encoder` is "stft"."""
+    """The spectral encoder (codec/models/stft_encoder.py), used when `seanet.encoder` is "stft"."""
     width: int = 256                # channels of every layer after the STFT
     upsample: int = 2               # STFT frames per code frame (hop / upsample: 10 ms at 16 kHz / 50 Hz)
     n_fft: int = 0                  # 0 means 4 * (hop / upsample)
@@ -71,11 +72,11 @@ class SEANetConfig:
     norm: NormKind = "weight_norm"
     pad_mode: str = "reflect"       # non-causal padding; causal mode pads on the left with this mode too
     # "seanet": the paper's decoder (mirror of the encoder). "istft": a frame-rate ConvNeXt + inverse
-    # STFT head (codec/istft_decoder.py), an option for the mini model (issue 8); same hop, codes, length.
+    # STFT head (codec/models/istft_decoder.py), an option for the mini model (issue 8); same hop, codes, length.
     decoder: DecoderKind = "seanet"
     istft: ISTFTConfig = field(default_factory=ISTFTConfig)
     # "seanet": the paper's encoder. "stft": a log-magnitude STFT + ConvNeXt encoder
-    # (codec/stft_encoder.py), an option for the mini model (issue 8); same hop, latent and codes layout.
+    # (codec/models/stft_encoder.py), an option for the mini model (issue 8); same hop, latent and codes layout.
     encoder: EncoderKind = "seanet"
     stft_encoder: STFTEncoderConfig = field(default_factory=STFTEncoderConfig)
 

@@ -42,12 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Sequence
 
-# Short OpenMP spin before sleeping (libgomp reads this when torch loads, so before `import torch`):
-# on shared cores the default spinning stalls every barrier of a 2-thread decode while the metric
-# workers run. Measured for training in codec/utils/trainer.py; scheduling only, results unchanged.
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -57,8 +52,10 @@ from .api import Codec, sha256_file
 from .data import load_eval_set
 from .oracle import oracle_magnitude
 from .quantization.base import usage_metrics
-from .utils.checkpoint import list_checkpoints, load_codec, load_codec_config
-from .utils.io import atomic_path, atomic_write_text
+from core.checkpoint import list_checkpoints
+
+from .checkpoint import load_codec, load_codec_config
+from core.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("codec.evaluate")
 

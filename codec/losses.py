@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spectral import MelSpectrogram, log_mel
+from .models.spectral import MelSpectrogram, log_mel
 
 
 class MultiScaleMelLoss(nn.Module):

@@ -1,6 +1,6 @@
 """Phase-aware losses for the inverse-STFT decoder head.
 
-Mel and log-magnitude losses say nothing about the phase, and the iSTFT head (codec/istft_decoder.py)
+Mel and log-magnitude losses say nothing about the phase, and the iSTFT head (codec/models/istft_decoder.py)
 predicts one phase angle per bin and frame with nothing to teach it but the mel of what its overlap-add
 produces. A codec knows the exact target waveform, so the target phase is available. Two families:
 

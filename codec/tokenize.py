@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from data_prep.fileio import atomic_write_text, read_jsonl
+from core.io import atomic_write_text, read_jsonl
 
 from .code_dump import DumpWriter, make_header, plan_shards
 from .data import read_rows
-from .utils.distrib import usable_cores
+from core.runtime import usable_cores
 
 logger = logging.getLogger("codec.tokenize")
 SKIPPED_FILE = "skipped.jsonl"
@@ -181,7 +181,7 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
     import torch
     from accelerate import PartialState
 
-    from data_prep.progress import progress as progress_of
+    from core.progress import progress as progress_of
 
     from data_prep.audio import AudioError, load_audio
     from .api import Codec
@@ -202,7 +202,7 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
     for p in prepared:                       # max_shards: over all jobs, in order
         if budget is not None:
             p.pending, budget = p.pending[:budget], max(0, budget - len(p.pending))
-    # a bar on a terminal, a log line every 5% in a log file (data_prep.progress)
+    # a bar on a terminal, a log line every 5% in a log file (core.progress)
     bar = progress_of(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
                       unit="h audio", desc=f"tokenize[{rank}]", position=rank, enabled=progress, bar_format=
                       "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")

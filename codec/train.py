@@ -34,9 +34,9 @@ import time
 from pathlib import Path
 
 # The shared training plumbing first: it sets the OpenMP waiting policy before torch is imported.
-from .utils.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDiverged, any_rank,  # noqa: I001
+from core.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDiverged, any_rank,  # noqa: I001
                             init_trackers, lr_at, make_accelerator, progress_bar, restore_training_state,
-                            seed_step, set_lr, setup_logging, training_state, truncate_jsonl)
+                            seed_step, set_lr, training_state, truncate_jsonl)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -47,12 +47,15 @@ from .data import build_train_loader, load_eval_set
 from .losses import (feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss,
                      mel_distance)
 from .phase_losses import CompressedComplexLoss, PhaseLoss
-from .utils.checkpoint import export_codec, latest_checkpoint, load_checkpoint, save_checkpoint
-from .utils.config import load_config, save_config, to_dict
+from core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+from .checkpoint import export_codec
+from core.logs import setup_logging  # noqa: E402
+from core.config import load_config, save_config, to_dict
 
 log = logging.getLogger("codec.train")
 
-torch.set_flush_denormal(True)      # why: codec.utils.trainer
+torch.set_flush_denormal(True)      # why: core.trainer
 torch.set_num_threads(torch.get_num_threads())
 
 EVAL_MAX_SECONDS = 4.0
@@ -105,7 +108,7 @@ def build_optimizers(model: torch.nn.Module, disc: torch.nn.Module, oc) -> tuple
 
 def _mel_image(wav: torch.Tensor, sample_rate: int) -> np.ndarray:
     """A log-mel spectrogram as a [1, H, W] image in [0, 1] (low frequencies at the bottom)."""
-    from .spectral import MelSpectrogram, log_mel
+    from .models.spectral import MelSpectrogram, log_mel
     m = log_mel(MelSpectrogram(sample_rate, 1024, 256, 80)(wav.reshape(1, -1).float()))[0]
     m = (m - m.min()) / (m.max() - m.min() + 1e-8)
     return m.flip(0)[None].numpy()
@@ -140,7 +143,7 @@ def train(cfg: CodecConfig) -> dict:
     accelerator = make_accelerator(exp_dir, tc.mixed_precision, find_unused_parameters=True)
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     device = accelerator.device
-    setup_logging(accelerator)
+    setup_logging(rank=accelerator.process_index)
     debug = DebugHooks.from_env()
 
     # Model, discriminator, losses, optimizers. Same seed on every rank (DDP broadcasts anyway).

@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from data_prep.fileio import atomic_path
+from core.io import atomic_path
 
 log = logging.getLogger(__name__)
 

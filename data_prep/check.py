@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from data_prep.fileio import atomic_write_text, iter_jsonl, setup_logging
+from core.io import atomic_write_text, iter_jsonl
+from core.logs import setup_logging
 from data_prep.libritts import read_manifest
 
 log = logging.getLogger(__name__)

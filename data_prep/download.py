@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from data_prep.fileio import setup_logging
+from core.logs import setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from data_prep.fileio import atomic_write_text
+from core.io import atomic_write_text
 from data_prep.phonemes import UNK, SymbolTable, _default_symbols, phonemize as _phonemize
 from data_prep.text import NORMALIZER_VERSION, normalize_text
 

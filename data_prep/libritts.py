@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from data_prep.audio import AudioError, audio_info, load_audio
-from data_prep.fileio import iter_jsonl, path_for_file, path_from_file, setup_logging, write_jsonl
-from data_prep.progress import progress
+from core.io import iter_jsonl, path_for_file, path_from_file, write_jsonl
+from core.logs import setup_logging
+from core.progress import progress
 
 log = logging.getLogger(__name__)
 

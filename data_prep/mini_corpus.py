@@ -61,7 +61,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from data_prep.audio import audio_info, resample, rms, save_audio
-from data_prep.fileio import atomic_write_text, setup_logging
+from core.io import atomic_write_text
+from core.logs import setup_logging
 from data_prep.sentences import handwritten, heldout_words, make_sentences
 
 log = logging.getLogger(__name__)

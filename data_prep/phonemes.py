@@ -35,7 +35,8 @@ from typing import Iterable, Literal, Sequence
 
 from tqdm import tqdm
 
-from data_prep.fileio import atomic_path, iter_jsonl, setup_logging, write_jsonl
+from core.io import atomic_path, iter_jsonl, write_jsonl
+from core.logs import setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ An exported model directory (what synthesis reads; `tts.train` writes exp/<part>
                                     {"tokens_sha256": ...} for a phonemes directory without frontend.json
     model.safetensors   the model's state dict
 
-Training checkpoints (exp/<part>/checkpoints/step-XXXXXXXX/) are codec.utils.checkpoint's atomic step
+Training checkpoints (exp/<part>/checkpoints/step-XXXXXXXX/) are core.checkpoint's atomic step
 directories holding the same config.json and model.safetensors plus state.pt (optimizer, RNG states,
 counters; torch.load(weights_only=True)), so `load_tts_model` reads either kind of directory.
 
@@ -33,7 +33,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from codec.utils.config import from_dict, save_config, to_dict
+from core.config import from_dict, save_config, to_dict
 
 from .config import Part, TTSConfig
 

@@ -1,4 +1,4 @@
-"""TTS configs: dataclass defaults that run, YAML files with overrides only (codec.utils.config).
+"""TTS configs: dataclass defaults that run, YAML files with overrides only (core.config).
 
 ModelConfig defaults are the VALL-E paper's size (12 layers, width 1024, 16 heads, for each of the
 AR and NAR); `egs/libritts/conf/tts_mini.yaml` shrinks it for 2 CPU cores. Training configs
@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from codec.config import LRSchedule
+from core.trainer import LRSchedule
 
 # How training builds the acoustic prompt (contracts.md B):
 #   prefix          - a random prefix of the same utterance (lifeiteng's default; suits short LibriTTS clips)
@@ -143,7 +143,7 @@ class TTSConfig:
 
     def for_part(self, part: Part) -> "TTSConfig":
         """This config with the part's overrides applied (and both override sections cleared)."""
-        from codec.utils.config import from_dict
+        from core.config import from_dict
         if part not in ("ar", "nar"):
             raise ValueError(f"part must be 'ar' or 'nar', not {part!r}")
         over = dict(getattr(self, part) or {})

@@ -247,7 +247,7 @@ def _examples(exp_dir: Path, n: int = 3) -> list[list[str]]:
     lst = exp_dir / "synth" / "list.jsonl"
     if not lst.is_file():
         return []
-    from data_prep.fileio import path_from_file, read_jsonl
+    from core.io import path_from_file, read_jsonl
     rows = [{**r, "prompt_wav": path_from_file(r.get("prompt_wav", ""), lst.parent)} for r in read_jsonl(lst)]
     rows = [r for r in rows if Path(r["prompt_wav"]).is_file()]
     return [[r["prompt_wav"], r["prompt_text"], r["text"]] for r in rows[:n]]
@@ -335,7 +335,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no network calls from the server
-    from data_prep.fileio import setup_logging
+    from core.logs import setup_logging
     setup_logging()
     try:                                  # before minutes of loading models
         check_port(a.host, a.port)

@@ -26,7 +26,7 @@ front end (the NAR's config.json "frontend"). Per item: the WER's substitutions,
 insertions, each row's duration, and the duration ratio TTS / ground truth. Targets: TTS WER
 <= 1.5x resynthesis WER, TTS PER <= 1.5x resynthesis PER, TTS SIM >= different-speaker floor + 0.1,
 median duration ratio in 0.8-1.25. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
-wavs (``examples/``) to ``--out`` (``tts.eval_report``).
+wavs (``examples/``) to ``--out`` (``tts.report``).
 
 Input: ``--list`` is stage 7's JSONL (``tts.zeroshot_list``: id, text, ref_wav, prompt_wav,
 prompt_text, out_wav). A positional folder of outputs replaces each item's ``out_wav`` by
@@ -47,7 +47,8 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 
 from data_prep.audio import AudioError, load_audio, save_audio
-from data_prep.fileio import path_from_file, read_jsonl, setup_logging
+from core.io import path_from_file, read_jsonl
+from core.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ def _model_frontend(cfg: EvalConfig, aligner_record: Optional[dict]):
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None
              ) -> EvalReport:
     """Score every row on ``items``; resynthesised and NAR-row audio is written to ``out_dir/<row>/``."""
-    from data_prep.progress import progress
+    from core.progress import progress
 
     from .asr import load_asr, word_error_rate
     from .speaker import SpeakerEncoder, cosine
@@ -576,7 +577,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     setup_logging(a.verbose)
     import torch
     torch.set_num_threads(max(1, a.threads))
-    from .eval_report import write_report
+    from .report import write_report
     try:
         items = load_items(a.list, a.outputs)
         n_q = a.n_q or tts_n_q(a.nar)

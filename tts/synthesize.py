@@ -34,11 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    # `python -m tts.synthesize` on shared cores: a short OpenMP spin (see codec.utils.trainer for the
-    # measurements); libgomp reads this once, when torch loads it.
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -304,7 +300,7 @@ class Synthesizer:
         fr = self.codec.frame_rate
         codes: dict[tuple[int, int], torch.Tensor] = {}
         stops: dict[tuple[int, int], str] = {}
-        from data_prep.progress import progress
+        from core.progress import progress
         bar = progress(total=len(segments), desc="synthesize", unit="sentence", enabled=len(segments) > batch_size,
                        leave=False)
         for s0 in range(0, len(segments), batch_size):
@@ -424,7 +420,7 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
     that is a plain file name ([A-Za-z0-9][A-Za-z0-9._-]*, no folder parts) used once. A row without an
     id gets its line number. A relative prompt_wav that is not found from the current folder is looked up
     from the list's folder and the folders above it (tts.zeroshot_list writes recipe-relative paths)."""
-    from data_prep.fileio import path_from_file
+    from core.io import path_from_file
     list_path = Path(list_path)
     try:
         lines = list_path.read_text(encoding="utf-8").splitlines()
@@ -462,7 +458,8 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     from data_prep.audio import save_audio
-    from data_prep.fileio import setup_logging, write_jsonl
+    from core.io import write_jsonl
+    from core.logs import setup_logging
     ap = argparse.ArgumentParser(prog="python -m tts.synthesize", description="VALL-E zero-shot synthesis.")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="text to speak (single mode)")
@@ -524,7 +521,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig, save_audio, write_jsonl) -> int:
-    from data_prep.progress import progress
+    from core.progress import progress
     list_path = Path(a.list)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

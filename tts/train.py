@@ -9,7 +9,7 @@ first model.n_q. model.codebook_size is taken from the dump; model.vocab_size is
 front end's symbol count if needed (both written to the saved config).
 
 Resumes automatically from the newest checkpoint in `train.exp_dir`, exactly (a killed and resumed run
-repeats the uninterrupted run's losses step for step; codec.utils.trainer explains how). A checkpoint
+repeats the uninterrupted run's losses step for step; core.trainer explains how). A checkpoint
 made on the codes of another codec, or with another text front end, is an error naming both.
 
 Every rank validates its share of the dev batches and the sums are reduced, so no rank waits in a
@@ -18,14 +18,14 @@ collective while another validates (the multi-GPU hang some VALL-E toolkits have
 Files in exp_dir: checkpoints/, model/ (exported: config.json + model.safetensors, contracts.md C),
 losses.jsonl (one line a step), valid.jsonl (one line a validation: loss and top-1 accuracy per
 codebook), train_summary.json, tb/ (TensorBoard: loss, accuracy per codebook, lr, grad norm).
-Debug hooks: NDVQ_DEBUG_NAN_STEPS, NDVQ_DEBUG_STEP_SLEEP, NDVQ_DEBUG_DIGEST (codec.utils.trainer.DebugHooks).
+Debug hooks: NDVQ_DEBUG_NAN_STEPS, NDVQ_DEBUG_STEP_SLEEP, NDVQ_DEBUG_DIGEST (core.trainer.DebugHooks).
 """
 from __future__ import annotations
 
 # The shared training plumbing first: it sets the OpenMP waiting policy before torch is imported.
-from codec.utils.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDiverged,  # noqa: I001
+from core.trainer import (Budget, DebugHooks, LossLog, StepGuard, TrainingDiverged,  # noqa: I001
                                  init_trackers, lr_at, make_accelerator, nonfinite_anywhere, progress_bar,
-                                 restore_training_state, seed_step, set_lr, setup_logging, training_state,
+                                 restore_training_state, seed_step, set_lr, training_state,
                                  truncate_jsonl)
 
 import argparse  # noqa: E402
@@ -41,9 +41,10 @@ from typing import Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 
-from codec.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
-from codec.utils.config import ConfigError, from_dict, load_config, to_dict  # noqa: E402
-from codec.utils.io import atomic_write_text  # noqa: E402
+from core.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from core.logs import setup_logging  # noqa: E402
+from core.config import ConfigError, from_dict, load_config, to_dict  # noqa: E402
+from core.io import atomic_write_text  # noqa: E402
 
 from .batch import TTSBatch  # noqa: E402
 from .build import build_model  # noqa: E402
@@ -297,7 +298,7 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     accelerator = make_accelerator(exp_dir, tc.mixed_precision, find_unused_parameters=(part == "nar"))
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     device = accelerator.device
-    setup_logging(accelerator)
+    setup_logging(rank=accelerator.process_index)
     debug = DebugHooks.from_env()
 
     # ---- model, optimizer, resume (weights before prepare, optimizer/RNG state after)

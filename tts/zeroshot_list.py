@@ -37,7 +37,8 @@ from typing import Optional
 import numpy as np
 
 from data_prep.audio import load_audio, save_audio
-from data_prep.fileio import path_for_file, read_jsonl, setup_logging, write_jsonl
+from core.io import path_for_file, read_jsonl, write_jsonl
+from core.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     items = build_list(rows, a.out, cfg, train)
     path = Path(a.out) / "list.jsonl"
     # paths relative to the recipe directory (the current folder) when under it: a moved checkout reads
-    # its own files; readers resolve them from the list's folder upwards (data_prep.fileio.path_from_file)
+    # its own files; readers resolve them from the list's folder upwards (core.io.path_from_file)
     write_jsonl(path, [{k: path_for_file(v, a.out) if k in PATH_KEYS else v for k, v in it.items()} for it in items])
     log.info("zero-shot list: %d items, %d speakers, prompts %.1f-%.1f s -> %s", len(items),
              len({it["speaker"] for it in items}), min(it["prompt_duration"] for it in items),

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import QuantizerConfig
-from ..utils import distrib
+from core import distrib
 from .base import Codebook
 from .kmeans import cluster_variance, kmeans, pooled_variance
 

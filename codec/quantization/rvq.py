@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import QuantizerConfig
-from ..utils import distrib
+from core import distrib
 from .base import Codebook
 from .kmeans import kmeans
 

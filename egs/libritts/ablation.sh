@@ -5,7 +5,7 @@
 #
 #   bash egs/libritts/ablation.sh [options]          (works from any directory; needs run.sh stages 0-2)
 #
-# Every option goes to `python -m codec.ablation` (see docs/ablation.md, or --help), e.g.
+# Every option goes to `python -m experiments.ablation` (see docs/ablation.md, or --help), e.g.
 #   --steps N            training steps per run: the budget (default 800 mini, 100000 libritts)
 #   --seeds 0,1,2        seeds (default 0,1,2)
 #   --runs ndvq,rvq      only these variants (or variant/seedN) in this invocation
@@ -39,7 +39,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --out=*) out="${args[i]#--out=}" ;;
     -h|--help)
       sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-      PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${NDVQ_VENV:-$root/.venv}/bin/python" -m codec.ablation --help
+      PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${NDVQ_VENV:-$root/.venv}/bin/python" -m experiments.ablation --help
       exit 0 ;;
   esac
 done
@@ -57,11 +57,11 @@ bash "$root/scripts/setup_env.sh"
 venv="${NDVQ_VENV:-$root/.venv}"
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 
-log "\$ python -m codec.ablation $*"
+log "\$ python -m experiments.ablation $*"
 rc=0
-"$venv/bin/python" -m codec.ablation "$@" 2> >(tee -a "$out/ablation.log" >&2) || rc=$?
+"$venv/bin/python" -m experiments.ablation "$@" 2> >(tee -a "$out/ablation.log" >&2) || rc=$?
 if [ "$rc" -ne 0 ]; then
-  log "ERROR: codec.ablation exited with $rc (run the same command again to resume)"
+  log "ERROR: experiments.ablation exited with $rc (run the same command again to resume)"
   exit "$rc"
 fi
 log "report: $out/report.md"

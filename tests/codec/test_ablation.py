@@ -1,4 +1,4 @@
-"""codec.ablation units: SNR mixing, babble, code flips, code statistics, variants, verdict logic."""
+"""experiments.ablation units: SNR mixing, babble, code flips, code statistics, variants, verdict logic."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from codec.ablation import codestats, report, robustness
-from codec.ablation.plan import (AUTHORS_QUANTIZER, VARIANTS, Plan, check_run_info, non_quantizer_differences,
+from experiments.ablation import codestats, report, robustness
+from experiments.ablation.plan import (AUTHORS_QUANTIZER, VARIANTS, Plan, check_run_info, non_quantizer_differences,
                                  quantizer_differences)
-from codec.ablation.runner import EvalSettings, ablation_bandwidths, select_runs, speaker_balanced
+from experiments.ablation.runner import EvalSettings, ablation_bandwidths, select_runs, speaker_balanced
 from tests.codec.helpers import tiny_wav
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
 
@@ -154,7 +154,7 @@ def test_select_runs_and_bad_names(tmp_path):
 
 
 def test_bandwidths_and_speaker_balanced_items(tmp_path):
-    from codec.utils.config import load_config
+    from core.config import load_config
     from codec.config import CodecConfig
     cfg = load_config(CodecConfig, [MINI])
     bws = ablation_bandwidths(cfg)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from codec.ablation import downstream as D
-from codec.ablation.__main__ import main
-from codec.ablation.plan import Run, mark_trained, variant
+from experiments.ablation import downstream as D
+from experiments.ablation.__main__ import main
+from experiments.ablation.plan import Run, mark_trained, variant
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "egs" / "libritts" / "conf" / "codec_mini.yaml"

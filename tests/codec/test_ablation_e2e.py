@@ -1,4 +1,4 @@
-"""`python -m codec.ablation --tiny` mechanics: train, skip when finished, resume, recompute, report.
+"""`python -m experiments.ablation --tiny` mechanics: train, skip when finished, resume, recompute, report.
 
 A tiny codec config and corpus (tests/codec/helpers.py); training runs as real `python -m codec.train`
 subprocesses, evaluation in this process with one metric job.
@@ -12,9 +12,9 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from codec.ablation.__main__ import main
-from codec.utils.config import to_dict
-from data_prep.fileio import iter_jsonl
+from experiments.ablation.__main__ import main
+from core.config import to_dict
+from core.io import iter_jsonl
 from tests.codec.helpers import tiny_config, write_corpus
 
 
@@ -40,7 +40,7 @@ def _args(root, conf, *extra):
 def test_tiny_ablation_is_resumable_and_reports_missing_runs(setup, caplog):
     root, conf = setup
     out = root / "out"
-    caplog.set_level(logging.INFO, logger="codec.ablation")
+    caplog.set_level(logging.INFO, logger="experiments.ablation")
     # 1. a piece at a time: only ndvq and rvq, and only one training in this invocation
     main(_args(root, conf, "--runs", "ndvq,rvq", "--stop-after", "1", "--steps", "2", "--no-plots"))
     ndvq, rvq = out / "runs" / "ndvq" / "seed0", out / "runs" / "rvq" / "seed0"

@@ -77,7 +77,7 @@ def test_no_information_row_ignores_the_input(setup, tmp_path):
     """The floor row's audio depends on the utterance only through its length and RMS scale."""
     tmp, codec = setup
     from codec.api import Codec
-    from codec.utils.checkpoint import load_codec
+    from codec.checkpoint import load_codec
     wavs = [tiny_wav(0, 0.5, codec.sample_rate), tiny_wav(1, 0.5, codec.sample_rate)]
     scorer = E.Scorer(codec.sample_rate, ["si_sdr"], jobs=1)
     _, extra = E.evaluate_checkpoint(tmp / "last", wavs, [codec.bandwidths[0]], scorer, full=True, keep_audio=True)

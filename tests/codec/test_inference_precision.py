@@ -7,7 +7,7 @@ import torch
 
 from codec.api import Codec
 from codec.chunked import encode_stream
-from codec.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d, as_channels_last
+from codec.models.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d, as_channels_last
 from tests.codec.helpers_inference import code_diversity, noise, one_thread, tiny_model  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,4 +1,4 @@
-"""codec.istft_decoder: the inverse-STFT decoder option works wherever the SEANet decoder does
+"""codec.models.istft_decoder: the inverse-STFT decoder option works wherever the SEANet decoder does
 (training forward/backward, chunked and batched inference, bf16, save/load) and leaves the default
 (SEANet) models untouched."""
 import copy
@@ -13,8 +13,8 @@ from codec.api import Codec
 from codec.build import build_codec, build_decoder
 from codec.chunked import StreamingStack, decode_stream, encode_stream
 from codec.config import CodecConfig, ISTFTConfig
-from codec.istft_decoder import ISTFTDecoder, ISTFTHead
-from codec.seanet import SEANetDecoder
+from codec.models.istft_decoder import ISTFTDecoder, ISTFTHead
+from codec.models.seanet import SEANetDecoder
 from tests.codec.helpers_inference import code_diversity, noise, one_thread, tiny_config, tiny_model  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -95,7 +95,7 @@ def test_bad_settings_are_refused_clearly():
 
 def test_config_override_picks_the_decoder():
     from pathlib import Path
-    from codec.utils.config import load_config
+    from core.config import load_config
     mini = Path(__file__).resolve().parents[2] / "egs/libritts/conf/codec_mini.yaml"
     small = ["seanet.istft.width=32", "seanet.istft.n_blocks=1"]
     cfg = load_config(CodecConfig, [mini], ["seanet.decoder=istft", *small])
@@ -187,7 +187,7 @@ def test_padded_batch_equals_single():
 
 
 def test_inference_copy_folds_rewrites_and_leaves_the_model_alone():
-    from codec.conv import CLConv1d
+    from codec.models.conv import CLConv1d
     model = istft_model(seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     c = Codec(model)

@@ -63,7 +63,7 @@ def test_encode_decode_shapes_and_n_q_for_bandwidth():
 
 
 def test_slaney_filterbank_has_unit_area_filters_and_htk_is_unchanged():
-    from codec.spectral import mel_filterbank
+    from codec.models.spectral import mel_filterbank
     sr, n_fft = 24000, 8192
     fb = mel_filterbank(sr, n_fft, 40, kind="slaney")
     area = fb.sum(1) * (sr / n_fft)                 # integral over Hz of each triangle

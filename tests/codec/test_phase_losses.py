@@ -14,7 +14,7 @@ import yaml
 
 from codec.losses import MultiResolutionSTFTLoss
 from codec.phase_losses import CompressedComplexLoss, PhaseLoss, anti_wrap, phase_terms
-from codec.utils.config import to_dict
+from core.config import to_dict
 
 from helpers import tiny_config, tiny_wav, write_corpus
 

@@ -1,4 +1,4 @@
-"""codec.stft_encoder: the spectral encoder option works wherever the SEANet encoder does (training,
+"""codec.models.stft_encoder: the spectral encoder option works wherever the SEANet encoder does (training,
 chunked and batched inference, bf16, save/load) and leaves the default (SEANet) models untouched."""
 import json
 from dataclasses import replace
@@ -11,8 +11,8 @@ from codec.api import Codec
 from codec.build import build_codec
 from codec.chunked import encode_stream
 from codec.config import CodecConfig
-from codec.seanet import SEANetEncoder
-from codec.stft_encoder import STFTEncoder, STFTFeatures
+from codec.models.seanet import SEANetEncoder
+from codec.models.stft_encoder import STFTEncoder, STFTFeatures
 from tests.codec.helpers_inference import (TINY_STFT_ENCODER, code_diversity, noise, one_thread,  # noqa: F401
                                            tiny_config, tiny_model)
 

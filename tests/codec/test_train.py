@@ -9,14 +9,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from data_prep.fileio import iter_jsonl
+from core.io import iter_jsonl
 
 import pytest
 import torch
 import yaml
 
-from codec.utils.checkpoint import latest_checkpoint, list_checkpoints, load_codec
-from codec.utils.config import to_dict
+from codec.checkpoint import load_codec
+from core.checkpoint import latest_checkpoint, list_checkpoints
+from core.config import to_dict
 
 from helpers import tiny_config, write_corpus
 

@@ -1,4 +1,4 @@
-"""codec.utils.trainer: the pure pieces of the shared training plumbing (the loops are tested end to end
+"""core.trainer: the pure pieces of the shared training plumbing (the loops are tested end to end
 in tests/codec/test_train.py and tests/tts/test_train.py)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from codec.utils.trainer import StepGuard, TrainingDiverged, lr_at, step_seed, truncate_jsonl
+from core.trainer import StepGuard, TrainingDiverged, lr_at, step_seed, truncate_jsonl
 
 
 def test_lr_schedules():
@@ -49,7 +49,7 @@ def test_step_seed_depends_on_every_input():
 def test_load_config_takes_one_path_or_a_list(tmp_path):
     # A single path used to be iterated character by character ("config file not found: e").
     from codec.config import CodecConfig
-    from codec.utils.config import ConfigError, load_config
+    from core.config import ConfigError, load_config
     y = tmp_path / "o.yaml"
     y.write_text("optim:\n  schedule: cosine\ntrain:\n  full_bandwidth_prob: 0.5\n")
     for files in (str(y), y, [y]):

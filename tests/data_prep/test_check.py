@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from data_prep.check import check_corpus, format_report, main, ngrams, words
-from data_prep.fileio import read_jsonl, write_jsonl
+from core.io import read_jsonl, write_jsonl
 from data_prep.phonemes import prepare_phonemes
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from data_prep.fileio import read_jsonl, write_jsonl
+from core.io import read_jsonl, write_jsonl
 from data_prep.frontend import (SYMBOLS, SYMBOLS_VERSION, FrontendMismatch, FrontendSettings, TextFrontend)
 from data_prep.phonemes import SPECIALS, UNK, SymbolTable, prepare_phonemes
 

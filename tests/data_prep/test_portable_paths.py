@@ -1,10 +1,10 @@
-"""Committed reports name no machine paths; the writers make paths relative (data_prep.fileio.portable_path)."""
+"""Committed reports name no machine paths; the writers make paths relative (core.io.portable_path)."""
 import re
 from pathlib import Path
 
 import pytest
 
-from data_prep.fileio import REPO_ROOT, portable_path, portable_paths
+from core.io import REPO_ROOT, portable_path, portable_paths
 
 COMMITTED_REPORTS = ["docs/ablation_mini/report.json", "docs/ablation_mini/report.md",
                      "benchmarks/results/codec_inference.json", "benchmarks/results/codec_inference.md",

@@ -1,4 +1,4 @@
-"""data_prep.fileio: atomic writes leave nothing behind on failure and publish ordinary permissions."""
+"""core.io: atomic writes leave nothing behind on failure and publish ordinary permissions."""
 import importlib
 import os
 import stat
@@ -6,8 +6,8 @@ import stat
 import numpy as np
 import pytest
 
-import data_prep.fileio as fileio
-from data_prep.fileio import atomic_path, atomic_write_text, read_jsonl, write_jsonl
+import core.io as fileio
+from core.io import atomic_path, atomic_write_text, read_jsonl, write_jsonl
 
 
 def _mode(path) -> int:

@@ -7,7 +7,7 @@ import pytest
 from data_prep.libritts import read_manifest
 from data_prep.phonemes import (PAD, SPECIALS, WORD_SEP, SymbolTable, UnknownSymbolError, phonemize,
                                 prepare_phonemes, tokenize_ipa)
-from data_prep.fileio import read_jsonl
+from core.io import read_jsonl
 
 
 def test_specials_and_file_round_trip(tmp_path):

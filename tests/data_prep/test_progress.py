@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from codec.utils.trainer import Budget, progress_bar
-from data_prep.progress import LogProgress, progress
+from core.trainer import Budget, progress_bar
+from core.progress import LogProgress, progress
 
 
 class _Stream(io.StringIO):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from data_prep.fileio import path_for_file, path_from_file
+from core.io import path_for_file, path_from_file
 from data_prep.libritts import prepare_manifests, read_manifest
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.fileio import read_jsonl
+from core.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO / "egs" / "libritts" / "run.sh"

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_model
 
-from codec.utils.config import to_dict
+from core.config import to_dict
 from tts.build import build_model
 from tts.config import ModelConfig
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data_prep.audio import save_audio
-from tts.eval_report import _markdown, _spectrogram_figure
+from tts.report import _markdown, _spectrogram_figure
 from tts.evaluate import EvalReport, RowScores, load_items
 
 

@@ -174,7 +174,7 @@ def test_evaluate_rows_targets_and_report(speech, tmp_path):
     """Ground truth / resynthesis / TTS rows on one stack; the TTS row's outputs are a copy of the
     recording (item 0) and noise (item 1), so their scores are known relative to the ground truth."""
     from tests.codec.helpers_inference import tiny_codec
-    from tts.eval_report import write_report
+    from tts.report import write_report
     from tts.evaluate import EvalConfig, evaluate, load_items, main
 
     codec_dir = tmp_path / "codec"

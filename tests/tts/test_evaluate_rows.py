@@ -82,7 +82,7 @@ def _report(per: bool = True) -> EvalReport:
 
 
 def test_targets_and_report_name_issue_17s_targets():
-    from tts.eval_report import _markdown
+    from tts.report import _markdown
     rep = _report()
     t = rep.targets
     assert t["wer"]["limit"] == pytest.approx(0.3) and not t["wer"]["met"]

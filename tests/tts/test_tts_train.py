@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from data_prep.fileio import iter_jsonl
+from core.io import iter_jsonl
 
 import pytest
 import yaml
 
-from codec.utils.checkpoint import list_checkpoints
+from core.checkpoint import list_checkpoints
 from tts.checkpoint import CodecMismatch, load_tts_model
 
 from tts_dump_fixtures import write_dump

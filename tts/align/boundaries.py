@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from data_prep.fileio import atomic_write_text, read_jsonl
+from core.io import atomic_write_text, read_jsonl
 
 from .durations import read_durations
 from .espeak_timing import phone_events

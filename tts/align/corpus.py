@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from data_prep.fileio import atomic_path, read_jsonl
+from core.io import atomic_path, read_jsonl
 
 from .features import FeatureConfig, fit_frames, load_features
 

@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from data_prep.fileio import atomic_write_text
+from core.io import atomic_write_text
 
 from .corpus import Utterance, compute_features, dump_utterances, manifest_utterances
 from .phones import PhoneTable, split_tokens

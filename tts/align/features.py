@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codec.spectral import mel_filterbank
+from codec.models.spectral import mel_filterbank
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model
 
-from codec.utils.config import from_dict, to_dict
+from core.config import from_dict, to_dict
 
 from .features import FeatureConfig, log_mel
 from .model import CTCRecognizer, RecognizerConfig

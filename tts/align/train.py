@@ -5,22 +5,22 @@
     accelerate launch -m tts.align.train --config conf.yaml ...      (like every training stage)
     python -m tts.align.train --train-manifest M.jsonl --train-phonemes P.jsonl ...   (no dump yet)
 
-Config: AlignerConfig defaults, then each --config YAML, then `key=value` overrides (codec.utils.config);
+Config: AlignerConfig defaults, then each --config YAML, then `key=value` overrides (core.config);
 --train-dump/--valid-dump/... are shortcuts for data.*. The feature frame rate comes from the dump
 header (features.sample_rate / frame_rate; with manifests, from the config). Features of all
 utterances are computed once into memory (optionally cached: data.feature_cache_dir). Batches: items
 sorted by length, cut so that items x longest <= data.max_frames_per_batch, shuffled per epoch;
 step s of rank r takes batch s * W + r of the epoch sequence (a function of the seed). AdamW with
 warmup + cosine decay to train.max_steps; stops at max_steps or after max_minutes of wall time
-(codec.utils.trainer.Budget). No mid-run checkpoints: a run is minutes long; rerun to redo it.
+(core.trainer.Budget). No mid-run checkpoints: a run is minutes long; rerun to redo it.
 
 Files in train.exp_dir: model/ (config.json + model.safetensors; recognizer.load_recognizer),
 losses.jsonl (one line a step), valid.jsonl (dev PER and CTC loss per validation), summary.json.
 """
 from __future__ import annotations
 
-from codec.utils.trainer import (Budget, LossLog, lr_at, make_accelerator, progress_bar,  # noqa: I001
-                                 seed_step, set_lr, setup_logging)
+from core.trainer import (Budget, LossLog, lr_at, make_accelerator, progress_bar,  # noqa: I001
+                                 seed_step, set_lr)
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -39,8 +39,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from ..config import OptimConfig  # noqa: E402
-from codec.utils.config import ConfigError, load_config, to_dict  # noqa: E402
-from codec.utils.io import atomic_write_text  # noqa: E402
+from core.logs import setup_logging  # noqa: E402
+from core.config import ConfigError, load_config, to_dict  # noqa: E402
+from core.io import atomic_write_text  # noqa: E402
 
 from .corpus import FeatureSet, Utterance, compute_features, dump_utterances, manifest_utterances  # noqa: E402
 from .features import FeatureConfig  # noqa: E402
@@ -207,7 +208,7 @@ def evaluate(model: CTCRecognizer, split: Split, max_frames: int = 20_000) -> di
 # -- training ------------------------------------------------------------------------------------------
 def scheduled_lr(step: int, minutes: float, cfg: AlignerConfig) -> float:
     """Warmup over optim.warmup_steps, then the schedule over the progress max(step / max_steps,
-    minutes / max_minutes) (codec.utils.trainer.lr_at on a 10,000-point progress scale)."""
+    minutes / max_minutes) (core.trainer.lr_at on a 10,000-point progress scale)."""
     oc, tc = cfg.optim, cfg.train
     if step < oc.warmup_steps or oc.schedule != "cosine":
         return lr_at(step, oc.lr, oc.warmup_steps, oc.schedule, tc.max_steps, oc.min_lr_ratio)
@@ -226,7 +227,7 @@ def train(cfg: AlignerConfig) -> dict:
     exp_dir = Path(tc.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     accelerator = make_accelerator(exp_dir)
-    setup_logging(accelerator)
+    setup_logging(rank=accelerator.process_index)
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     t_start = time.time()
     train_split, feat_cfg, train_counts = load_split("train", dc.train_dump, dc.train_manifest, dc.train_phonemes, cfg)

@@ -9,7 +9,7 @@ model/, losses.jsonl, train_summary.json, ...) plus
 
     ablation_run.json   the overrides the run was started with (a rerun with other ones is an error)
     .done.train         sentinel: training reached its step budget ({"steps": N})
-    result.json         the cached evaluation (codec.ablation.runner); removed -> recomputed
+    result.json         the cached evaluation (experiments.ablation.runner); removed -> recomputed
 
 Values of the base config are never copied here: the variants list only what they change, and the
 report resolves every variant's config at run time (`resolve_config`) to list the differences.
@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Literal, Optional, Sequence
 
 from codec.config import CodecConfig
-from codec.utils.config import load_config, to_dict
-from data_prep.fileio import atomic_write_text
+from core.config import load_config, to_dict
+from core.io import atomic_write_text
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 
 RunStatus = Literal["done", "trained", "partial", "missing"]
 DONE_TRAIN = ".done.train"

@@ -2,12 +2,12 @@
 
 Every writer here goes through a temporary file in the destination directory, fsync, then
 ``os.replace``, so a reader (or a resumed run) never sees a half-written file and an interrupted
-stage leaves either the old file or nothing behind. This is the one implementation; codec.utils.io
-re-exports it.
+stage leaves either the old file or nothing behind.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 log = logging.getLogger(__name__)
 
 __all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
-           "setup_logging", "portable_path", "portable_paths", "path_for_file", "path_from_file"]
+           "sha256_file", "portable_path", "portable_paths", "path_for_file", "path_from_file"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,10 +160,10 @@ def path_from_file(path: str | os.PathLike, folder: str | os.PathLike, hint: lis
     return os.path.abspath(p)
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Configure root logging for a ``python -m data_prep.X`` entry point."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (the identity of a codec or model checkpoint)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

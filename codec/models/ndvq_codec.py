@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .config import CodecConfig
-from .quantization import ResidualQuantizer
+from ..config import CodecConfig
+from ..quantization import ResidualQuantizer
 from .seanet import SEANetDecoder, SEANetEncoder
 
 
@@ -33,7 +33,7 @@ class EncodedAudio:
 class NDVQCodec(nn.Module):
     def __init__(self, encoder: SEANetEncoder, decoder: SEANetDecoder | nn.Module, quantizer: ResidualQuantizer,
                  config: CodecConfig):
-        """`decoder`: SEANetDecoder or codec.istft_decoder.ISTFTDecoder (`seanet.decoder`); both map
+        """`decoder`: SEANetDecoder or codec.models.istft_decoder.ISTFTDecoder (`seanet.decoder`); both map
         [B, D, T] -> [B, 1, T * hop] and split into `pre` -> `lstm` -> `post` (codec/chunked.py)."""
         super().__init__()
         self.encoder, self.decoder, self.quantizer = encoder, decoder, quantizer

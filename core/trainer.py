@@ -3,14 +3,14 @@
 The loops stay in their own modules (a GAN step and a language-model step have little in common);
 what they share lives here, once:
 
-- `make_accelerator` / `setup_logging`: Accelerate on CPU, one or many GPUs or nodes (`accelerate
+- `make_accelerator`: Accelerate on CPU, one or many GPUs or nodes (`accelerate
   launch`), mixed precision, TensorBoard trackers under `exp_dir/tb`.
 - Exact resume. Every random draw of step s is derived from (seed, s, rank): `seed_step` re-seeds the
   torch RNG at the start of every step and data samplers index batches by step, so a run killed and
   resumed from its newest checkpoint repeats the uninterrupted run's losses step for step.
   `training_state` / `restore_training_state` carry optimizers, counters and the python/numpy/torch RNG
   states (tensors and primitives only: loaded with torch.load(weights_only=True)); the checkpoints
-  themselves are codec.utils.checkpoint's atomic step directories (tmp dir + rename, pruned to
+  themselves are core.checkpoint's atomic step directories (tmp dir + rename, pruned to
   `keep_last`, `latest_checkpoint` picks the newest complete one). `truncate_jsonl` drops log lines of
   steps a killed run wrote after its last checkpoint.
 - `StepGuard`: a non-finite loss or gradient on ANY rank skips the step on every rank (decided by a
@@ -19,8 +19,8 @@ what they share lives here, once:
 - `lr_at`: linear warmup, then constant, cosine or inverse-square-root decay.
 - `LossLog`, `progress_bar`, `state_digest`, `DebugHooks` (environment hooks used by tests).
 
-Import this module before torch is first imported (the training entry points do it first): it sets
-the OpenMP waiting policy, which libgomp reads once when torch loads it.
+Import this module before torch is first imported (the training entry points do it first): it imports
+core.runtime, which sets the OpenMP waiting policy libgomp reads once, when torch loads it.
 """
 from __future__ import annotations
 
@@ -34,40 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
-# OpenMP waiting for shared cores. libgomp reads these once, when torch loads it, so they are set
-# before `import torch`; an OMP_WAIT_POLICY or GOMP_SPINCOUNT already in the environment wins. Why: the
-# 2 cores of a CPU box are usually shared (an inference benchmark, a data job). libgomp's default
-# spins ~3 ms at every barrier before sleeping; when one thread of the pair has been descheduled, its
-# partner burns the core the other needs, and the mini codec took 3-8 s a step instead of ~0.5 s
-# whenever another multi-threaded process ran. Measured interleaved on this box (mini codec, 2 threads):
-#                    next to 2-thread torch jobs   next to 1 busy thread   idle
-#   default (spin)          3.1 s                         1.20 s            0.42 s
-#   passive                 0.84 s                        0.85 s            0.56 s
-#   spin 1000 (~10 us)      0.89 s                        0.92 s            0.48 s
-# so a short spin keeps nearly all of passive's gain under load and most of spinning's speed when
-# idle. PASSIVE covers OpenMP runtimes other than libgomp. Scheduling only: results do not change.
-OMP_SPIN_COUNT = 1000
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = str(OMP_SPIN_COUNT)     # libgomp: overrides the policy's spin count of 0
+from . import runtime  # noqa: F401  (first: OpenMP waiting, set before torch loads)
 
 import numpy as np  # noqa: E402  (after the OpenMP setting above)
 import torch  # noqa: E402
 from accelerate import Accelerator, DistributedDataParallelKwargs  # noqa: E402
-from data_prep.progress import progress  # noqa: E402
+from .progress import progress  # noqa: E402
 
-from ..config import LRSchedule  # noqa: E402
-from .checkpoint import capture_rng_state, restore_rng_state  # noqa: E402
+from .seeding import capture_rng_state, restore_rng_state  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-# Flush denormals to zero before any parallel op creates the intra-op thread pool (its threads inherit
-# the flag from this thread): tiny early activations/gradients otherwise made CPU steps ~10x slower
-# with 2 threads (measured on the mini codec: 10 s vs 0.55 s a step). Kept as a guard: later
-# re-measurements on an AMD EPYC showed no difference; the slow steps came from OpenMP spinning above.
-torch.set_flush_denormal(True)
+runtime.flush_denormals()      # before any parallel op creates the intra-op thread pool
 
 MixedPrecision = Literal["no", "fp16", "bf16"]
+LRSchedule = Literal["constant", "cosine", "inverse_sqrt"]      # see lr_at
 
 
 class TrainingDiverged(RuntimeError):
@@ -86,15 +67,8 @@ def make_accelerator(exp_dir: str | Path, mixed_precision: MixedPrecision = "no"
     handlers = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
     accelerator = Accelerator(mixed_precision=mixed_precision, log_with="tensorboard",
                               project_dir=str(exp_dir), kwargs_handlers=handlers, cpu=use_cpu_from_env())
-    torch.set_flush_denormal(True)
+    runtime.flush_denormals()
     return accelerator
-
-
-def setup_logging(accelerator: Accelerator) -> None:
-    """INFO on the main process, WARNING elsewhere; every line names its rank."""
-    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING,
-                        format=f"%(asctime)s [rank {accelerator.process_index}] %(name)s: %(message)s",
-                        force=True)
 
 
 def init_trackers(accelerator: Accelerator, config: dict, name: str = "tb"):
@@ -254,7 +228,7 @@ class LossLog:
 
 
 def progress_bar(budget: Budget, initial: int, enabled: bool, desc: str = "train"):
-    """Progress over steps (data_prep.progress: a tqdm bar on a terminal, a log line every 5% of the
+    """Progress over steps (core.progress: a tqdm bar on a terminal, a log line every 5% of the
     steps, or 100 steps, or a minute, in a log file); no step-based ETA under a wall-time budget (it
     usually ends the run first)."""
     return progress(total=budget.max_steps if budget.max_minutes is None else None, initial=initial,
@@ -306,7 +280,7 @@ class DebugHooks:
             (Path(exp_dir) / f"digest-rank{rank}.json").write_text(json.dumps(state_digest(module)))
 
 
-__all__ = ["TrainingDiverged", "make_accelerator", "setup_logging", "init_trackers", "flat_config",
+__all__ = ["TrainingDiverged", "make_accelerator", "init_trackers", "flat_config",
            "any_rank", "nonfinite_anywhere", "step_seed", "seed_step", "lr_at", "set_lr", "training_state",
            "restore_training_state", "truncate_jsonl", "StepGuard", "Budget", "LossLog", "progress_bar",
            "state_digest", "DebugHooks", "use_cpu_from_env", "MixedPrecision", "LRSchedule"]

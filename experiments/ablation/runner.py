@@ -24,11 +24,11 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 
-from data_prep.fileio import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
+from core.io import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 
 from .plan import RESULT, Plan, Run, add_cost, check_run_info, cpu_seconds, load_cached, mark_trained
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 
 Launcher = Literal["accelerate", "python"]
 RobustBandwidths = Literal["ends", "all"]
@@ -47,7 +47,7 @@ def train_command(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc
         raise ValueError(f"unknown launcher {launcher!r} (expected accelerate or python)")
     import torch
 
-    from ..utils.distrib import usable_cores
+    from core.runtime import usable_cores
     gpus = torch.cuda.device_count()
     n = max(1, nproc or gpus or 1)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--num_machines", "1",
@@ -134,7 +134,7 @@ def ablation_bandwidths(cfg) -> list[float]:
 def speaker_balanced(manifest: str | Path, n: int, out: Path) -> Path:
     """The first `n` utterances of `manifest` taken round-robin over its speakers (in order of first
     appearance), written to `out`: the first n of a speaker-sorted manifest would be one or two voices."""
-    from data_prep.fileio import path_from_file
+    from core.io import path_from_file
     hint: list = []                         # paths resolved: the subset is written to another folder
     rows = [{**r, "path": path_from_file(r["path"], Path(manifest).parent, hint)} if "path" in r else r
             for r in read_jsonl(manifest)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.fileio import iter_jsonl
+from core.io import iter_jsonl
 
 from .report import PLOTS, TITLES, _num_key, mean_std, save_png
 

@@ -1,62 +1,38 @@
-"""Training checkpoints and exported models.
+"""Training checkpoints (step directories) and model directories, for every model of the project.
 
-Checkpoint layout (one directory per step, written to a temporary directory then renamed, so a crash
-never leaves a half checkpoint that `latest_checkpoint` would pick up):
+A training checkpoint is one directory per step, written to a temporary directory then renamed, so a
+crash never leaves a half checkpoint that `latest_checkpoint` would pick up:
 
     exp_dir/checkpoints/step-00001000/
-        model.safetensors          generator (NDVQCodec state dict, weight-norm parametrizations as is)
-        discriminator.safetensors  discriminator
-        config.json                the resolved CodecConfig
+        model.safetensors          the model's state dict
+        discriminator.safetensors  (the codec) the discriminator
+        config.json                the model's record: its resolved config (+ what the model adds)
         state.pt                   optimizers, RNG states, data position, step, counters
                                    (tensors and primitive containers only: torch.load(weights_only=True))
 
-Exported model (`export_codec`, what the inference API reads): `config.json` + `model.safetensors`.
-`load_codec` rebuilds an NDVQCodec from those two files alone; no pickled code is executed.
+A model directory (`save_model_dir`; what inference reads) holds `config.json` + `model.safetensors`;
+each model rebuilds itself from those two files alone (`read_model_config`, then `load_weights`), so
+loading executes no pickled code. A checkpoint directory is also a model directory.
 """
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .config import from_dict, save_config
+from .config import save_config
 
 CHECKPOINT_DIR = "checkpoints"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
 _STEP_RE = re.compile(r"^step-(\d{8,})$")
-
-
-# -- RNG states as tensors / primitives ------------------------------------------------------------
-def capture_rng_state() -> dict:
-    """Python, numpy and torch RNG states in a weights_only-loadable form."""
-    version, internal, gauss = random.getstate()
-    np_state = np.random.get_state()
-    return {
-        "python": {"version": version, "state": list(internal), "gauss": gauss},
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng_state(state: dict) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # -- training checkpoints --------------------------------------------------------------------------
@@ -86,10 +62,10 @@ def save_checkpoint(exp_dir: str | Path, step: int, model: nn.Module, discrimina
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
+    save_model(model, str(tmp / WEIGHTS_FILE))
     if discriminator is not None:
         save_model(discriminator, str(tmp / "discriminator.safetensors"))
-    save_config(config, tmp / "config.json")
+    save_config(config, tmp / CONFIG_FILE)
     torch.save(state, tmp / "state.pt")
     _fsync_dir(tmp)
     if final.exists():             # re-saving the same step (e.g. stop right after a periodic save)
@@ -105,7 +81,7 @@ def save_checkpoint(exp_dir: str | Path, step: int, model: nn.Module, discrimina
 def load_checkpoint(path: str | Path, model: nn.Module, discriminator: nn.Module | None = None) -> dict:
     """Load weights into `model` (and `discriminator`) in place; return the training state dict."""
     path = Path(path)
-    load_model(model, str(path / "model.safetensors"), strict=True)
+    load_model(model, str(path / WEIGHTS_FILE), strict=True)
     if discriminator is not None:
         load_model(discriminator, str(path / "discriminator.safetensors"), strict=True)
     return torch.load(path / "state.pt", map_location="cpu", weights_only=True)
@@ -124,34 +100,39 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-# -- exported models -------------------------------------------------------------------------------
-def export_codec(model: nn.Module, out_dir: str | Path) -> Path:
-    """Write `config.json` + `model.safetensors` of an NDVQCodec into `out_dir` (atomic)."""
+# -- model directories -------------------------------------------------------------------------------
+def save_model_dir(model: nn.Module, record: Any, out_dir: str | Path) -> Path:
+    """Write `config.json` (`record`: a config dataclass or a dict) + `model.safetensors` into `out_dir`,
+    atomically (a temporary directory, then a rename: a reader never sees half a model)."""
     out_dir = Path(out_dir)
     tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    save_config(model.config, tmp / "config.json")
+    save_model(model, str(tmp / WEIGHTS_FILE))
+    save_config(record, tmp / CONFIG_FILE)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.rename(tmp, out_dir)
     return out_dir
 
 
-def load_codec_config(path: str | Path):
-    from ..config import CodecConfig
-    data = json.loads((Path(path) / "config.json").read_text())
-    return from_dict(CodecConfig, data, str(Path(path) / "config.json"))
+def read_model_config(path: str | Path, what: str = "model") -> tuple[dict, Path]:
+    """(the parsed config.json, its path) of a model or checkpoint directory (or of the file itself);
+    FileNotFoundError in one line if it is not one."""
+    path = Path(path)
+    file = path if path.is_file() else path / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found: {path} is not a {what} directory "
+                                f"(expected {CONFIG_FILE} + {WEIGHTS_FILE})")
+    return json.loads(file.read_text()), file
 
 
-def load_codec(path: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild an NDVQCodec (eval mode) from `path/config.json` + `path/model.safetensors`.
-
-    `path` may be an exported model directory or a training checkpoint directory.
-    """
-    from ..build import build_codec
-    model = build_codec(load_codec_config(path))
-    load_model(model, str(Path(path) / "model.safetensors"), strict=True, device=str(device))
-    return model.to(device).eval()
+def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """Load `path/model.safetensors` into `model` (strict: every tensor present, none extra)."""
+    file = Path(path) / WEIGHTS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} not found: {path} is not a model directory (expected "
+                                f"{CONFIG_FILE} + {WEIGHTS_FILE})")
+    load_model(model, str(file), strict=True, device=str(device))
+    return model

@@ -25,15 +25,15 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 
 from codec.metrics import HIGHER_IS_BETTER
-from codec.utils.checkpoint import load_codec_config
-from data_prep.fileio import atomic_path, atomic_write_text, portable_paths
+from codec.checkpoint import load_codec_config
+from core.io import atomic_path, atomic_write_text, portable_paths
 
 from .downstream_report import (DOWNSTREAM_PLOT, downstream_markdown, downstream_plot, downstream_rows,
                                 downstream_verdict)
 from .plan import BASELINE, Plan, quantizer_differences, variant
 from .runner import load_result
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
 PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}

@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Sequence
 
-from data_prep.fileio import atomic_write_text, iter_jsonl
+from core.io import atomic_write_text, iter_jsonl
 
 from .downstream_report import fmt_num
 from .plan import Plan, Run, add_cost, cpu_seconds, load_cached, read_done
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_SH = ROOT / "egs" / "libritts" / "run.sh"
@@ -261,7 +261,7 @@ def collect(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step
 def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], budget: Optional[int] = None,
             recipe: Optional[Path] = None) -> int:
     """Run every variant's downstream not done yet (at most `budget` of them). Returns how many ran."""
-    from data_prep.progress import progress
+    from core.progress import progress
     ran = 0
     for v in progress(list(variants), desc="downstream TTS", unit="variant", every=1):
         st = status(plan, v, settings)

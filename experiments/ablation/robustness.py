@@ -23,7 +23,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 import torch
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 
 NoiseKind = Literal["white", "babble"]
 NOISE_KINDS: tuple[str, ...] = ("white", "babble")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import SEANetConfig
+from ..config import SEANetConfig
 from .conv import SConv1d, SConvTranspose1d, SLSTM
 
 

@@ -1,10 +1,10 @@
 """NDVQ vs RVQ ablation: train every (variant, seed) run, evaluate it, write the report. Resumable.
 
-    python -m codec.ablation --steps 600                        # mini corpus, 4 variants x seeds 0,1,2
-    python -m codec.ablation --runs ndvq,rvq --stop-after 2     # a piece at a time
-    python -m codec.ablation --report-only                     # rebuild the report from finished runs
-    python -m codec.ablation --corpus libritts --nproc 8 --steps 100000
-    python -m codec.ablation --steps 400 --downstream-only --ar-steps 600 --nar-steps 200   # the TTS on each
+    python -m experiments.ablation --steps 600                        # mini corpus, 4 variants x seeds 0,1,2
+    python -m experiments.ablation --runs ndvq,rvq --stop-after 2     # a piece at a time
+    python -m experiments.ablation --report-only                     # rebuild the report from finished runs
+    python -m experiments.ablation --corpus libritts --nproc 8 --steps 100000
+    python -m experiments.ablation --steps 400 --downstream-only --ar-steps 600 --nar-steps 200   # the TTS on each
 
 --downstream (after the codec runs) or --downstream-only (finished codec runs only: nothing is trained
 or evaluated again) trains the mini TTS on each variant's codes through egs/libritts/run.sh stages 4-8
@@ -22,22 +22,16 @@ import os
 import sys
 from pathlib import Path
 
-# OpenMP waiting policy before anything loads torch (the launcher's GPU count does): the values
-# codec.utils.trainer and codec.evaluate set, so the training processes inherit what they would set
-# themselves. Without it this process's idle OpenMP threads spun while the metric workers ran: the same
-# evaluation took 439 CPU s after a training in this process, 148 without (measured on a loaded box).
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
-from data_prep.progress import progress  # noqa: E402
+from core.progress import progress  # noqa: E402
 
 from codec.metrics import available_metrics  # noqa: E402
 
 from .plan import VARIANT_NAMES, Plan, run_status  # noqa: E402
 from .runner import EvalSettings, evaluate_run, load_result, select_runs, speaker_balanced, train_run  # noqa: E402
 
-log = logging.getLogger("codec.ablation")
+log = logging.getLogger("experiments.ablation")
 RECIPE = Path(__file__).resolve().parents[2] / "egs" / "libritts"
 DEFAULT_CONF = {"mini": "conf/codec_mini.yaml", "libritts": "conf/codec_paper.yaml"}
 DEFAULT_STEPS = {"mini": 800, "libritts": 100_000}   # mini: 4 x 3 runs + evaluation in ~3 h on 2 cores
@@ -52,7 +46,7 @@ def _floats(s: str) -> tuple[float, ...]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m codec.ablation", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m experiments.ablation", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--corpus", choices=sorted(DEFAULT_CONF), default="mini")
     p.add_argument("--data-dir", type=Path, default=None, help="recipe data dir (default egs/libritts/data)")

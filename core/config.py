@@ -119,6 +119,12 @@ def load_config(cls: type[T], files: Iterable[str | Path] = (), overrides: Itera
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         cfg = from_dict(cls, data, str(path), cfg)
+    return apply_overrides(cfg, overrides)
+
+
+def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
+    """`cfg` with each dotted `a.b=value` override applied in order (values parsed as YAML)."""
+    cls = type(cfg)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not key=value")

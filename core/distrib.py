@@ -1,5 +1,4 @@
-"""The few collective operations the quantizers need (no-ops in a single process), and the cores a
-process may use."""
+"""The few collective operations the quantizers need (no-ops in a single process)."""
 from __future__ import annotations
 
 import torch
@@ -27,12 +26,3 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(tensor.data, op=dist.ReduceOp.SUM)
     return tensor
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask on Linux, else the machine's count)."""
-    import os
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:          # not on Linux
-        return os.cpu_count() or 1

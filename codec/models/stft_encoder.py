@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SEANetConfig
+from ..config import SEANetConfig
 from .conv import SConv1d
 from .istft_decoder import ChannelLayerNorm, ConvNeXtBlock, require_noncausal_mono, resolve_n_fft
 

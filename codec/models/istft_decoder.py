@@ -42,14 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ISTFTConfig, SEANetConfig
+from ..config import ISTFTConfig, SEANetConfig
 from .conv import SConv1d, SLSTM, pad1d
 
 MAX_LOG_MAGNITUDE = 10.0
 
 
 def resolve_n_fft(cfg: ISTFTConfig, hop: int, option: str = "seanet.istft") -> int:
-    """The FFT size of a spectral part (this head, or codec/stft_encoder.py's STFT; `cfg` has
+    """The FFT size of a spectral part (this head, or codec/models/stft_encoder.py's STFT; `cfg` has
     `upsample` and `n_fft`): `cfg.n_fft`, or 4 * its hop (hop / upsample) when it is 0.
     Checked: the upsampling divides the hop, n_fft is even and >= 2 * the part's hop."""
     if cfg.upsample < 1 or hop % cfg.upsample:

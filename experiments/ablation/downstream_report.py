@@ -1,7 +1,7 @@
 """The Downstream TTS part of the ablation report: rows, table, verdict paragraph and plot.
 
-One row per variant from <out>/downstream/<variant>/result.json (codec/ablation/downstream.py); the
-report (codec/ablation/report.py) places the table after the audio sections and the paragraph in its
+One row per variant from <out>/downstream/<variant>/result.json (experiments/ablation/downstream.py); the
+report (experiments/ablation/report.py) places the table after the audio sections and the paragraph in its
 verdict.
 """
 from __future__ import annotations

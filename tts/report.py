@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from data_prep.audio import load_audio
-from data_prep.fileio import atomic_path, atomic_write_text
+from core.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
