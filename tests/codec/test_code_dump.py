@@ -1,4 +1,4 @@
-"""Tests for the corpus code dump (codec/code_dump.py)."""
+"""Tests for the corpus code dump (codec/code_dump/)."""
 from __future__ import annotations
 
 import json
