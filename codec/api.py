@@ -7,11 +7,11 @@
     audio = codec.decode(res.codes, res.scales, res.lengths)    # [B, 1, T'] at codec.sample_rate
 
 Inference runs on a copy of the model with weight norm folded, in eval mode under
-torch.inference_mode, with a fused quantizer (codec.chunked.FusedQuantizer). Codes are deterministic:
+torch.inference_mode, with a fused quantizer (codec.inference_opt.FusedQuantizer). Codes are deterministic:
 the same waveform gets bitwise the same codes alone, inside a batch of any composition, or streamed
 in blocks of any size. How: every item is processed on its own samples only (a batch is returned
 padded with lengths, but padding never enters a convolution), in *canonical windows* of
-`chunk_seconds` (codec.chunked.StreamingStack: window k covers frames [k*C, (k+1)*C) plus measured
+`chunk_seconds` (codec.streaming.StreamingStack: window k covers frames [k*C, (k+1)*C) plus measured
 receptive-field context, the LSTM state carried over), so every floating-point operation an item
 sees depends on that item alone. (A padded conv batch cannot give this: PyTorch's CPU convolutions
 round differently for batch 1 and batch > 1, and a 2e-7 difference flips near-tied codes.) The
@@ -37,9 +37,8 @@ import torch
 
 from .bitstream import BitstreamError, CodeFile, read_ndvq
 from .build import build_codec
-from .chunked import (DEFAULT_CHUNK_FRAMES, PRECISIONS, ChunkedDecoder, FusedQuantizer, Precision, Reach,
-                      apply_precision, decode_stream, encode_file_chunked, encode_stream, measure_reach,
-                      optimize_for_inference)
+from .inference_opt import PRECISIONS, FusedQuantizer, Precision, apply_precision, optimize_for_inference
+from .streaming import ChunkedDecoder, Reach, decode_stream, encode_file_chunked, encode_stream, measure_reach
 from .config import CodecConfig
 from .models.conv import fold_weight_norm
 from .models.ndvq_codec import NDVQCodec
@@ -99,7 +98,7 @@ class EncodeResult:
 class InferenceEngine:
     """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields.
 
-    `precision` picks the arithmetic of the convolutions and LSTMs (codec.chunked.apply_precision);
+    `precision` picks the arithmetic of the convolutions and LSTMs (codec.inference_opt.apply_precision);
     the quantizer always runs in float32. Codes are deterministic within one precision; a bf16
     engine's codes and audio are close to, not equal to, float32's.
     """
@@ -136,7 +135,7 @@ class InferenceEngine:
         return self._reach[name]
 
     def encode_item(self, wav: torch.Tensor, scale: float, n_q: int, chunk: int) -> torch.Tensor:
-        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.chunked)."""
+        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.streaming)."""
         return encode_stream(self, [wav], scale, n_q, chunk)[0]
 
     def decode_item(self, codes: torch.Tensor, chunk: int) -> torch.Tensor:

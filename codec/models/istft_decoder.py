@@ -11,10 +11,10 @@ CPU, and the iSTFT writes the waveform through an FFT instead of four up-samplin
 the codec's hop, so the frame rate, the codes and the output length (exactly T * hop samples, as
 SEANetDecoder) do not change. SEANet stays the paper default (`seanet.decoder: seanet`).
 
-It keeps SEANetDecoder's `pre` -> `lstm` -> `post` split so codec/chunked.py streams it unchanged
+It keeps SEANetDecoder's `pre` -> `lstm` -> `post` split so codec/streaming.py streams it unchanged
 (LSTM state carried, `post` run on canonical windows with context). `post` declares its receptive
 field (`ISTFTStack.receptive_field`) instead of having it measured: the positive-weight probe of
-codec.chunked.measure_reach cannot see through a LayerNorm over channels (with equal channels its
+codec.streaming.measure_reach cannot see through a LayerNorm over channels (with equal channels its
 Jacobian projects a uniform gradient to zero) nor through cos/sin, and would under-count the
 depthwise convolutions. tests/codec/test_istft_decoder.py checks the declaration against a
 perturbation measurement (enough and needed).
