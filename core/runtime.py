@@ -6,17 +6,11 @@ already in the environment wins.
 
 Why a short spin: the 2 cores of a CPU box are usually shared (an inference benchmark, a data job,
 metric workers). libgomp's default spins ~3 ms at every barrier before sleeping; when one thread of
-the pair has been descheduled, its partner burns the core the other needs, and the mini codec took
-3-8 s a step instead of ~0.5 s whenever another multi-threaded process ran. Measured interleaved on a
-2-core box (mini codec training step, 2 threads):
-
-                       next to 2-thread torch jobs   next to 1 busy thread   idle
-    default (spin)             3.1 s                         1.20 s            0.42 s
-    passive                    0.84 s                        0.85 s            0.56 s
-    spin 1000 (~10 us)         0.89 s                        0.92 s            0.48 s
-
-so a short spin keeps nearly all of passive's gain under load and most of spinning's speed when idle.
-PASSIVE covers OpenMP runtimes other than libgomp. Scheduling only: results do not change.
+the pair has been descheduled, its partner burns the core the other needs: a mini codec training step
+took about 3 s instead of 0.5 s beside another 2-thread torch job. A spin of 1000 (~10 us) keeps nearly
+all of PASSIVE's gain under load and most of spinning's speed when idle (measured:
+benchmarks/results/codec_train.md). PASSIVE covers OpenMP runtimes other than libgomp. Scheduling
+only: results do not change.
 """
 from __future__ import annotations
 
