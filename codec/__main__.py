@@ -75,11 +75,7 @@ def _add_common(p: argparse.ArgumentParser, bandwidth: bool = True) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="one line per file")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "tokenize":
-        from .tokenize import main as tokenize_main
-        return tokenize_main(argv[1:])
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m codec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -87,64 +83,85 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _add_common(sub.add_parser("decode", help=".ndvq -> audio"), bandwidth=False)
     _add_common(sub.add_parser("roundtrip", help="audio -> codes -> audio (through the .ndvq bytes)"))
     sub.add_parser("tokenize", help="manifest(s) -> code dump (see python -m codec.tokenize --help)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    return parser
 
-    from .api import Codec, check_device, write_wav_blocks
-    from .bitstream import BitstreamError, actual_kbps, decode_bytes, encode_bytes, nominal_kbps, read_ndvq, write_ndvq
-    from data_prep.audio import AudioError
 
+def _error(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _plan(args) -> list[tuple[Path, Path]]:
+    """The (input, output) pairs of the command, checked before the codec loads (ValueError,
+    FileNotFoundError: bad usage)."""
+    from .api import check_device
     src, dst = Path(args.input), Path(args.output)
-    try:
-        check_device(args.device)
-        if args.cmd == "decode":
-            pairs = _pairs(src, dst, (".ndvq",), ".wav")
-        else:
-            pairs = _pairs(src, dst, AUDIO_EXTS, ".ndvq" if args.cmd == "encode" else ".wav")
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    check_device(args.device)
+    if args.cmd == "decode":
+        pairs = _pairs(src, dst, (".ndvq",), ".wav")
+    else:
+        pairs = _pairs(src, dst, AUDIO_EXTS, ".ndvq" if args.cmd == "encode" else ".wav")
     if not pairs:
-        print(f"error: no input files found in {src}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ValueError(f"no input files found in {src}")
+    return pairs
+
+
+def _load(args):
+    """(codec, n_q of the encoding; None to decode), or (None, None) after printing the error."""
+    from .api import Codec
     try:
         codec = Codec.from_pretrained(args.model, device=args.device, precision=args.precision)
-    except (FileNotFoundError, ValueError, OSError) as e:
-        print(f"error: cannot load codec {args.model}: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    n_q = None
-    if args.cmd != "decode":
-        try:
-            _check_bandwidth(codec, args.bandwidth)
-            n_q = codec.resolve_n_q(args.bandwidth, args.n_q)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_USAGE
+    except FileNotFoundError as e:           # names the model argument already
+        _error(e)
+        return None, None
+    except (ValueError, OSError) as e:
+        _error(f"cannot load codec {args.model}: {e}")
+        return None, None
+    if args.cmd == "decode":
+        return codec, None
+    try:
+        _check_bandwidth(codec, args.bandwidth)
+        return codec, codec.resolve_n_q(args.bandwidth, args.n_q)
+    except ValueError as e:
+        _error(e)
+        return None, None
+
+
+def _convert(cmd: str, codec, inp: Path, out: Path, n_q: Optional[int], chunk_seconds: float):
+    """Run one file through `cmd`; (its CodeFile, the .ndvq bytes or None when decoding)."""
+    from .api import write_wav_blocks
+    from .bitstream import decode_bytes, encode_bytes, read_ndvq, write_ndvq
+    kw = dict(chunk_seconds=chunk_seconds)
+    if cmd == "encode":
+        cf = codec.encode_file(inp, n_q=n_q, **kw)
+        data = encode_bytes(cf, source=str(out))
+        write_ndvq(out, cf)
+        return cf, data
+    if cmd == "decode":
+        cf = read_ndvq(inp)
+        write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
+        return cf, None
+    data = encode_bytes(codec.encode_file(inp, n_q=n_q, **kw), source=str(inp))
+    cf = decode_bytes(data, source=str(inp))
+    write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
+    return cf, data
+
+
+def _run(args, codec, pairs: list[tuple[Path, Path]], n_q: Optional[int]) -> int:
+    """Convert every pair (a failing file is reported and skipped) and print the summary line."""
+    from .bitstream import BitstreamError, actual_kbps, nominal_kbps
+    from data_prep.audio import AudioError
 
     status, seconds, total_bytes, total_bits, done = EXIT_OK, 0.0, 0, 0.0, 0
     t0 = time.perf_counter()
-    kw = dict(chunk_seconds=args.chunk_seconds)
     for inp, out in pairs:
         try:
-            if args.cmd == "encode":
-                cf = codec.encode_file(inp, n_q=n_q, **kw)
-                data = encode_bytes(cf, source=str(out))
-                write_ndvq(out, cf)
-            elif args.cmd == "decode":
-                cf = read_ndvq(inp)
-                data = None
-                write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
-            else:
-                data = encode_bytes(codec.encode_file(inp, n_q=n_q, **kw), source=str(inp))
-                cf = decode_bytes(data, source=str(inp))
-                write_wav_blocks(out, codec.decode_codefile(cf, source=str(inp), **kw), codec.sample_rate)
+            cf, data = _convert(args.cmd, codec, inp, out, n_q, args.chunk_seconds)
         except BitstreamError as e:
-            print(f"error: {e}", file=sys.stderr)
+            _error(e)
             status = EXIT_BITSTREAM
             continue
         except (AudioError, ValueError, RuntimeError, OSError) as e:
-            print(f"error: {inp}: {e}", file=sys.stderr)
+            _error(f"{inp}: {e}")
             status = max(status, EXIT_USAGE)
             continue
         size = len(data) if data is not None else inp.stat().st_size
@@ -166,6 +183,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{args.cmd}: {len(pairs) - done} file(s) failed", file=sys.stderr)
     return status
 
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "tokenize":
+        from .tokenize import main as tokenize_main
+        return tokenize_main(argv[1:])
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        pairs = _plan(args)
+    except (FileNotFoundError, ValueError) as e:
+        _error(e)
+        return EXIT_USAGE
+    codec, n_q = _load(args)
+    if codec is None:
+        return EXIT_USAGE
+    return _run(args, codec, pairs, n_q)
 
 if __name__ == "__main__":
     sys.exit(main())

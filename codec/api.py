@@ -18,64 +18,35 @@ round differently for batch 1 and batch > 1, and a 2e-7 difference flips near-ti
 windows equal one pass over the whole signal up to float rounding (tests/codec/test_chunked.py).
 
 The pretrained format is a directory with `config.json` (core.config.to_dict(CodecConfig))
-and `model.safetensors` (the NDVQCodec state_dict). Loading reads JSON and tensors only; no code
-is executed.
+and `model.safetensors` (the NDVQCodec state_dict), written and read by codec/checkpoint.py. Loading
+reads JSON and tensors only; no code is executed.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Union
+from typing import Iterable, Optional, Union
 
 import numpy as np
 import torch
 
+from core.checkpoint import WEIGHTS_FILE
+from core.hub import resolve_model_dir
+from core.io import sha256_file
+
 from .bitstream import BitstreamError, CodeFile, read_ndvq
-from .build import build_codec
-from .inference_opt import PRECISIONS, FusedQuantizer, Precision, apply_precision, optimize_for_inference
-from .streaming import ChunkedDecoder, Reach, decode_stream, encode_file_chunked, encode_stream, measure_reach
+from .checkpoint import export_codec, load_codec
 from .config import CodecConfig
-from .models.conv import fold_weight_norm
+from .engine import InferenceEngine
+from .inference_opt import Precision
 from .models.ndvq_codec import NDVQCodec
+from .streaming import decode_stream, encode_file_chunked
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 LONG_FILE_SECONDS = 300.0       # files longer than this are encoded/decoded chunked (bounded memory)
-
-ArrayLike = Union[np.ndarray, torch.Tensor]
-
-
-# ----------------------------------------------------------------------------- the pretrained format
-def sha256_file(path: Union[str, os.PathLike], chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def save_codec_dir(model: NDVQCodec, out_dir: Union[str, os.PathLike]) -> Path:
-    """Write `config.json` + `model.safetensors` (codec.checkpoint.export_codec: the one writer)."""
-    from .checkpoint import export_codec
-    return Path(export_codec(model, out_dir))
-
-
-def load_codec_dir(path: Union[str, os.PathLike]) -> NDVQCodec:
-    """Rebuild an NDVQCodec from `config.json` + `model.safetensors` (codec.checkpoint.load_codec)."""
-    from .checkpoint import load_codec
-    path = Path(path)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path}: missing {name} (expected a directory with "
-                                    f"{CONFIG_NAME} and {WEIGHTS_NAME})")
-    return load_codec(path, device="cpu")
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -94,57 +65,6 @@ class EncodeResult:
         return self.codes[i, :, : int(self.lengths[i])]
 
 
-# ------------------------------------------------------------------------------------------ engine
-class InferenceEngine:
-    """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields.
-
-    `precision` picks the arithmetic of the convolutions and LSTMs (codec.inference_opt.apply_precision);
-    the quantizer always runs in float32. Codes are deterministic within one precision; a bf16
-    engine's codes and audio are close to, not equal to, float32's.
-    """
-
-    def __init__(self, model: NDVQCodec, device: Union[str, torch.device, None] = None,
-                 precision: Precision = "fp32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r} (expected one of {PRECISIONS})")
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.precision = precision
-        m = fold_weight_norm(copy.deepcopy(model)).eval()
-        for p in m.parameters():
-            p.requires_grad_(False)
-        self.model = m
-        self.sample_rate = model.sample_rate
-        self.frame_rate = model.frame_rate
-        self.hop_length = model.hop_length
-        self._reach: dict[str, Reach] = {}
-        for name in ("enc_pre", "enc_post", "dec_pre", "dec_post"):
-            self.reach(name)                        # before the rewrites: the probes need plain stacks
-        optimize_for_inference(m)
-        apply_precision(m, precision)
-        self.model = m.to(self.device)
-        self.quantizer = FusedQuantizer(m.quantizer).to(self.device)
-
-    def reach(self, name: str) -> Reach:
-        if name not in self._reach:
-            m, cfg, hop = self.model, self.model.config.seanet, self.hop_length
-            spec = {"enc_pre": (m.encoder.pre, cfg.channels, hop, 1),
-                    "enc_post": (m.encoder.post, m.encoder.post[-1].conv.in_channels, 1, 1),
-                    "dec_pre": (m.decoder.pre, cfg.dimension, 1, 1),
-                    "dec_post": (m.decoder.post, m.decoder.pre.conv.out_channels, 1, hop)}[name]
-            self._reach[name] = measure_reach(*spec)
-        return self._reach[name]
-
-    def encode_item(self, wav: torch.Tensor, scale: float, n_q: int, chunk: int) -> torch.Tensor:
-        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.streaming)."""
-        return encode_stream(self, [wav], scale, n_q, chunk)[0]
-
-    def decode_item(self, codes: torch.Tensor, chunk: int) -> torch.Tensor:
-        """codes [K, T] -> unscaled audio [T * hop] (canonical windows)."""
-        dec = ChunkedDecoder(self, chunk)
-        with torch.inference_mode():
-            return torch.cat(dec.push(codes[None].to(self.device), final=True), dim=-1)[0, 0]
-
-
 # ------------------------------------------------------------------------------------------- Codec
 def _resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     try:
@@ -157,16 +77,6 @@ def _resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.asarray(resample(wav, sr_in, sr_out), dtype=np.float32)
 
 
-
-def is_hub_id(spec: Union[str, os.PathLike]) -> bool:
-    """Whether a model argument that is not a local directory should be fetched from the Hub.
-
-    "owner/name" is a Hub id unless it looks local: it exists (a file), starts with "." or "/", or
-    its first part is a local folder ("exp/ar_typo" beside an existing exp/ is a mistyped path, not
-    the Hub user "exp")."""
-    s = str(spec)
-    p = Path(s)
-    return not (p.exists() or s.startswith((".", "/", "~")) or s.count("/") != 1 or p.parent.is_dir())
 
 
 def check_device(device: Union[str, torch.device, None]) -> torch.device:
@@ -221,21 +131,14 @@ class Codec:
                         revision: Optional[str] = None, cache_dir: Optional[str] = None,
                         precision: Precision = "fp32") -> "Codec":
         """A local directory with config.json + model.safetensors, or a Hugging Face Hub repo id."""
-        path = Path(dir_or_hub_id)
-        if not path.is_dir():
-            if not is_hub_id(dir_or_hub_id):
-                raise FileNotFoundError(f"{dir_or_hub_id}: not a codec directory (needs {CONFIG_NAME} "
-                                        f"and {WEIGHTS_NAME}) nor a Hub id of the form owner/name")
-            from huggingface_hub import snapshot_download
-            path = Path(snapshot_download(str(dir_or_hub_id), revision=revision, cache_dir=cache_dir,
-                                          allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
-        model = load_codec_dir(path)
-        return cls(model, device=device, checkpoint_sha256=sha256_file(path / WEIGHTS_NAME),
+        path = resolve_model_dir(dir_or_hub_id, "codec", revision=revision, cache_dir=cache_dir)
+        model = load_codec(path, device="cpu")
+        return cls(model, device=device, checkpoint_sha256=sha256_file(path / WEIGHTS_FILE),
                    precision=precision)
 
     def save_pretrained(self, out_dir: Union[str, os.PathLike]) -> Path:
-        out = save_codec_dir(self.model, out_dir)
-        self.checkpoint_sha256 = sha256_file(out / WEIGHTS_NAME)
+        out = export_codec(self.model, out_dir)
+        self.checkpoint_sha256 = sha256_file(out / WEIGHTS_FILE)
         return out
 
     def push_to_hub(self, repo_id: str, private: bool = True, token: Optional[str] = None,
@@ -470,5 +373,4 @@ def write_wav_blocks(path: Union[str, os.PathLike], blocks: Iterable[np.ndarray]
                 fh.write(np.clip(np.nan_to_num(b), -1.0, 1.0))
 
 
-__all__ = ["Codec", "EncodeResult", "InferenceEngine", "save_codec_dir", "load_codec_dir",
-           "sha256_file", "write_wav_blocks", "CONFIG_NAME", "WEIGHTS_NAME"]
+__all__ = ["Codec", "EncodeResult", "check_device", "write_wav_blocks"]

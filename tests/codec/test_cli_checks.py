@@ -6,7 +6,8 @@ import soundfile as sf
 import torch
 
 from codec.__main__ import main
-from codec.api import check_device, is_hub_id
+from codec.api import check_device
+from core.hub import is_hub_id
 from tests.codec.helpers_inference import noise, one_thread, tiny_codec  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -81,4 +82,4 @@ def test_mistyped_local_path_is_not_a_hub_id(tmp_path, monkeypatch, capsys):
     assert is_hub_id("someone/ndvq-mini")
     sf.write(tmp_path / "a.wav", noise(8000, seed=1).numpy(), 16000)
     assert main(["encode", "a.wav", "a.ndvq", "--model", "exp/codec_typo"]) == 1
-    assert "exp/codec_typo: not a codec directory" in _one_error_line(capsys)
+    assert "codec: exp/codec_typo is not a directory" in _one_error_line(capsys)

@@ -10,7 +10,8 @@ import huggingface_hub
 import pytest
 import torch
 
-from codec.api import CONFIG_NAME, WEIGHTS_NAME, Codec
+from codec.api import Codec
+from core.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from tests.codec.helpers_inference import noise, one_thread, tiny_codec  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,11 +64,11 @@ def test_push_then_from_pretrained_gives_identical_codes(hub):
     url = codec.push_to_hub("me/ndvq-tiny")
     assert url.endswith("me/ndvq-tiny")
     uploaded = [c for c in hub.calls if c[0] == "upload_folder"]
-    assert uploaded == [("upload_folder", "me/ndvq-tiny", sorted([CONFIG_NAME, WEIGHTS_NAME]))]
+    assert uploaded == [("upload_folder", "me/ndvq-tiny", sorted([CONFIG_FILE, WEIGHTS_FILE]))]
     assert ("create_repo", "me/ndvq-tiny", True) in hub.calls          # private unless asked otherwise
 
     loaded = Codec.from_pretrained("me/ndvq-tiny")
-    assert ("snapshot_download", "me/ndvq-tiny", (CONFIG_NAME, WEIGHTS_NAME)) in hub.calls
+    assert ("snapshot_download", "me/ndvq-tiny", (CONFIG_FILE, WEIGHTS_FILE)) in hub.calls
     x = noise(16000 * 2, seed=5)
     a, b = codec.encode(x, 16000), loaded.encode(x, 16000)
     assert torch.equal(a.codes, b.codes)
@@ -79,6 +80,6 @@ def test_missing_repo_and_bad_ids_are_clear_errors(hub, tmp_path):
     with pytest.raises(MissingRepo):
         Codec.from_pretrained("me/absent")
     for bad in ("not/a/hub/id", str(tmp_path / "nowhere"), "./relative"):
-        with pytest.raises(FileNotFoundError, match="not a codec directory"):
+        with pytest.raises(FileNotFoundError, match="codec: .* is not a directory .* nor a Hub id"):
             Codec.from_pretrained(bad)
     assert not [c for c in hub.calls if c[0] == "snapshot_download" and c[1] != "me/absent"]
