@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from codec import evaluate as E
+from codec import report as R
 from tests.codec.helpers import tiny_wav
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
 
@@ -69,7 +70,7 @@ def test_rows_usage_outputs_and_missing_metric(setup, monkeypatch):
     assert "| unquantized latent |" in md and "| no information (mean latent) |" in md and "missing" in md
     assert "Against earlier checkpoints" in md and "## Code usage per stage" in md
     assert json.loads((tmp / "res" / "eval.json").read_text())["items"] == 3
-    for name in E.PLOT_NAMES:
+    for name in R.PLOT_NAMES:
         assert (out / name).stat().st_size > 1000, name
 
 
@@ -81,7 +82,7 @@ def test_no_information_row_ignores_the_input(setup, tmp_path):
     wavs = [tiny_wav(0, 0.5, codec.sample_rate), tiny_wav(1, 0.5, codec.sample_rate)]
     scorer = E.Scorer(codec.sample_rate, ["si_sdr"], jobs=1)
     _, extra = E.evaluate_checkpoint(tmp / "last", wavs, [codec.bandwidths[0]], scorer, full=True, keep_audio=True)
-    floor = extra["audio"][E.ROW_TITLES["no_information"]]
+    floor = extra["audio"][R.ROW_TITLES["no_information"]]
     c = Codec(load_codec(tmp / "last"))
     s0, s1 = (c.rms_scale(w) for w in wavs)
     np.testing.assert_allclose(floor[0] / s0, floor[1] / s1, atol=1e-6)
@@ -122,11 +123,11 @@ def test_learning_curve_from_losses_and_checkpoints(setup, tmp_path):
     out = tmp_path / "eval"
     rep = E.evaluate([ck, tmp / "last"], [str(tmp / "m.jsonl")], metrics=("si_sdr", "mel"), jobs=1, out=out,
                      losses=losses)
-    assert rep["learning_curve"] == E.CURVE_PLOT
-    assert (out / E.CURVE_PLOT).stat().st_size > 1000
-    assert f"(eval/{E.CURVE_PLOT})" in (tmp_path / "eval.md").read_text()
+    assert rep["learning_curve"] == R.CURVE_PLOT
+    assert (out / R.CURVE_PLOT).stat().st_size > 1000
+    assert f"(eval/{R.CURVE_PLOT})" in (tmp_path / "eval.md").read_text()
     rep = E.evaluate([tmp / "last"], [str(tmp / "m.jsonl")], metrics=("mel",), jobs=1, out=tmp_path / "e2")
-    assert "learning_curve" not in rep and E.CURVE_PLOT not in (tmp_path / "e2.md").read_text()
+    assert "learning_curve" not in rep and R.CURVE_PLOT not in (tmp_path / "e2.md").read_text()
 
 
 def test_oracle_rows_are_ceilings_of_the_true_magnitude(setup, tmp_path):
