@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NDVQ vs RVQ ablation (issue 12): the same codec trained as four quantizer variants x seeds, each for
+# NDVQ vs RVQ ablation: the same codec trained as four quantizer variants x seeds, each for
 # the same number of steps, evaluated on unseen speakers (clean, noisy input, code flips, code
 # statistics), with a report: <out>/report.md, report.json, plots/.
 #

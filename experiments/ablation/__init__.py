@@ -1,6 +1,17 @@
-"""NDVQ vs RVQ ablation (issue 12): `python -m experiments.ablation` or `bash egs/libritts/ablation.sh`.
+"""NDVQ vs RVQ ablation: `python -m experiments.ablation` or `bash egs/libritts/ablation.sh` (docs/ablation.md).
 
-plan.py (variants, seeds, runs, sentinels), runner.py (train under accelerate, evaluate, cache),
-robustness.py (noise at an SNR, code flips), codestats.py (per-stage code statistics), report.py +
-plots.py (report.json / report.md / PNGs with a generated verdict). See docs/ablation.md.
+Outside the library: it imports codec and core, and runs egs/libritts/run.sh for its downstream TTS.
+Its modules, each importing only those above it in this list:
+
+    plan.py                 variants, seeds, runs, sentinels (the leaf)
+    robustness.py           noise at an SNR, code flips
+    codestats.py            per-stage code statistics
+    runner.py               train under accelerate, evaluate, cache result.json
+    summary.py              mean ± std over seeds and the report's number formatting
+    downstream.py           the mini TTS on each variant's codes (run.sh stages 4-8)
+    table.py, verdict.py    the per-seed value table; wins / ties / losses against the seed spread
+    plots.py                the PNGs
+    downstream_report.py    the report's Downstream TTS table and paragraph
+    report.py               report.json / report.md / plots with the generated verdict
+    __main__.py             the command line
 """

@@ -16,23 +16,21 @@ from whatever has finished (missing runs are marked). See docs/ablation.md.
 """
 from __future__ import annotations
 
+import core.runtime  # noqa: F401  (first, before torch loads: the OpenMP waiting policy of core/runtime.py)
+
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
+from codec.metrics import available_metrics
+from core.logs import setup_logging
+from core.progress import progress
 
-from core.progress import progress  # noqa: E402
-
-from codec.metrics import available_metrics  # noqa: E402
-
-from .plan import VARIANT_NAMES, Plan, run_status  # noqa: E402
-from .runner import EvalSettings, evaluate_run, load_result, select_runs, speaker_balanced, train_run  # noqa: E402
+from .plan import RECIPE, VARIANT_NAMES, Plan, run_status
+from .runner import EvalSettings, evaluate_run, load_result, select_runs, speaker_balanced, train_run
 
 log = logging.getLogger("experiments.ablation")
-RECIPE = Path(__file__).resolve().parents[2] / "egs" / "libritts"
 DEFAULT_CONF = {"mini": "conf/codec_mini.yaml", "libritts": "conf/codec_paper.yaml"}
 DEFAULT_STEPS = {"mini": 800, "libritts": 100_000}   # mini: 4 x 3 runs + evaluation in ~3 h on 2 cores
 TINY = {"steps": 3, "seeds": "0", "eval_items": 2, "robust_items": 2, "metrics": ["si_sdr", "mel"]}
@@ -186,7 +184,7 @@ def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
 
 
 def main(argv=None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging()
     args = parse_args(argv)
     try:
         plan, settings, downstream = build(args)

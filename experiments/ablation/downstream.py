@@ -31,16 +31,14 @@ from typing import Literal, Optional, Sequence
 
 from core.io import atomic_write_text, iter_jsonl
 
-from .downstream_report import fmt_num
-from .plan import Plan, Run, add_cost, cpu_seconds, load_cached, read_done
+from .plan import RECIPE, RESULT, ROOT, Plan, Run, add_cost, cpu_seconds, load_cached, read_done
+from .summary import fmt_num
 
 log = logging.getLogger("experiments.ablation")
 
-ROOT = Path(__file__).resolve().parents[2]
-RUN_SH = ROOT / "egs" / "libritts" / "run.sh"
+RUN_SH = RECIPE / "run.sh"
 DOWNSTREAM = "downstream"
 RUN_INFO = "downstream_run.json"
-RESULT = "result.json"
 COST = "cost.json"
 ROWS = ("ground_truth", "resynthesis", "tts")
 # what stages 4-8 read from the recipe's data dir (shared, read only) and the sentinels that say so
@@ -218,9 +216,8 @@ def run_variant(plan: Plan, variant: str, settings: DownstreamSettings, recipe: 
                            f"{exp / 'run.log'}; run the ablation again to resume from its sentinels)")
     cost = add_cost(vdir / COST, seconds=wall, cpu_seconds=cpu)
     result = write_result(vdir, settings, codec.key, step, cost)
-    tts = result["rows"].get("tts", {})
-    log.info("%s downstream: TTS WER %s, SIM %s (%.1f min)", variant, fmt_num(tts.get("wer")), fmt_num(tts.get("sim")),
-             wall / 60)
+    log.info("%s downstream: TTS WER %s, SIM %s (%.1f min)", variant, fmt_num(row_value(result, "tts", "wer")),
+             fmt_num(row_value(result, "tts", "sim")), wall / 60)
     return result
 
 
@@ -256,6 +253,11 @@ def collect(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step
             "asr": setting.get("asr"), "asr_constrained": setting.get("asr_constrained"),
             "speaker_encoder": setting.get("speaker_encoder"), "report": str(exp / "eval" / "report.md"),
             **cost}
+
+
+def row_value(result: dict, row: str, key: str):
+    """`key` ("wer", "sim", ...) of `row` ("ground_truth", "resynthesis", "tts") of a result; None if absent."""
+    return (result.get("rows", {}).get(row) or {}).get(key)
 
 
 def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], budget: Optional[int] = None,

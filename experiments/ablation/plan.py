@@ -28,6 +28,8 @@ from core.io import atomic_write_text
 
 log = logging.getLogger("experiments.ablation")
 
+ROOT = Path(__file__).resolve().parents[2]          # the repository
+RECIPE = ROOT / "egs" / "libritts"                  # the recipe whose data, configs and run.sh the ablation uses
 RunStatus = Literal["done", "trained", "partial", "missing"]
 DONE_TRAIN = ".done.train"
 RUN_INFO = "ablation_run.json"

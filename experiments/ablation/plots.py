@@ -6,6 +6,7 @@ flips.png                code flips (mean over stages) against latent noise leve
 code_usage.png           per variant: sorted code counts of stage 1 (first seed), used codes per stage
 learning_curves.png      training mel loss against step (moving average of 25 steps), mean over seeds and
                          the seeds' range, per variant (from each run's losses.jsonl)
+downstream_tts.png       downstream TTS WER and SIM per variant, with its codec's resynthesis
 """
 from __future__ import annotations
 
@@ -13,11 +14,32 @@ from pathlib import Path
 
 import numpy as np
 
-from core.io import iter_jsonl
+from core.io import atomic_path, iter_jsonl
 
-from .report import PLOTS, TITLES, _num_key, mean_std, save_png
+from .downstream import row_value
+from .summary import TITLES, mean_std, num_key
 
+PLOTS = ("metrics_vs_bitrate.png", "robustness.png", "flips.png", "code_usage.png", "learning_curves.png")
+DOWNSTREAM_PLOT = "downstream_tts.png"
 SMOOTH_STEPS = 25
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_png(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+
+
+def _finish(plt, fig, path: Path) -> None:
+    fig.tight_layout()
+    save_png(fig, path)
+    plt.close(fig)
 
 
 def _ms(vals):
@@ -26,16 +48,21 @@ def _ms(vals):
 
 
 def write_plots(out: Path, report: dict, results: list[dict]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Every PLOTS file of the report (`report`: report.json's dict; `results`: the runs' result.json)."""
+    plt = _pyplot()
     pdir = Path(out) / "plots"
     pdir.mkdir(parents=True, exist_ok=True)
     vals, keys, bws, variants = report["values"], report["keys"], report["bandwidths"], report["variants"]
     present = [v for v in variants if any(r["variant"] == v for r in results)]
     colors = {v: f"C{i}" for i, v in enumerate(variants)}
+    _metrics_vs_bitrate(plt, pdir / PLOTS[0], vals, keys, bws, present, colors)
+    _robustness(plt, pdir / PLOTS[1], vals, keys, present, colors)
+    _flips(plt, pdir / PLOTS[2], vals, present, colors)
+    _code_usage(plt, pdir / PLOTS[3], vals, results, present, colors)
+    _learning_curves(plt, pdir / PLOTS[4], Path(out), results, present, colors)
 
-    # metrics vs bitrate
+
+def _metrics_vs_bitrate(plt, path, vals, keys, bws, present, colors) -> None:
     fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
     for ax, k in zip(axes[0], keys):
         for i, v in enumerate(present):
@@ -54,35 +81,35 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
         ax.set_title(TITLES.get(k, k) + " (dotted: no information)", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, pdir / PLOTS[0])
-    plt.close(fig)
+    _finish(plt, fig, path)
 
-    # robustness at the top bitrate
+
+def _robustness(plt, path, vals, keys, present, colors) -> None:
+    """Each metric at the top bitrate of the noisy rows: clean, then each condition (none: no plot)."""
     conds = sorted({n.split("|")[2] for n in vals if n.startswith("noisy|")})
     top = max((float(n.split("|")[3]) for n in vals if n.startswith("noisy|")), default=None)
-    if top is not None:
-        labels = ["clean"] + conds
-        fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
-        for ax, k in zip(axes[0], keys):
-            for i, v in enumerate(present):
-                ys = [_ms(vals.get(f"clean|{k}|{top:g}", {}).get(v))] + \
-                     [_ms(vals.get(f"noisy|{k}|{c}|{top:g}", {}).get(v)) for c in conds]
-                ax.errorbar(np.arange(len(labels)) + 0.06 * i, [y[0] for y in ys], [y[1] for y in ys], fmt="o-",
-                            capsize=3, color=colors[v], label=v)
-            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
-            ax.set_title(f"{TITLES.get(k, k)} @ {top:g} kbps, vs clean ref", fontsize=9)
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        save_png(fig, pdir / PLOTS[1])
-        plt.close(fig)
+    if top is None:
+        return
+    labels = ["clean"] + conds
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        for i, v in enumerate(present):
+            ys = [_ms(vals.get(f"clean|{k}|{top:g}", {}).get(v))] + \
+                 [_ms(vals.get(f"noisy|{k}|{c}|{top:g}", {}).get(v)) for c in conds]
+            ax.errorbar(np.arange(len(labels)) + 0.06 * i, [y[0] for y in ys], [y[1] for y in ys], fmt="o-",
+                        capsize=3, color=colors[v], label=v)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
+        ax.set_title(f"{TITLES.get(k, k)} @ {top:g} kbps, vs clean ref", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    _finish(plt, fig, path)
 
-    # flips
+
+def _flips(plt, path, vals, present, colors) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), squeeze=False)
     for ax, kind, title in ((axes[0][0], "flips_latent", "latent noise (x latent std)"),
                             (axes[0][1], "flips_input", "input noise (dB SNR)")):
-        cs = sorted({n.split("|")[1] for n in vals if n.startswith(kind + "|")}, key=_num_key)
+        cs = sorted({n.split("|")[1] for n in vals if n.startswith(kind + "|")}, key=num_key)
         for i, v in enumerate(present):
             ys = [_ms(vals.get(f"{kind}|{c}", {}).get(v)) for c in cs]
             x = [float(c) for c in cs] if kind == "flips_latent" else np.arange(len(cs)) + 0.06 * i
@@ -97,11 +124,10 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
         ax.set_ylim(0, None)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, pdir / PLOTS[2])
-    plt.close(fig)
+    _finish(plt, fig, path)
 
-    # code usage
+
+def _code_usage(plt, path, vals, results, present, colors) -> None:
     fig, axes = plt.subplots(len(present), 2, figsize=(9, 2.2 * len(present)), squeeze=False)
     for row, v in zip(axes, present):
         first = next(r for r in results if r["variant"] == v)
@@ -116,17 +142,17 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
         row[1].set_title(f"{v}: used codes per stage (of {first['codebook_size']})", fontsize=8)
         for ax in row:
             ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    save_png(fig, pdir / PLOTS[3])
-    plt.close(fig)
+    _finish(plt, fig, path)
 
-    # learning curves: training mel loss per step (the budget is steps, so the x axes agree)
+
+def _learning_curves(plt, path, out: Path, results, present, colors) -> None:
+    """Training mel loss per step (the budget is steps, so the x axes agree)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for v in present:
         curves = []
         for r in (r for r in results if r["variant"] == v):
-            path = Path(out) / "runs" / v / f"seed{r['seed']}" / "losses.jsonl"
-            mel = [row["mel"] for row in iter_jsonl(path) if not row.get("skipped")] if path.is_file() else []
+            losses = out / "runs" / v / f"seed{r['seed']}" / "losses.jsonl"
+            mel = [row["mel"] for row in iter_jsonl(losses) if not row.get("skipped")] if losses.is_file() else []
             if len(mel) >= SMOOTH_STEPS:
                 curves.append(np.convolve(mel, np.ones(SMOOTH_STEPS) / SMOOTH_STEPS, mode="valid"))
         if curves:
@@ -140,6 +166,30 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:       # runs shorter than the smoothing window draw no curve
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, pdir / PLOTS[4])
+    _finish(plt, fig, path)
+
+
+def downstream_plot(rows: list[dict], path: Path) -> None:
+    """Bars of TTS WER and SIM per finished variant, with the ground-truth and floor lines."""
+    plt = _pyplot()
+    done = [(r["variant"], r["result"]) for r in rows if r["result"]]
+    first = done[0][1]
+    names = [v for v, _ in done]
+    x = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(names), 3.6))
+    for ax, key, title in ((axes[0], "wer", "WER (lower is better)"), (axes[1], "sim", "speaker SIM to the prompt")):
+        for off, row, label in ((-0.2, "tts", "TTS"), (0.2, "resynthesis", "codec resynthesis")):
+            vals = [row_value(res, row, key) for _, res in done]
+            ax.bar(x + off, [np.nan if v is None else v for v in vals], width=0.4, label=label)
+        gt = row_value(first, "ground_truth", key)
+        if gt is not None:
+            ax.axhline(gt, color="k", ls="--", lw=1, label="ground truth")
+        if key == "sim" and first.get("sim_floor") is not None:
+            ax.axhline(first["sim_floor"], color="r", ls=":", lw=1, label="other-speaker floor")
+        ax.set_xticks(x, names, rotation=20, ha="right")
+        ax.set_title(title)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"Downstream TTS per quantizer ({first['budget']}, one seed)", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_png(fig, path)
     plt.close(fig)

@@ -1,215 +1,30 @@
 """The ablation report: every finished run's cached result -> report.json, report.md and plots.
 
-Numbers are mean ± std over seeds (sample std, ddof=1) of each run's mean over utterances. The
-verdict compares every NDVQ variant with the RVQ baseline, per metric and bitrate (and per noise
-condition, latent-noise level and code-usage summary):
-
-    win   NDVQ's mean is better than RVQ's by more than the seed spread
-    loss  worse by more than the seed spread
-    tie   the difference is within the seed spread
-    undetermined   fewer than 2 finished seeds on either side (no spread to judge by)
-
-seed spread = the larger of the two variants' seed standard deviations. An audio comparison where
-either side is not above the no-information floor by more than its spread is flagged "at floor":
-there the quantizers are not told apart by audio at all. Missing runs are listed, never imputed.
+Numbers are mean ± std over seeds (sample std, ddof=1) of each run's mean over utterances; the verdict
+(verdict.py: win / tie / loss against the seed spread, "at floor", "low usage") compares every NDVQ
+variant with the RVQ baseline. Missing runs are listed, never imputed. docs/ablation.md describes it.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Optional
 
-import numpy as np
-
-from codec.metrics import HIGHER_IS_BETTER
 from codec.checkpoint import load_codec_config
-from core.io import atomic_path, atomic_write_text, portable_paths
+from codec.metrics import HIGHER_IS_BETTER
+from core.io import atomic_write_text, portable_paths
 
-from .downstream_report import (DOWNSTREAM_PLOT, downstream_markdown, downstream_plot, downstream_rows,
-                                downstream_verdict)
-from .plan import BASELINE, Plan, quantizer_differences, variant
+from .downstream_report import downstream_markdown, downstream_rows, downstream_verdict
+from .plan import Plan, quantizer_differences, run_status, variant
+from .plots import DOWNSTREAM_PLOT, PLOTS, downstream_plot, write_plots
 from .runner import load_result
+from .summary import TITLES, fmt_seeds, num_key
+from .table import collect
+from .verdict import Comparison, compare_all, verdict_text
 
 log = logging.getLogger("experiments.ablation")
-
-Outcome = Literal["win", "tie", "loss", "undetermined"]
-PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
-TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL"}
-PLOTS = ("metrics_vs_bitrate.png", "robustness.png", "flips.png", "code_usage.png", "learning_curves.png")
-
-
-# ------------------------------------------------------------------------------------------ verdict logic
-def mean_std(vals: Sequence[float]) -> tuple[float, float, int]:
-    a = np.asarray([v for v in vals if v is not None and math.isfinite(v)], dtype=float)
-    if a.size == 0:
-        return float("nan"), float("nan"), 0
-    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else float("nan"), int(a.size)
-
-
-def outcome(ndvq: Sequence[float], rvq: Sequence[float], higher_is_better: bool) -> tuple[Outcome, float, float]:
-    """(outcome, difference in NDVQ's favour, spread) of two sets of per-seed values (module docstring)."""
-    ma, sa, na = mean_std(ndvq)
-    mb, sb, nb = mean_std(rvq)
-    if na < 2 or nb < 2:
-        return "undetermined", (ma - mb) * (1 if higher_is_better else -1), float("nan")
-    gain = (ma - mb) if higher_is_better else (mb - ma)
-    spread = max(sa, sb)
-    if abs(gain) <= spread:
-        return "tie", gain, spread
-    return ("win" if gain > 0 else "loss"), gain, spread
-
-
-def above_floor(vals: Sequence[float], floor: Sequence[float], higher_is_better: bool) -> bool:
-    """Better than the no-information floor by more than the seed spread of either."""
-    ma, sa, _ = mean_std(vals)
-    mf, sf, _ = mean_std(floor)
-    gain = (ma - mf) if higher_is_better else (mf - ma)
-    return bool(gain > np.nanmax([sa, sf, 0.0]))
-
-
-@dataclass
-class Comparison:
-    section: str            # clean | noisy | flips_input | flips_latent | usage
-    label: str              # e.g. "STOI @ 1.5 kbps"
-    variant: str
-    outcome: Outcome
-    gain: float             # in NDVQ's favour (positive = better)
-    spread: float
-    at_floor: bool = False
-    low_usage: bool = False     # flips: NDVQ uses under half RVQ's perplexity (few codes rarely flip)
-
-
-# ------------------------------------------------------------------------------------------ collection
-def _score(row_scores: dict, key: str) -> Optional[float]:
-    s = row_scores.get(key)
-    return None if not s or not s.get("n") else float(s["mean"])
-
-
-def collect(results: list[dict]) -> dict:
-    """Per-seed values keyed by what they measure: {name: {variant: [value per seed]}}."""
-    table: dict[str, dict[str, list]] = {}
-
-    def put(name, var, value):
-        if value is not None:
-            table.setdefault(name, {}).setdefault(var, []).append(value)
-    for res in results:
-        v = res["variant"]
-        for row in res["clean"]["rows"]:
-            tag = f"{row['kbps']:g}" if row["kind"] == "codes" else row["kind"]
-            for k in res["keys"]:
-                put(f"clean|{k}|{tag}", v, _score(row["scores"], k))
-        for row in res["robustness"]["rows"]:
-            for k in res["keys"]:
-                put(f"noisy|{k}|{row['kind']}@{row['snr_db']:g}|{row['kbps']:g}", v, _score(row["scores"], k))
-        for cond, fl in res["robustness"]["input_flips"].items():
-            put(f"flips_input|{cond}", v, float(np.mean(fl)))
-            put(f"flips_input_stage1|{cond}", v, fl[0])
-        for lvl, fl in res["robustness"]["latent_flips"].items():
-            put(f"flips_latent|{lvl}", v, float(np.mean(fl)))
-            put(f"flips_latent_stage1|{lvl}", v, fl[0])
-        cs = res["codestats"]
-        put("usage|perplexity_mean", v, float(np.mean([s["perplexity"] for s in cs])))
-        put("usage|used_mean", v, float(np.mean([s["codes_used"] for s in cs])))
-        put("usage|used_min", v, float(min(s["codes_used"] for s in cs)))
-        put("usage|distance_rel_stage1", v, cs[0]["distance_rel"])
-        for s in cs:
-            put(f"stage|used|{s['stage']}", v, s["codes_used"])
-            put(f"stage|perplexity|{s['stage']}", v, s["perplexity"])
-            if s.get("sigma_rel_median") is not None:
-                put(f"stage|sigma_rel|{s['stage']}", v, s["sigma_rel_median"])
-    return table
-
-
-def compare_all(table: dict, variants: Sequence[str], keys: Sequence[str]) -> list[Comparison]:
-    out = []
-    ndvqs = [v for v in variants if v != BASELINE]
-    for name, per in sorted(table.items()):
-        parts = name.split("|")
-        if parts[0] == "clean" and parts[2] not in ("unquantized", "no_information"):
-            section, hib = "clean", HIGHER_IS_BETTER.get(parts[1], True)
-            label = f"{TITLES.get(parts[1], parts[1])} @ {parts[2]} kbps"
-            floor = table.get(f"clean|{parts[1]}|no_information", {})
-        elif parts[0] == "noisy":
-            section, hib = "noisy", HIGHER_IS_BETTER.get(parts[1], True)
-            label = f"{TITLES.get(parts[1], parts[1])}, {parts[2]} dB @ {parts[3]} kbps"
-            floor = None
-        elif parts[0] in ("flips_input", "flips_latent"):
-            section, hib = parts[0], False
-            label = (f"code flips (mean over stages), input {parts[1]} dB" if parts[0] == "flips_input"
-                     else f"code flips (mean over stages), latent noise {parts[1]} x std")
-            floor = None
-        elif name in ("usage|perplexity_mean", "usage|used_min"):
-            section, hib = "usage", True
-            label = {"usage|perplexity_mean": "code perplexity (mean over stages)",
-                     "usage|used_min": "used codes of the least-used stage"}[name]
-            floor = None
-        else:
-            continue
-        if BASELINE not in per:
-            continue
-        for v in ndvqs:
-            if v not in per:
-                continue
-            oc, gain, spread = outcome(per[v], per[BASELINE], hib)
-            at_floor = bool(floor) and not (above_floor(per[v], floor.get(v, []), hib)
-                                           and above_floor(per[BASELINE], floor.get(BASELINE, []), hib))
-            ppl = table.get("usage|perplexity_mean", {})
-            low = (section.startswith("flips") and v in ppl and BASELINE in ppl
-                   and mean_std(ppl[v])[0] < 0.5 * mean_std(ppl[BASELINE])[0])
-            out.append(Comparison(section, label, v, oc, gain, spread, at_floor, bool(low)))
-    return out
-
-
-SECTION_TITLES = {"clean": "clean audio", "noisy": "noisy input (scored against the clean reference)",
-                  "flips_input": "code stability under input noise", "flips_latent": "code stability under latent noise",
-                  "usage": "codebook use"}
-
-
-def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[str, int], plan_steps: int,
-                 floor_note: str, downstream: Sequence[str] = ()) -> list[str]:
-    """The verdict paragraphs, generated from the comparisons (`downstream`: its paragraph, before the
-    closing note on what the budget cannot show)."""
-    lines = []
-    for v in [v for v in variants if v != BASELINE]:
-        mine = [c for c in comps if c.variant == v]
-        head = f"**{v}** vs **{BASELINE}** ({seeds.get(v, 0)} vs {seeds.get(BASELINE, 0)} seeds, {plan_steps} steps each):"
-        if not mine:
-            lines += [head + " no comparison yet (runs missing).", ""]
-            continue
-        parts = []
-        for sec, title in SECTION_TITLES.items():
-            cs = [c for c in mine if c.section == sec]
-            if not cs:
-                continue
-            n = {o: [c for c in cs if c.outcome == o] for o in ("win", "tie", "loss", "undetermined")}
-            s = f"{title}: {len(n['win'])} wins, {len(n['tie'])} ties, {len(n['loss'])} losses"
-            if n["undetermined"]:
-                s += f", {len(n['undetermined'])} undetermined (< 2 seeds)"
-            s += f" of {len(cs)}"
-            for o in ("win", "loss"):
-                if n[o]:
-                    s += f"; {PLURAL[o]}: " + ", ".join(f"{c.label} ({c.gain:+.3g} vs spread {c.spread:.2g})"
-                                                  + (" [at floor]" if c.at_floor else "") for c in n[o])
-            if any(c.low_usage for c in cs):
-                s += (" [low usage: this variant's code perplexity is under half RVQ's, so fewer flips may only "
-                      "mean fewer codes in use]")
-            parts.append(s)
-        lines += [head, ""] + [f"- {p}." for p in parts] + [""]
-    lines += [*downstream, floor_note, ""]
-    return lines
-
-
-# ------------------------------------------------------------------------------------------ formatting
-def _fmt(vals: Optional[Sequence[float]], digits: int = 3) -> str:
-    if not vals:
-        return "missing"
-    m, s, n = mean_std(vals)
-    if n == 0:
-        return "n/a"
-    return f"{m:.{digits}f}" if n < 2 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, downstream=None) -> dict:
@@ -218,25 +33,14 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     `downstream`: the DownstreamSettings of this invocation (its results must match them); None shows
     whatever downstream results exist under <out>/downstream, each with its own budget.
     """
-    from .plan import run_status
     out = Path(out or plan.out)
     runs = plan.runs()
-    results, status = [], []
-    for r in runs:
-        res = load_result(r, settings)
-        st = run_status(r, plan.steps)
-        if st == "done" and res is None:
-            st = "trained"                  # evaluated with other settings: needs re-evaluation
-        status.append({"run": r.key, "variant": r.variant.name, "seed": r.seed, "status": st,
-                       "train": (res or {}).get("train", {}), "eval_seconds": (res or {}).get("eval_seconds"),
-                       "eval_cpu_seconds": (res or {}).get("eval_cpu_seconds")})
-        if res is not None:
-            results.append(res)
+    results, status = run_results(plan, settings)
     keys = results[0]["keys"] if results else list(settings.metrics)
     bandwidths = results[0]["bandwidths"] if results else []
     table = collect(results)
     variants = list(plan.variants)
-    comps = compare_all(table, variants, keys)
+    comps = compare_all(table, variants)
     seeds = {v: sum(1 for r in results if r["variant"] == v) for v in variants}
     # a finished run is described by the config it was trained with, not by today's base YAML
     cfgs = {r.variant.name: load_codec_config(r.dir) if (r.dir / "config.json").is_file() else plan.resolve_config(r)
@@ -258,7 +62,6 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note, downstream_verdict(ds_rows))
     out.mkdir(parents=True, exist_ok=True)
     if plots and results:
-        from .plots import write_plots
         write_plots(out, report, results)
     if plots and any(r["result"] for r in ds_rows):
         downstream_plot(ds_rows, out / "plots" / DOWNSTREAM_PLOT)
@@ -268,8 +71,23 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     return report
 
 
+def run_results(plan: Plan, settings) -> tuple[list[dict], list[dict]]:
+    """(the cached results evaluated with `settings`, one status row per run of the plan)."""
+    results, status = [], []
+    for r in plan.runs():
+        res = load_result(r, settings)
+        st = run_status(r, plan.steps)
+        if st == "done" and res is None:
+            st = "trained"                  # evaluated with other settings: needs re-evaluation
+        status.append({"run": r.key, "variant": r.variant.name, "seed": r.seed, "status": st,
+                       "train": (res or {}).get("train", {}), "eval_seconds": (res or {}).get("eval_seconds"),
+                       "eval_cpu_seconds": (res or {}).get("eval_cpu_seconds")})
+        if res is not None:
+            results.append(res)
+    return results, status
+
+
 def _settings_dict(settings) -> dict:
-    from dataclasses import asdict, is_dataclass
     return asdict(settings) if is_dataclass(settings) else dict(settings)
 
 
@@ -302,8 +120,19 @@ def cannot_show(plan: Plan, cfgs: dict, n_floor: int, n_clean: int, status: list
 
 
 def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str, plots: bool) -> str:
-    keys, bws, variants = report["keys"], report["bandwidths"], report["variants"]
-    vals = report["values"]
+    variants = report["variants"]
+    L = _runs_section(report)
+    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note,
+                                               downstream_verdict(report["downstream"]))
+    L += downstream_markdown(report["downstream"], plots)
+    L += _clean_tables(report) + _noisy_tables(report) + _flip_tables(report) + _stage_table(report)
+    if plots:
+        L += ["", "## Plots", ""] + [f"![{p[:-4]}](plots/{p})" for p in PLOTS]
+    return "\n".join(L) + "\n"
+
+
+def _runs_section(report: dict) -> list[str]:
+    """Title, setting, the runs' status and cost, the variants' overrides."""
     st = report["settings"]
     L = ["# NDVQ vs RVQ ablation", "",
          f"{report['steps']} training steps per run, seeds {report['seeds']}; held-out unseen speakers: "
@@ -321,61 +150,69 @@ def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str
                  if t.get("step_s_median") is not None and r["eval_seconds"] is not None else
                  f"| {r['run']} | {r['status']} | - | - | - | - |")
     L += ["", "## Variants", "", "| variant | overrides (after the base config) |", "|---|---|"]
-    L += [f"| {v} | `{' '.join(report['overrides'][v])}` |" for v in variants]
+    L += [f"| {v} | `{' '.join(report['overrides'][v])}` |" for v in report["variants"]]
     dep = report["departures_ndvq_from_authors"]
     if dep:
         L += ["", "`ndvq` (this project's defaults) departs from the authors' quantizer in: "
               + ", ".join(f"`{k}` {b!r} instead of {a!r}" for k, (a, b) in dep.items()) + "."]
-    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note,
-                                               downstream_verdict(report["downstream"]))
-    L += downstream_markdown(report["downstream"], plots)
+    return L
+
+
+def _clean_tables(report: dict) -> list[str]:
+    keys, bws, variants, vals = report["keys"], report["bandwidths"], report["variants"], report["values"]
+    L = []
     for k in keys:
         L += ["", f"## {TITLES.get(k, k)}{' (lower is better)' if not HIGHER_IS_BETTER.get(k, True) else ''}, clean input",
               "", "| variant | " + " | ".join(f"{b:g} kbps" for b in bws) + " | unquantized | no information |",
               "|---|" + "---|" * (len(bws) + 2)]
         for v in variants:
-            cells = [_fmt(vals.get(f"clean|{k}|{b:g}", {}).get(v)) for b in bws]
-            cells += [_fmt(vals.get(f"clean|{k}|{t}", {}).get(v)) for t in ("unquantized", "no_information")]
+            cells = [fmt_seeds(vals.get(f"clean|{k}|{b:g}", {}).get(v)) for b in bws]
+            cells += [fmt_seeds(vals.get(f"clean|{k}|{t}", {}).get(v)) for t in ("unquantized", "no_information")]
             L.append(f"| {v} | " + " | ".join(cells) + " |")
+    return L
+
+
+def _noisy_tables(report: dict) -> list[str]:
+    keys, variants, vals = report["keys"], report["variants"], report["values"]
     noisy = sorted({n.split("|", 2)[2] for n in vals if n.startswith("noisy|")})
-    if noisy:
-        for k in [k for k in keys if any(n.startswith(f"noisy|{k}|") for n in vals)]:
-            L += ["", f"## {TITLES.get(k, k)}, noisy input (condition dB @ kbps)", "",
-                  "| variant | " + " | ".join(noisy) + " |", "|---|" + "---|" * len(noisy)]
-            L += [f"| {v} | " + " | ".join(_fmt(vals.get(f"noisy|{k}|{c}", {}).get(v)) for c in noisy) + " |"
-                  for v in variants]
+    if not noisy:
+        return []
+    L = []
+    for k in [k for k in keys if any(n.startswith(f"noisy|{k}|") for n in vals)]:
+        L += ["", f"## {TITLES.get(k, k)}, noisy input (condition dB @ kbps)", "",
+              "| variant | " + " | ".join(noisy) + " |", "|---|" + "---|" * len(noisy)]
+        L += [f"| {v} | " + " | ".join(fmt_seeds(vals.get(f"noisy|{k}|{c}", {}).get(v)) for c in noisy) + " |"
+              for v in variants]
+    return L
+
+
+def _flip_tables(report: dict) -> list[str]:
+    variants, vals = report["variants"], report["values"]
+    L = []
     for kind, title in (("flips_input", "input noise (dB)"), ("flips_latent", "Gaussian latent noise (x latent std)")):
-        conds = sorted({n.split("|")[1] for n in vals if n.startswith(kind + "|")}, key=_num_key)
+        conds = sorted({n.split("|")[1] for n in vals if n.startswith(kind + "|")}, key=num_key)
         if conds:
             L += ["", f"## Code flips under {title}: mean over stages (stage 1)", "",
                   "| variant | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
-            L += [f"| {v} | " + " | ".join(f"{_fmt(vals.get(f'{kind}|{c}', {}).get(v))} "
-                                          f"({_fmt(vals.get(f'{kind}_stage1|{c}', {}).get(v))})" for c in conds) + " |"
-                  for v in variants]
+            L += [f"| {v} | " + " | ".join(f"{fmt_seeds(vals.get(f'{kind}|{c}', {}).get(v))} "
+                                          f"({fmt_seeds(vals.get(f'{kind}_stage1|{c}', {}).get(v))})" for c in conds)
+                  + " |" for v in variants]
+    return L
+
+
+def _stage_table(report: dict) -> list[str]:
+    variants, vals = report["variants"], report["values"]
     stages = sorted({int(n.split("|")[2]) for n in vals if n.startswith("stage|used|")})
-    if stages:
-        L += ["", "## Code statistics per stage (clean evaluation utterances, all stages)", "",
-              "Used codes, perplexity; NDVQ: median sigma of the used codes / std of the stage's residual.", "",
-              "| variant | " + " | ".join(f"stage {s}" for s in stages) + " |", "|---|" + "---|" * len(stages)]
-        for v in variants:
-            cells = []
-            for s in stages:
-                c = f"{_fmt(vals.get(f'stage|used|{s}', {}).get(v), 0)} / {_fmt(vals.get(f'stage|perplexity|{s}', {}).get(v), 0)}"
-                sig = vals.get(f"stage|sigma_rel|{s}", {}).get(v)
-                cells.append(c + (f" / σ {_fmt(sig, 2)}" if sig else ""))
-            L.append(f"| {v} | " + " | ".join(cells) + " |")
-    if plots:
-        L += ["", "## Plots", ""] + [f"![{p[:-4]}](plots/{p})" for p in PLOTS]
-    return "\n".join(L) + "\n"
-
-
-def _num_key(s: str):
-    try:
-        return (0, float(s.split("@")[-1]), s)
-    except ValueError:
-        return (1, 0.0, s)
-
-
-def save_png(fig, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    if not stages:
+        return []
+    L = ["", "## Code statistics per stage (clean evaluation utterances, all stages)", "",
+         "Used codes, perplexity; NDVQ: median sigma of the used codes / std of the stage's residual.", "",
+         "| variant | " + " | ".join(f"stage {s}" for s in stages) + " |", "|---|" + "---|" * len(stages)]
+    for v in variants:
+        cells = []
+        for s in stages:
+            c = f"{fmt_seeds(vals.get(f'stage|used|{s}', {}).get(v), 0)} / {fmt_seeds(vals.get(f'stage|perplexity|{s}', {}).get(v), 0)}"
+            sig = vals.get(f"stage|sigma_rel|{s}", {}).get(v)
+            cells.append(c + (f" / σ {fmt_seeds(sig, 2)}" if sig else ""))
+        L.append(f"| {v} | " + " | ".join(cells) + " |")
+    return L

@@ -26,13 +26,12 @@ import numpy as np
 
 from core.io import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 
-from .plan import RESULT, Plan, Run, add_cost, check_run_info, cpu_seconds, load_cached, mark_trained
+from .plan import RESULT, ROOT, Plan, Run, add_cost, check_run_info, cpu_seconds, load_cached, mark_trained
 
 log = logging.getLogger("experiments.ablation")
 
 Launcher = Literal["accelerate", "python"]
 RobustBandwidths = Literal["ends", "all"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -154,7 +153,7 @@ def speaker_balanced(manifest: str | Path, n: int, out: Path) -> Path:
 
 def evaluate_run(run: Run, settings: EvalSettings) -> dict:
     """Score the run's exported model (see module docstring) and cache it as result.json."""
-    from codec import evaluate as E       # first: it sets the OpenMP wait policy before torch loads
+    from codec import evaluate as E
     from codec import metrics as M
     from codec.api import Codec
     from codec.data import load_eval_set

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.ablation import codestats, report, robustness
+from experiments.ablation import codestats, robustness, verdict
 from experiments.ablation.plan import (AUTHORS_QUANTIZER, VARIANTS, Plan, check_run_info, non_quantizer_differences,
-                                 quantizer_differences)
+                                       quantizer_differences)
 from experiments.ablation.runner import EvalSettings, ablation_bandwidths, select_runs, speaker_balanced
 from tests.codec.helpers import tiny_wav
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
@@ -169,14 +169,14 @@ def test_bandwidths_and_speaker_balanced_items(tmp_path):
 
 # ------------------------------------------------------------------------------------------ verdict
 def test_outcome_against_the_seed_spread():
-    assert report.outcome([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], True)[0] == "win"
-    assert report.outcome([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], False)[0] == "loss"     # lower is better
-    oc, gain, spread = report.outcome([0.70, 0.75, 0.80], [0.71, 0.72, 0.73], True)
+    assert verdict.outcome([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], True)[0] == "win"
+    assert verdict.outcome([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], False)[0] == "loss"     # lower is better
+    oc, gain, spread = verdict.outcome([0.70, 0.75, 0.80], [0.71, 0.72, 0.73], True)
     assert oc == "tie" and gain == pytest.approx(0.03) and spread == pytest.approx(0.05)
-    assert report.outcome([0.3, 0.31], [0.5, 0.52], False)[0] == "win"                   # mel: lower wins
-    assert report.outcome([0.9], [0.1, 0.2], True)[0] == "undetermined"                  # one seed: no spread
-    assert report.above_floor([0.8, 0.81], [0.5, 0.52], True)
-    assert not report.above_floor([0.52, 0.6], [0.5, 0.52], True)
+    assert verdict.outcome([0.3, 0.31], [0.5, 0.52], False)[0] == "win"                   # mel: lower wins
+    assert verdict.outcome([0.9], [0.1, 0.2], True)[0] == "undetermined"                  # one seed: no spread
+    assert verdict.above_floor([0.8, 0.81], [0.5, 0.52], True)
+    assert not verdict.above_floor([0.52, 0.6], [0.5, 0.52], True)
 
 
 def test_compare_all_flags_floor_and_writes_verdict():
@@ -185,16 +185,16 @@ def test_compare_all_flags_floor_and_writes_verdict():
              "clean|mel|1.5": {"ndvq": [0.50, 0.52, 0.54], "rvq": [0.40, 0.41, 0.42]},
              "clean|mel|no_information": {"ndvq": [0.9, 0.9, 0.9], "rvq": [0.9, 0.9, 0.9]},
              "flips_latent|0.1": {"ndvq": [0.1, 0.11, 0.12], "rvq": [0.1, 0.12, 0.13]}}
-    comps = {(c.section, c.label): c for c in report.compare_all(table, ["ndvq", "rvq"], ["stoi", "mel"])}
+    comps = {(c.section, c.label): c for c in verdict.compare_all(table, ["ndvq", "rvq"])}
     stoi = comps[("clean", "STOI @ 1.5 kbps")]
     assert stoi.outcome == "win" and stoi.at_floor              # ndvq is not above its own floor
     mel = comps[("clean", "mel L1 @ 1.5 kbps")]
     assert mel.outcome == "loss" and not mel.at_floor
     assert comps[("flips_latent", "code flips (mean over stages), latent noise 0.1 x std")].outcome == "tie"
-    text = "\n".join(report.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, "note"))
+    text = "\n".join(verdict.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, "note"))
     assert "clean audio: 1 wins, 0 ties, 1 losses of 2" in text and "[at floor]" in text
     assert "code stability under latent noise: 0 wins, 1 ties, 0 losses of 1" in text and "low usage" not in text
     table["usage|perplexity_mean"] = {"ndvq": [2.0, 2.5, 3.0], "rvq": [40.0, 50.0, 60.0]}
-    flips = [c for c in report.compare_all(table, ["ndvq", "rvq"], ["stoi"]) if c.section == "flips_latent"]
+    flips = [c for c in verdict.compare_all(table, ["ndvq", "rvq"]) if c.section == "flips_latent"]
     assert flips[0].low_usage
-    assert "[low usage" in "\n".join(report.verdict_text(flips, ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))
+    assert "[low usage" in "\n".join(verdict.verdict_text(flips, ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))

@@ -1,0 +1,43 @@
+"""How the ablation's report states a number: mean ± std over seeds, its text, the metric titles.
+
+Shared by the verdict (verdict.py), the report's tables (report.py, downstream_report.py), the plots
+(plots.py) and the downstream's log line (downstream.py); it imports nothing of the ablation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL"}
+
+
+def mean_std(vals: Sequence[float]) -> tuple[float, float, int]:
+    """(mean, sample std (ddof=1; nan under 2 values), count) of the finite values of `vals`."""
+    a = np.asarray([v for v in vals if v is not None and math.isfinite(v)], dtype=float)
+    if a.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else float("nan"), int(a.size)
+
+
+def fmt_seeds(vals: Optional[Sequence[float]], digits: int = 3) -> str:
+    """Per-seed values as a table cell: "m ± s", "m" (one seed), "n/a" (none finite), "missing"."""
+    if not vals:
+        return "missing"
+    m, s, n = mean_std(vals)
+    if n == 0:
+        return "n/a"
+    return f"{m:.{digits}f}" if n < 2 else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def fmt_num(x, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def num_key(s: str):
+    """Sort key of condition labels ("white@20", "0.1"): by the number after the last "@", then text."""
+    try:
+        return (0, float(s.split("@")[-1]), s)
+    except ValueError:
+        return (1, 0.0, s)
