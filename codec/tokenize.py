@@ -41,15 +41,17 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from core.io import atomic_write_text, read_jsonl
 
+from core.runtime import usable_cores
+
 from .code_dump import DumpWriter, make_header, plan_shards
 from .data import read_rows
-from core.runtime import usable_cores
 
 logger = logging.getLogger("codec.tokenize")
 SKIPPED_FILE = "skipped.jsonl"
@@ -175,15 +177,11 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
     launch). max_shards counts shards over all jobs, in order. Returns the run's summary with one
     entry per job under "dumps".
     """
-    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
     from accelerate import PartialState
 
-    from core.progress import progress as progress_of
-
-    from data_prep.audio import AudioError, load_audio
     from .api import Codec
 
     outs = [str(Path(j.out_dir).resolve()) for j in jobs]
@@ -198,80 +196,23 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
     # (and the test suite), and Codec.encode already runs under inference_mode in every thread.
 
     prepared = [_prepare(j, codec, n_q, model, utts_per_shard, rank, world) for j in jobs]
-    budget = max_shards
-    for p in prepared:                       # max_shards: over all jobs, in order
-        if budget is not None:
-            p.pending, budget = p.pending[:budget], max(0, budget - len(p.pending))
-    # a bar on a terminal, a log line every 5% in a log file (core.progress)
-    bar = progress_of(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
-                      unit="h audio", desc=f"tokenize[{rank}]", position=rank, enabled=progress, bar_format=
-                      "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
+    _limit_shards(prepared, max_shards)
+    bar = _progress_bar(prepared, rank, progress)
     cpu = codec.device.type == "cpu"
     threads = torch.get_num_threads()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     workers = max(1, workers if workers is not None else default_workers(cpu, local))
-
-    def encode_one(p: _Prepared, u: str):
-        """(codes [n_q, T], scale, num_samples) of one utterance, or the load error."""
-        try:
-            wav, _ = load_audio(p.by_id[u]["path"], sample_rate=codec.sample_rate)
-        except (AudioError, OSError, ValueError) as e:
-            return e
-        res = codec.encode(wav, codec.sample_rate, n_q=n_q)
-        return res.item_codes(0).numpy(), float(res.scales[0, 0]), int(res.num_samples[0])
-
     # Every group of similar-length utterances of this run, in the order they are written.
-    groups = [(p, batch) for p in prepared for i in p.pending
-              for batch in make_batches(p.plan[i], p.durations, batch_seconds, max_batch)]
-    in_flight: deque = deque()
-    next_group = 0
-
-    def submit_ahead(pool) -> None:
-        """Have the group about to be written and the next one submitted (across shard and dump ends)."""
-        nonlocal next_group
-        while next_group < len(groups) and len(in_flight) < 2:
-            p, batch = groups[next_group]
-            in_flight.append((batch, [pool.submit(encode_one, p, u) for u in batch]))
-            next_group += 1
+    feeder = _Feeder([(p, batch) for p in prepared for i in p.pending
+                      for batch in make_batches(p.plan[i], p.durations, batch_seconds, max_batch)],
+                     _Encoder(codec, n_q))
 
     t0 = time.perf_counter()
-    summaries = []
     # one intra-op thread per worker (set in each worker thread: OpenMP's setting is per thread)
     pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1 if workers > 1 else threads,))
     try:
-        for p in prepared:
-            out = Path(p.job.out_dir)
-            audio_seconds, skipped_total, utts = 0.0, 0, 0
-            for i in p.pending:
-                skipped: list[dict] = []
-                with p.dump.shard(i) as writer:
-                    for expected in make_batches(p.plan[i], p.durations, batch_seconds, max_batch):
-                        submit_ahead(pool)              # the next group is queued before this one is written
-                        batch, futures = in_flight.popleft()
-                        assert batch == expected        # groups are consumed in the order they were made
-                        for u, fut in zip(batch, futures):
-                            got = fut.result()
-                            if isinstance(got, Exception):
-                                logger.warning("skipping %s: %s", u, got)
-                                skipped.append({"id": u, "path": p.by_id[u].get("path"), "error": str(got)})
-                                continue
-                            codes, scale, num_samples = got
-                            r = p.by_id[u]
-                            if p.job.phonemes and u not in p.phon:  # phonemes=null would be silently useless to a TTS
-                                raise ValueError(f"utterance {u} has no phonemes in {list(p.job.phonemes)}: "
-                                                 f"rerun the phonemes stage for its manifest")
-                            writer.add(u, codes, speaker=r.get("speaker"),
-                                       text=r.get("text_norm", r.get("text")), phonemes=p.phon.get(u),
-                                       duration=num_samples / codec.sample_rate, scale=scale,
-                                       num_samples=num_samples)
-                            audio_seconds += num_samples / codec.sample_rate
-                            utts += 1
-                        bar.update(sum(p.durations[u] for u in batch) / 3600.0)
-                    # written before the shard's index (the completion marker): a rerun rewrites both
-                    _write_skipped(out / f"shard-{i:05d}.skipped.jsonl", skipped)
-                skipped_total += len(skipped)
-            summaries.append({"out": p.job.out_dir, "shards_done": len(p.pending), "utterances": utts,
-                              "skipped": skipped_total, "audio_hours": audio_seconds / 3600.0})
+        summaries = [_write_dump(p, feeder, pool, codec.sample_rate, bar, batch_seconds, max_batch)
+                     for p in prepared]
     finally:
         pool.shutdown(cancel_futures=True)
         torch.set_num_threads(threads)     # the workers' setting also reaches process-wide pools (MKL)
@@ -287,6 +228,96 @@ def tokenize_jobs(jobs: Sequence[DumpJob], model: str, bandwidth: Optional[float
             if not p.dump.pending_shards(len(p.plan), 0, 1):
                 s.update(_finalize(p))
     return run
+
+
+def _limit_shards(prepared: list[_Prepared], max_shards: Optional[int]) -> None:
+    """Keep the first `max_shards` pending shards over all jobs, in order (all with None)."""
+    budget = max_shards
+    for p in prepared:
+        if budget is not None:
+            p.pending, budget = p.pending[:budget], max(0, budget - len(p.pending))
+
+
+def _progress_bar(prepared: list[_Prepared], rank: int, enabled: bool):
+    """Hours of audio still to encode: a bar on a terminal, a log line every 5% in a log file
+    (core.progress)."""
+    from core.progress import progress as progress_of
+    return progress_of(total=sum(p.durations[u] for p in prepared for i in p.pending for u in p.plan[i]) / 3600.0,
+                       unit="h audio", desc=f"tokenize[{rank}]", position=rank, enabled=enabled, bar_format=
+                       "{desc}: {percentage:3.0f}%|{bar}| {n:.3f}/{total:.3f} h audio [{elapsed}<{remaining}]")
+
+
+class _Encoder:
+    """Encodes one utterance of a job: (codes [n_q, T], scale, num_samples), or the load error."""
+
+    def __init__(self, codec, n_q: int):
+        from data_prep.audio import AudioError, load_audio
+        self.codec, self.n_q, self.load, self.errors = codec, n_q, load_audio, (AudioError, OSError, ValueError)
+
+    def __call__(self, p: _Prepared, u: str):
+        try:
+            wav, _ = self.load(p.by_id[u]["path"], sample_rate=self.codec.sample_rate)
+        except self.errors as e:
+            return e
+        res = self.codec.encode(wav, self.codec.sample_rate, n_q=self.n_q)
+        return res.item_codes(0).numpy(), float(res.scales[0, 0]), int(res.num_samples[0])
+
+
+class _Feeder:
+    """Submits the run's groups of utterances to the workers ahead of the writer: the group about to be
+    written and the next one are always in flight, across shard and dump ends."""
+
+    def __init__(self, groups: list[tuple[_Prepared, list[str]]], encode: _Encoder):
+        self.groups, self.encode = groups, encode
+        self.in_flight: deque = deque()
+        self.next_group = 0
+
+    def take(self, pool, expected: list[str]) -> list:
+        """The futures of the next group (which must be `expected`), after queueing the one after it."""
+        while self.next_group < len(self.groups) and len(self.in_flight) < 2:
+            p, batch = self.groups[self.next_group]
+            self.in_flight.append((batch, [pool.submit(self.encode, p, u) for u in batch]))
+            self.next_group += 1
+        batch, futures = self.in_flight.popleft()
+        assert batch == expected        # groups are consumed in the order they were made
+        return futures
+
+
+def _write_dump(p: _Prepared, feeder: _Feeder, pool, sample_rate: int, bar, batch_seconds: float,
+                max_batch: int) -> dict:
+    """Write this rank's pending shards of one dump; its summary."""
+    out = Path(p.job.out_dir)
+    audio_seconds, skipped_total, utts = 0.0, 0, 0
+    for i in p.pending:
+        skipped: list[dict] = []
+        with p.dump.shard(i) as writer:
+            for batch in make_batches(p.plan[i], p.durations, batch_seconds, max_batch):
+                futures = feeder.take(pool, batch)     # the next group is queued before this one is written
+                for u, fut in zip(batch, futures):
+                    got = fut.result()
+                    if isinstance(got, Exception):
+                        logger.warning("skipping %s: %s", u, got)
+                        skipped.append({"id": u, "path": p.by_id[u].get("path"), "error": str(got)})
+                        continue
+                    audio_seconds += _add_utterance(p, writer, u, *got, sample_rate=sample_rate)
+                    utts += 1
+                bar.update(sum(p.durations[u] for u in batch) / 3600.0)
+            # written before the shard's index (the completion marker): a rerun rewrites both
+            _write_skipped(out / f"shard-{i:05d}.skipped.jsonl", skipped)
+        skipped_total += len(skipped)
+    return {"out": p.job.out_dir, "shards_done": len(p.pending), "utterances": utts,
+            "skipped": skipped_total, "audio_hours": audio_seconds / 3600.0}
+
+
+def _add_utterance(p: _Prepared, writer, u: str, codes, scale: float, num_samples: int, sample_rate: int) -> float:
+    """Add one encoded utterance with its index fields to the shard; its duration in seconds."""
+    r = p.by_id[u]
+    if p.job.phonemes and u not in p.phon:  # phonemes=null would be silently useless to a TTS
+        raise ValueError(f"utterance {u} has no phonemes in {list(p.job.phonemes)}: "
+                         f"rerun the phonemes stage for its manifest")
+    writer.add(u, codes, speaker=r.get("speaker"), text=r.get("text_norm", r.get("text")), phonemes=p.phon.get(u),
+               duration=num_samples / sample_rate, scale=scale, num_samples=num_samples)
+    return num_samples / sample_rate
 
 
 def _finalize(p: _Prepared) -> dict:
