@@ -223,7 +223,7 @@ def check_corpus(data_dir: str | Path, train: list[str] | None = None, dev: list
     phon: dict[str, dict[str, str]] = {}
     symbols: dict[str, Any] = {}
     if (pdir / "tokens.txt").exists():
-        from data_prep.phonemes import SPECIALS, UNK, SymbolTable
+        from data_prep.symbols import SPECIALS, UNK, SymbolTable
 
         table = SymbolTable.load(pdir / "tokens.txt")
         for s in rows:

@@ -11,8 +11,8 @@ come from the same code with the same settings:
 * normalisation: :func:`data_prep.text.normalize_text` (version ``normalizer_version``);
 * phonemisation: espeak-ng through phonemizer, voice/accent ``language`` (a named option, default
   ``en-us``; a per-call ``language=`` overrides it), ``with_stress``;
-* tokenisation + ids: a fixed, versioned symbol table (:data:`SYMBOLS`, version
-  :data:`SYMBOLS_VERSION`): ids never depend on the corpus. Symbols outside it become ``<unk>``
+* tokenisation + ids: a fixed, versioned symbol table (:data:`data_prep.symbols.SYMBOLS`, version
+  :data:`data_prep.symbols.SYMBOLS_VERSION`): ids never depend on the corpus. Symbols outside it become ``<unk>``
   with a warning, in :meth:`TextFrontend.phonemize` (so the phonemes stage writes ``<unk>`` too) and
   in :meth:`TextFrontend.encode`.
 
@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from core.io import atomic_write_text
-from data_prep.phonemes import UNK, SymbolTable, _default_symbols, phonemize as _phonemize
+from data_prep.espeak import phonemize as _phonemize
+from data_prep.symbols import SYMBOLS, SYMBOLS_VERSION, UNK, SymbolTable
 from data_prep.text import NORMALIZER_VERSION, normalize_text
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,6 @@ log = logging.getLogger(__name__)
 __all__ = ["FrontendMismatch", "FrontendSettings", "TextFrontend", "SYMBOLS", "SYMBOLS_VERSION", "ENGLISH_ACCENTS",
            "TOKENS_FILE", "SETTINGS_FILE", "espeak_ng_version", "phonemizer_version"]
 
-# Version of the symbol list *and* of the IPA -> token rules of data_prep.phonemes.tokenize_ipa.
-# "1": the list as of the first release (appended per corpus); "2": frozen list (same first 144
-# ids as "1"), Scottish length mark ':' read as 'ː' instead of the ':' punctuation token.
-SYMBOLS_VERSION = "2"
-SYMBOLS: tuple[str, ...] = tuple(_default_symbols())
 TOKENS_FILE = "tokens.txt"
 SETTINGS_FILE = "frontend.json"
 LEGACY_SYMBOLS_VERSION = "legacy"  # a tokens.txt without frontend.json
@@ -172,10 +168,12 @@ class TextFrontend:
 
     @classmethod
     def from_record(cls, record: dict, what: str = "the record") -> "TextFrontend":
-        """This machine's front end for a model's / dump's :meth:`to_dict` record (its accent and options),
+        """This machine's front end for a model's / dump's :meth:`to_dict` record (its accent, options and
+        normaliser version: a model of an older normaliser gets text normalised as it was trained),
         checked against it: raises :class:`FrontendMismatch` if the ids would differ."""
         d = record.get("settings", record)
-        fe = cls.default(d.get("language", "en-us"), d.get("with_stress", True))
+        fe = cls.default(d.get("language", "en-us"), d.get("with_stress", True),
+                         d.get("normalizer_version", NORMALIZER_VERSION))
         fe.check_compatible(record, what)
         return fe
 

@@ -1,4 +1,4 @@
-"""The one batch type both TTS models train on (contracts.md B).
+"""The one batch type both TTS models train on (built by tts/data.py).
 
 Layout: phonemes [B, L] padded with 0 (<pad>), codes [B, K, T] and prompt [B, K, P] padded with any
 value (positions beyond the lengths are masked by the models). In `prefix` prompt mode the AR gets

@@ -1,4 +1,4 @@
-"""TTS model directories and training checkpoints (contracts.md C).
+"""TTS model directories and training checkpoints.
 
 An exported model directory (what synthesis reads; `tts.train` writes exp/<part>/model):
 
@@ -6,8 +6,7 @@ An exported model directory (what synthesis reads; `tts.train` writes exp/<part>
                         "part": "ar" | "nar",
                         "codec_sha256": the code dump's header codec.checkpoint_sha256,
                         "codec": {sample_rate, frame_rate, n_q, codebook_size} (of the dump),
-                        "frontend": the text front end's settings + fingerprint (contract A), or
-                                    {"tokens_sha256": ...} for a phonemes directory without frontend.json
+                        "frontend": the text front end's settings + fingerprint (data_prep/frontend.py)
     model.safetensors   the model's state dict
 
 Training checkpoints (exp/<part>/checkpoints/step-XXXXXXXX/) are core.checkpoint's atomic step
@@ -20,29 +19,29 @@ A model trained on one codec's codes is meaningless with another codec: `check_c
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from core.config import from_dict, save_config, to_dict
+from core.checkpoint import load_weights, read_model_config, save_model_dir
+from core.config import from_dict, to_dict
 
 from .config import Part, TTSConfig
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 _CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(TTSConfig))
 META_KEYS = ("part", "codec_sha256", "codec", "frontend")
+# Config keys a saved model may still hold though the option is gone ({section: keys}); dropped on load
+# (each did nothing at the value this repo ever saved: tie_ar_head was always false).
+REMOVED_KEYS = {"model": ("tie_ar_head",)}
+# Config keys renamed since ({section: {old: new}}), read under their new name.
+RENAMED_KEYS = {"model": {"max_phonemes": "max_text_tokens"}}
 
 
 class CodecMismatch(ValueError):
@@ -55,14 +54,6 @@ class LoadedTTS:
     config: TTSConfig
     part: Part
     meta: dict                  # codec_sha256, codec, frontend (and anything else config.json holds)
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_record(cfg: TTSConfig, part: Part, dump_header: dict, frontend: dict) -> dict:
@@ -84,45 +75,45 @@ def check_codec(meta: dict, codec_sha256: str, what: str = "this TTS model") -> 
                             f"the model was trained with, or train a new model")
 
 
-def check_frontend(meta: dict, frontend: Any, what: str = "this TTS model") -> None:
-    """Raise (FrontendMismatch, a ValueError) if `meta`'s text front end would give other ids than
-    `frontend` (the encoder `frontend_record` returns)."""
+def check_frontend(meta: dict, frontend, what: str = "this TTS model") -> None:
+    """Raise FrontendMismatch (a ValueError) if `meta`'s text front end would give other ids than
+    `frontend` (a data_prep.frontend.TextFrontend); ValueError if `meta` records no versioned front end."""
     theirs = meta.get("frontend") or {}
-    if hasattr(frontend, "check_compatible") and "tokens_sha256" not in theirs:
-        frontend.check_compatible(theirs, what)
-        return
-    mine = frontend.record if hasattr(frontend, "record") else frontend.to_dict()
-    a, b = theirs.get("tokens_sha256", theirs.get("fingerprint")), mine.get("tokens_sha256", mine.get("fingerprint"))
-    if a != b:
-        raise ValueError(f"the text front end of {what} ({a}) differs from this one ({b}): "
-                         f"phoneme ids would not match")
+    if "fingerprint" not in theirs:
+        raise ValueError(f"{what} records no versioned text front end (settings + fingerprint in its "
+                         f"config.json 'frontend'): it was not trained by this version; train it again")
+    frontend.check_compatible(theirs, what)
 
 
 def export_tts_model(model: nn.Module, record: dict, out_dir: str | os.PathLike) -> Path:
-    """Write config.json + model.safetensors into `out_dir` atomically (tmp dir + rename)."""
-    out_dir = Path(out_dir)
-    tmp = out_dir.parent / f".tmp-{out_dir.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / WEIGHTS_FILE))
-    save_config(record, tmp / CONFIG_FILE)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.rename(tmp, out_dir)
-    return out_dir
+    """Write config.json (`record`) + model.safetensors into `out_dir` atomically (core.checkpoint)."""
+    return save_model_dir(model, record, out_dir)
+
+
+def _upgrade(data: dict, file: Path) -> dict:
+    """`data` with the keys of removed options dropped and renamed keys under their new name (logged)."""
+    for section, keys in REMOVED_KEYS.items():
+        sub = data.get(section)
+        for k in keys:
+            if isinstance(sub, dict) and k in sub:
+                log.info("%s: %s.%s is no longer an option; ignored", file, section, k)
+                sub.pop(k)
+    for section, names in RENAMED_KEYS.items():
+        sub = data.get(section)
+        for old, new in names.items():
+            if isinstance(sub, dict) and old in sub and new not in sub:
+                log.info("%s: %s.%s is now %s.%s", file, section, old, section, new)
+                sub[new] = sub.pop(old)
+    return data
 
 
 def read_record(path: str | os.PathLike) -> tuple[TTSConfig, Part, dict]:
     """(config, part, meta) of a model or checkpoint directory (or its config.json)."""
-    path = Path(path)
-    file = path if path.is_file() else path / CONFIG_FILE
-    if not file.exists():
-        raise FileNotFoundError(f"{file} not found: not a TTS model directory")
-    data = json.loads(file.read_text())
+    data, file = read_model_config(path, "TTS model")
     part = data.get("part")
     if part not in ("ar", "nar"):
         raise ValueError(f"{file}: 'part' must be 'ar' or 'nar', got {part!r}")
+    data = _upgrade(data, file)
     cfg = from_dict(TTSConfig, {k: v for k, v in data.items() if k in _CONFIG_KEYS}, str(file))
     meta = {k: v for k, v in data.items() if k not in _CONFIG_KEYS}
     return cfg, part, meta
@@ -138,39 +129,16 @@ def load_tts_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     cfg, part, meta = read_record(path)
     if codec_sha256 is not None:
         check_codec(meta, codec_sha256, f"TTS model {path}")
-    model = build_model(cfg.model, part)
-    load_model(model, str(Path(path) / WEIGHTS_FILE), strict=True, device=str(device))
+    model = load_weights(build_model(cfg.model, part), path, device)
     return LoadedTTS(model=model.to(device).eval(), config=cfg, part=part, meta=meta)
 
 
-def frontend_record(phonemes_dir: str | os.PathLike) -> tuple[Any, dict]:
-    """(encoder with .tokens_to_ids, record for config.json) of the front end in `phonemes_dir`.
-
-    Uses data_prep.frontend.TextFrontend (contract A) when available; otherwise the bare symbol table
-    of tokens.txt, recorded by its sha256.
-    """
-    d = Path(phonemes_dir)
-    try:
-        from data_prep.frontend import TextFrontend
-    except ImportError:                                   # before the versioned front end existed
-        from data_prep.phonemes import SymbolTable
-        tokens = d / "tokens.txt"
-        if not tokens.exists():
-            raise FileNotFoundError(f"{tokens} not found: not a phonemes directory (run the phonemes stage)")
-        table = SymbolTable.load(tokens)
-        enc = _TableEncoder(table, {"tokens_sha256": sha256_file(tokens), "num_symbols": len(table)})
-        return enc, enc.record
-    fe = TextFrontend.load(d)
+def frontend_record(phonemes_dir: str | os.PathLike):
+    """(TextFrontend, its record for config.json) of the front end saved in `phonemes_dir`."""
+    from data_prep.frontend import TextFrontend
+    fe = TextFrontend.load(phonemes_dir)
     return fe, fe.to_dict()
 
 
-class _TableEncoder:
-    def __init__(self, table, record: dict) -> None:
-        self.symbols, self.record = table, record
-
-    def tokens_to_ids(self, phoneme_string: str) -> list[int]:
-        return self.symbols.encode(phoneme_string.split(), on_unknown="unk")
-
-
 __all__ = ["CodecMismatch", "LoadedTTS", "load_tts_model", "check_codec", "check_frontend", "export_tts_model",
-           "read_record", "model_record", "frontend_record", "sha256_file", "META_KEYS"]
+           "read_record", "model_record", "frontend_record", "META_KEYS", "REMOVED_KEYS", "RENAMED_KEYS"]

@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 
 from core.trainer import LRSchedule
 
-# How training builds the acoustic prompt (contracts.md B):
+# How training builds the acoustic prompt (tts/data.py):
 #   prefix          - a random prefix of the same utterance (lifeiteng's default; suits short LibriTTS clips)
 #   other_utterance - another utterance of the same speaker (the paper's cross-utterance setting)
 PromptMode = Literal["prefix", "other_utterance"]
@@ -38,7 +38,9 @@ class ModelConfig:
     vocab_size: int = 144           # phoneme symbols (data_prep's default table has 144; >= len(tokens.txt))
     codebook_size: int = 1024       # codes per codebook of the codec that made the dump
     n_q: int = 8                    # codebooks the TTS models (AR: the first; NAR: 2..n_q)
-    max_phonemes: int = 1024        # longest phoneme sequence accepted (a guard, not a parameter size)
+    # longest phoneme sequence (prompt text + sentence) the model accepts at inference: a guard, not a
+    # parameter size (the data filter's own limit is DataConfig.max_phonemes)
+    max_text_tokens: int = 1024
     max_frames: int = 4096          # longest code sequence accepted (prompt + target)
     prompt_mode: PromptMode = "prefix"
     ar_attention: ARAttention = "prefix_lm"
@@ -47,7 +49,6 @@ class ModelConfig:
     # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
     # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
     emb_init_std: float = 1.0
-    tie_ar_head: bool = False       # True: the AR's output head shares the audio embedding's weights
     norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
@@ -66,7 +67,7 @@ class ModelConfig:
         return self.codebook_size + 1
 
 
-# --------------------------------------------------------------------------- training (T2 below)
+# --------------------------------------------------------------------------- training
 MixedPrecision = Literal["no", "fp16", "bf16"]
 
 
@@ -78,7 +79,7 @@ class DataConfig:
     frontend_dir: Optional[str] = None      # tokens.txt (+ frontend.json); None: <dump>/../../phonemes
     min_seconds: float = 0.5
     max_seconds: float = 20.0
-    max_phonemes: int = 600
+    max_phonemes: int = 600                 # training utterances with more phoneme tokens are left out
     # Forced-alignment durations (docs/durations.md) for model.ar_alignment = "durations"; None otherwise.
     train_durations: Optional[str] = None
     valid_durations: Optional[str] = None

@@ -36,6 +36,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .limits import MAX_PROMPT_SECONDS, MIN_PROMPT_SECONDS
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,8 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass
 class DemoLimits:
     max_text_chars: int = 400
-    min_prompt_seconds: float = 1.0
-    max_prompt_seconds: float = 15.0
+    min_prompt_seconds: float = MIN_PROMPT_SECONDS
+    max_prompt_seconds: float = MAX_PROMPT_SECONDS
     max_codec_seconds: float = 60.0
     max_upload_mb: float = 10.0
     max_temp_files: int = 60          # outputs kept in the demo's temp folder (4 per codec request)

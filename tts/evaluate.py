@@ -84,7 +84,6 @@ class EvalConfig:
     examples: int = 3
     nar: Optional[str] = None           # exported NAR dir: the "ground-truth codebook 1 + NAR" row (with codec)
     aligner: Optional[str] = None       # tts.align recognizer dir: PER on every row (None: no PER)
-    seed: int = 0                       # NAR sampling (only if the default greedy NAR is changed)
 
 
 @dataclass
@@ -282,8 +281,6 @@ class _NARRow:
     model: object
     codec: object
     frontend: object
-    sampling: object
-    seed: int
 
     def audio(self, it: EvalItem, ref: tuple[np.ndarray, int], i: int) -> tuple[Optional[tuple[np.ndarray, int]], str]:
         """(audio, "") or (None, why). The recording's codebook 1 (its own codes), codebooks 2..n_q by the
@@ -292,7 +289,6 @@ class _NARRow:
         recording's scale."""
         import torch
         from tts.models.decoding import nar_generate
-        from tts.sampling import derive_seed, make_generator
         prm = _load(it.prompt_wav)
         if prm is None or not it.prompt_text:
             return None, "no prompt audio or prompt text"
@@ -304,11 +300,10 @@ class _NARRow:
         ids = fe.text_to_ids(it.text)
         if nar.cfg.prompt_mode == "prefix":
             ids = fe.text_to_ids(it.prompt_text) + [fe.symbols.word_sep_id] + ids
-        if len(ids) > nar.cfg.max_phonemes or prompt.shape[1] + first.numel() > nar.cfg.max_frames:
+        if len(ids) > nar.cfg.max_text_tokens or prompt.shape[1] + first.numel() > nar.cfg.max_frames:
             return None, (f"{len(ids)} phonemes / {prompt.shape[1]} + {first.numel()} frames exceed the NAR's "
-                          f"max_phonemes {nar.cfg.max_phonemes} / max_frames {nar.cfg.max_frames}")
-        codes = nar_generate(nar, [torch.tensor(ids, dtype=torch.long)], [prompt], [first], self.sampling,
-                             generators=[make_generator(derive_seed(self.seed, i))])[0]
+                          f"max_text_tokens {nar.cfg.max_text_tokens} / max_frames {nar.cfg.max_frames}")
+        codes = nar_generate(nar, [torch.tensor(ids, dtype=torch.long)], [prompt], [first])[0]
         wav = codec.decode(codes[None], scales=r.scales, num_samples=r.num_samples)[0, 0].numpy()
         return (wav, codec.sample_rate), ""
 
@@ -324,7 +319,6 @@ def _load_nar_row(cfg: EvalConfig, codec, frontend) -> Optional[_NARRow]:
                     "is left out", cfg.nar)
         return None
     from tts.checkpoint import check_codec, check_frontend, load_tts_model
-    from tts.sampling import SamplingConfig
     lt = load_tts_model(cfg.nar)
     if lt.part != "nar":
         raise ValueError(f"--nar {cfg.nar}: is a {lt.part.upper()} model, expected the NAR")
@@ -332,13 +326,13 @@ def _load_nar_row(cfg: EvalConfig, codec, frontend) -> Optional[_NARRow]:
     check_frontend(lt.meta, frontend, f"NAR model {cfg.nar}")
     if lt.model.cfg.n_q > codec.n_q:
         raise ValueError(f"--nar {cfg.nar} models {lt.model.cfg.n_q} codebooks; the codec has {codec.n_q}")
-    return _NARRow(lt.model, codec, frontend, SamplingConfig(), cfg.seed)
+    return _NARRow(lt.model, codec, frontend)
 
 
 def _model_frontend(cfg: EvalConfig, aligner_record: Optional[dict]):
     """(TextFrontend, where its settings come from): the NAR's config.json "frontend" (the models' own front
     end, as tts.synthesize loads it), else the aligner's record, else the default settings."""
-    from tts.synthesize import load_frontend_for
+    from data_prep.frontend import TextFrontend
     meta, source = None, "the default TextFrontend settings (no --nar config.json)"
     if cfg.nar and (Path(cfg.nar) / "config.json").is_file():
         rec = json.loads((Path(cfg.nar) / "config.json").read_text(encoding="utf-8"))
@@ -346,7 +340,7 @@ def _model_frontend(cfg: EvalConfig, aligner_record: Optional[dict]):
             meta, source = rec, f"the NAR's config.json ({cfg.nar})"
     if meta is None and aligner_record and aligner_record.get("frontend"):
         meta, source = aligner_record, f"the aligner's config.json ({cfg.aligner})"
-    return load_frontend_for(meta), source
+    return TextFrontend.from_record((meta or {}).get("frontend") or {}, source), source
 
 
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None

@@ -1,4 +1,4 @@
-"""Token sampling for the AR (and optionally the NAR): temperature, top-k, top-p, repetition guard,
+"""Token sampling for the AR (the NAR is greedy): temperature, top-k, top-p, repetition guard,
 and the length bounds that stop a model that never emits <eos>.
 
 Every sequence has its own torch.Generator, so a sequence's samples do not depend on what else is
@@ -33,7 +33,6 @@ class SamplingConfig:
     max_length_factor: float = 2.0   # decoding stops here even without <eos>
     max_seconds: float = 40.0        # absolute cap per sentence
     default_phonemes_per_second: float = 14.0   # speaking rate when the prompt has no audio
-    nar_temperature: float = 0.0     # 0 = greedy NAR (the default); > 0 samples the NAR stages too
     speed: float = 1.0               # AR with durations: speaking rate relative to the prompt's (2 = twice as fast)
     seed: Optional[int] = None       # None: a fresh random seed, reported in the result
 
@@ -47,7 +46,6 @@ class SamplingConfig:
                    "need 0 <= min_length_factor <= max_length_factor"),
                   (self.max_seconds > 0, "max_seconds must be > 0"),
                   (self.default_phonemes_per_second > 0, "default_phonemes_per_second must be > 0"),
-                  (self.nar_temperature >= 0, "nar_temperature must be >= 0"),
                   (0.25 <= self.speed <= 4, "speed must be in [0.25, 4]")]
         bad = [msg for ok, msg in checks if not ok]
         if bad:

@@ -7,8 +7,9 @@ import random
 import pytest
 
 from core.io import read_jsonl, write_jsonl
-from data_prep.frontend import (SYMBOLS, SYMBOLS_VERSION, FrontendMismatch, FrontendSettings, TextFrontend)
-from data_prep.phonemes import SPECIALS, UNK, SymbolTable, prepare_phonemes
+from data_prep.frontend import FrontendMismatch, FrontendSettings, TextFrontend
+from data_prep.phonemes import prepare_phonemes
+from data_prep.symbols import SPECIALS, SYMBOLS, SYMBOLS_VERSION, UNK, SymbolTable
 
 RAW = ["Dr. Smith paid $3.50 on May 2nd, 1999 \u2014 20% off!", "\u201cHello,\u201d she said\u2026 it's 10:30.",
        "Note: the bath is warm.", "He walked 6 ft. on the 3rd day."]
@@ -82,8 +83,11 @@ def test_from_record_rebuilds_or_refuses(fe):
     gb = TextFrontend.default("en-gb")
     again = TextFrontend.from_record(gb.to_dict(), "model")
     assert again.settings.language == "en-gb" and again.fingerprint() == gb.fingerprint()
-    with pytest.raises(FrontendMismatch, match="normalizer_version"):
-        TextFrontend.from_record({**fe.to_dict(), "normalizer_version": "1"}, "old model")
+    v2 = TextFrontend.default(normalizer_version="2")
+    old = TextFrontend.from_record(v2.to_dict(), "old model")
+    assert old.fingerprint() == v2.fingerprint() and old.settings.normalizer_version == "2"  # as it was trained
+    with pytest.raises(FrontendMismatch, match="symbols_version"):
+        TextFrontend.from_record({**fe.to_dict(), "symbols_version": "1"}, "old model")
 
 
 def test_tool_version_difference_only_warns(fe, caplog):

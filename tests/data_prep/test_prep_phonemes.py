@@ -5,8 +5,9 @@ import logging
 import pytest
 
 from data_prep.libritts import read_manifest
-from data_prep.phonemes import (PAD, SPECIALS, WORD_SEP, SymbolTable, UnknownSymbolError, phonemize,
-                                prepare_phonemes, tokenize_ipa)
+from data_prep.espeak import phonemize, tokenize_ipa
+from data_prep.phonemes import prepare_phonemes
+from data_prep.symbols import PAD, SPECIALS, WORD_SEP, SymbolTable, UnknownSymbolError
 from core.io import read_jsonl
 
 
@@ -51,7 +52,7 @@ def test_unknown_symbol_error_names_symbol_and_sentence():
 
 def test_unknown_symbol_maps_to_unk_with_warning(caplog):
     table = SymbolTable()
-    with caplog.at_level(logging.WARNING, logger="data_prep.phonemes"):
+    with caplog.at_level(logging.WARNING, logger="data_prep.symbols"):
         ids = table.encode(["h", "☃"], on_unknown="unk")
     assert ids == [table.encode(["h"])[0], table.unk_id]
     assert "☃" in caplog.text
@@ -82,7 +83,7 @@ def test_add_is_deterministic():
 
 def test_prepare_phonemes_on_tiny_corpus(tiny_manifests, tmp_path):
     subsets = ["train-clean-100", "dev-clean"]
-    fe = prepare_phonemes(tiny_manifests, tmp_path, subsets, jobs=2, bpe_vocab=0)
+    fe = prepare_phonemes(tiny_manifests, tmp_path, subsets, jobs=2)
     table = fe.symbols
     for subset in subsets:
         manifest = read_manifest(tiny_manifests / f"{subset}.jsonl")
@@ -104,16 +105,7 @@ def test_parallel_matches_serial():
     assert phonemize(texts, jobs=2, batch_size=4) == phonemize(texts, jobs=1)
 
 
-def test_train_bpe(tiny_manifests, tmp_path):
-    import sentencepiece as spm
-
-    from data_prep.phonemes import train_bpe
-
-    texts = [r["text_norm"] for r in read_manifest(tiny_manifests / "train-clean-100.jsonl")]
-    model = train_bpe(texts, tmp_path / "bpe", vocab_size=60)
-    sp = spm.SentencePieceProcessor(model_file=str(model))
-    assert sp.get_piece_size() == 60
-    pieces = sp.encode(texts[0], out_type=str)
-    assert "".join(pieces).replace("\u2581", " ").strip() == texts[0]
-    with pytest.raises(ValueError, match="bpe-vocab"):
-        train_bpe(texts[:2], tmp_path / "too_big", vocab_size=5000)
+def test_the_bpe_option_is_gone():
+    from data_prep.phonemes import main
+    with pytest.raises(SystemExit):
+        main(["--manifests", "m", "--out", "o", "--subsets", "x", "--bpe-vocab", "100"])

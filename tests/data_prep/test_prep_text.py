@@ -20,8 +20,8 @@ def test_ordinals(n, words):
     assert ordinal_to_words(n) == words
 
 
-# How a person reads each input aloud. Written before the normaliser was fixed (issue 11); one block per
-# kind the issue lists. The output keeps the sentence's punctuation: '.', '!', '?' end sentences; '—'
+# How a person reads each input aloud. Written before the normaliser was fixed; one block per
+# kind of input. The output keeps the sentence's punctuation: '.', '!', '?' end sentences; '—'
 # (dash) and '…' (ellipsis) are the pause tokens of the symbol table.
 CASES = [
     # --- abbreviations; a sentence-final one keeps its full stop

@@ -1,4 +1,4 @@
-"""Tiny VALL-E models, exported model directories (contract C) and a tiny codec for the T1 tests."""
+"""Tiny VALL-E models, exported model directories (tts/checkpoint.py) and a tiny codec for the model tests."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ def tiny_models(seed: int = 0, **kw):
 
 
 def export_model(model, part: str, out_dir: Path, codec_sha256: str, codec, frontend) -> Path:
-    """Write config.json (contract C) + model.safetensors the way tts.checkpoint reads them."""
+    """Write config.json (tts/checkpoint.py) + model.safetensors the way tts.checkpoint reads them."""
     from tts.config import TTSConfig
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ def _report(per: bool = True) -> EvalReport:
                       items=[], seconds=1.0, durations=durations)
 
 
-def test_targets_and_report_name_issue_17s_targets():
+def test_targets_and_report_name_the_targets():
     from tts.report import _markdown
     rep = _report()
     t = rep.targets

@@ -27,7 +27,7 @@ def random_batch(B=3, K=4, V=32, seed=0, garbage_padding=True) -> TTSBatch:
     ph = torch.randint(5, 144, (B, int(L.max())), generator=g)
     codes = torch.randint(0, V, (B, K, int(T.max())), generator=g)
     prompt = torch.randint(0, V, (B, K, int(P.max())), generator=g)
-    for b in range(B):      # padding: 0 for phonemes, garbage for codes (the contract allows any value)
+    for b in range(B):      # padding: 0 for phonemes, garbage for codes (tts/batch.py allows any value)
         ph[b, L[b]:] = 0
         if garbage_padding:
             codes[b, :, T[b]:] = 10_000
@@ -230,6 +230,6 @@ def test_overfit_a_few_utterances_then_reproduce_them():
         assert res[b].stop == "eos"
         assert res[b].codes.tolist() == codes[b, 0, P:T_[b]].tolist()
     full = nar_generate(nar, [ph[b, :L[b]] for b in range(B)], [codes[b, :, :P] for b in range(B)],
-                        [r.codes for r in res], greedy)
+                        [r.codes for r in res])
     for b in range(B):
         assert torch.equal(full[b], codes[b, :, P:T_[b]])

@@ -133,7 +133,7 @@ def test_cli_single_and_batch(exp, tmp_path, monkeypatch):
 
 def test_nar_gets_the_phonemes_of_its_training_prompt_mode(syn, monkeypatch):
     from dataclasses import replace
-    from tts.synthesize import _Segment
+    from tts.synthesizer import _Segment
     seg = _Segment(0, 0, "x", torch.arange(10, 20), 4, None)
     assert syn.nar.cfg.prompt_mode == "prefix" and torch.equal(syn._nar_phonemes(seg), torch.arange(10, 20))
     monkeypatch.setattr(syn.nar, "cfg", replace(syn.nar.cfg, prompt_mode="other_utterance"))

@@ -145,6 +145,6 @@ def test_long_text_is_refused_and_progress_is_logged(syn, monkeypatch, caplog):
 
 
 def test_a_model_of_an_older_normaliser_gets_text_normalised_as_it_was_trained():
-    from tts.synthesize import load_frontend_for
-    fe = load_frontend_for({"frontend": {"language": "en-us", "with_stress": True, "normalizer_version": "2"}})
+    from data_prep.frontend import TextFrontend
+    fe = TextFrontend.from_record({"language": "en-us", "with_stress": True, "normalizer_version": "2"}, "old model")
     assert fe.settings.normalizer_version == "2" and "December" not in fe.normalize("12/05/2024")

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from codec.code_dump import DumpWriter, make_header, plan_shards
-from data_prep.phonemes import SymbolTable
+from data_prep.symbols import SymbolTable
 
 FRAME_RATE = 75.0
 PHONES = ("h", "ə", "l", "oʊ", "w", "ɜː", "d", "s", "t", "æ", "k", "m", "n", "iː", "ɪ", "p")

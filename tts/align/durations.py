@@ -14,7 +14,6 @@ skipped and counted, never a crash.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -25,11 +24,12 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from core.io import atomic_write_text
+from core.checkpoint import WEIGHTS_FILE
+from core.io import atomic_write_text, sha256_file
 
 from .corpus import Utterance, compute_features, dump_utterances, manifest_utterances
 from .phones import PhoneTable, split_tokens
-from .recognizer import WEIGHTS_FILE, load_recognizer
+from .recognizer import load_recognizer
 from .viterbi import AlignmentError, forced_align_batch, token_durations
 
 log = logging.getLogger("tts.align.durations")
@@ -49,14 +49,6 @@ def meta_path(out: str | Path) -> Path:
     out = Path(out)
     return out.with_name(out.name[:-len(".jsonl")] + ".meta.json" if out.name.endswith(".jsonl")
                          else out.name + ".meta.json")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def align_utterances(model, feat_cfg, utts: Sequence[Utterance], blank_penalty: float = DEFAULT_BLANK_PENALTY,
@@ -189,7 +181,7 @@ def run(model_dir: str, out: str, dump: Optional[str] = None, manifests: Sequenc
         "dump": str(dump) if dump else None,
         "codec_sha256": header["codec"]["checkpoint_sha256"] if header else None,
         "frame_rate": feat_cfg.frame_rate, "sample_rate": feat_cfg.sample_rate,
-        "aligner_sha256": _sha256(Path(model_dir) / WEIGHTS_FILE),
+        "aligner_sha256": sha256_file(Path(model_dir) / WEIGHTS_FILE),
         "aligner_model": str(model_dir),
         "blank_penalty": blank_penalty, "split": split, "pause_penalty": pause_penalty,
         "utterances": len(utts) + sum(missing.values()), "aligned": len(rows),

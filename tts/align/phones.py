@@ -2,7 +2,7 @@
 
 A dump's `phonemes` field holds the TTS front end's tokens: phones, stress marks (placed before the
 stressed phone), punctuation, the word separator `_` and specials. The recognizer predicts only the
-pronounced phones (`data_prep.phonemes.NON_PHONES` is what does not count, the same set the TTS data filter
+pronounced phones (`data_prep.symbols.NON_PHONES` is what does not count, the same set the TTS data filter
 uses). Phone ids are fixed by the front end's versioned symbol table, not by the corpus: id 0 is the
 CTC blank, id k >= 1 is `phones[k - 1]`.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from data_prep.frontend import SYMBOLS
-from data_prep.phonemes import NON_PHONES
+from data_prep.symbols import NON_PHONES, SYMBOLS
 
 BLANK = 0
 

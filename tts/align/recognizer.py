@@ -13,7 +13,6 @@ Loading reads JSON and safetensors only: no code is executed.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_model
 
+from core.checkpoint import load_weights, read_model_config, save_model_dir
 from core.config import from_dict, to_dict
 
 from .features import FeatureConfig, log_mel
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = "ndvq-aligner"
 VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 __all__ = ["PhonemeRecognizer", "save_recognizer", "load_recognizer", "greedy_decode", "edit_distance",
            "phoneme_error_rate", "pronounced", "FORMAT", "VERSION"]
@@ -44,28 +41,22 @@ __all__ = ["PhonemeRecognizer", "save_recognizer", "load_recognizer", "greedy_de
 def save_recognizer(model: CTCRecognizer, features: FeatureConfig, out_dir: str | os.PathLike,
                     **extra) -> Path:
     """Write config.json + model.safetensors into `out_dir` atomically (tmp dir + rename)."""
-    from tts.checkpoint import export_tts_model        # the generic atomic config + safetensors writer
     record = {"format": FORMAT, "version": VERSION, "features": to_dict(features),
               "model": to_dict(model.config), **extra}
-    return export_tts_model(model, record, out_dir)
+    return save_model_dir(model, record, out_dir)
 
 
 def load_recognizer(model_dir: str | os.PathLike, device: str | torch.device = "cpu"
                     ) -> tuple[CTCRecognizer, FeatureConfig, dict]:
     """(model in eval mode, its feature config, the whole config.json record) of a model directory."""
-    d = Path(model_dir)
-    file = d / CONFIG_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"{file} not found: not an aligner model directory")
-    rec = json.loads(file.read_text())
+    rec, file = read_model_config(model_dir, "aligner model")
     if rec.get("format") != FORMAT or rec.get("version") != VERSION:
         raise ValueError(f"{file}: format {rec.get('format')!r} version {rec.get('version')!r}, "
                          f"expected {FORMAT!r} version {VERSION}")
     feats = from_dict(FeatureConfig, rec["features"], f"{file}:features")
     # models written before `subsample` existed ran the trunk at the full frame rate
     cfg = from_dict(RecognizerConfig, {"subsample": 1, **rec["model"]}, f"{file}:model")
-    model = CTCRecognizer(cfg)
-    load_model(model, str(d / WEIGHTS_FILE), strict=True, device=str(device))
+    model = load_weights(CTCRecognizer(cfg), model_dir, device)
     return model.to(device).eval(), feats, rec
 
 

@@ -35,7 +35,7 @@ from .phones import NON_PHONES, is_phone
 __all__ = ["AlignmentError", "Alignment", "ctc_feasible", "forced_align", "forced_align_batch", "token_durations",
            "STRESS_MARKS"]
 
-from data_prep.phonemes import PUNCTUATION, STRESS, WORD_SEP
+from data_prep.symbols import PUNCTUATION, STRESS, WORD_SEP
 
 STRESS_MARKS = frozenset(STRESS)
 _PUNCT = frozenset(PUNCTUATION)

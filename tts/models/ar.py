@@ -11,7 +11,7 @@ causal LM. We default to prefix-LM because the whole text is known before any au
 phoneme's representation may then use its right context (the next words), which is what the
 alignment needs, at no cost in decoding (the phonemes are encoded once in the prefill).
 
-Training (contracts.md B): the loss is the mean cross-entropy over audio positions only: from
+Training: the loss is the mean cross-entropy over audio positions only: from
 <bos> c_1 .. c_T predict c_1 .. c_T <eos>. The AR ignores `batch.prompt` (in prefix mode `codes`
 is the whole utterance and the prompt is implicitly its beginning).
 
@@ -90,15 +90,12 @@ class ARModel(nn.Module):
             for e in (self.into_emb, self.left_emb):
                 nn.init.normal_(e.weight, std=cfg.emb_init_std)
             self.duration_head = nn.Linear(d, 1)
-        self.head = None if cfg.tie_ar_head else nn.Linear(d, cfg.codebook_size + 1, bias=False)
-        if self.head is not None:
-            nn.init.normal_(self.head.weight, std=0.02)
+        self.head = nn.Linear(d, cfg.codebook_size + 1, bias=False)
+        nn.init.normal_(self.head.weight, std=0.02)
 
     # ------------------------------------------------------------------------------------ pieces
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """h [..., D] -> [..., codebook_size + 1] (codes + <eos>)."""
-        if self.head is None:
-            return F.linear(h, self.audio_emb.weight[: self.cfg.codebook_size + 1])
         return self.head(h)
 
     def _embed_text(self, phonemes: torch.Tensor) -> torch.Tensor:

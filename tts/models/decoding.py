@@ -124,9 +124,8 @@ def ar_generate(model: ARModel, requests: Sequence[ARRequest], cfg: SamplingConf
 
 @torch.inference_mode()
 def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Sequence[torch.Tensor],
-                 first: Sequence[torch.Tensor], cfg: SamplingConfig,
-                 generators: Optional[Sequence[torch.Generator]] = None) -> list[torch.Tensor]:
-    """Codebooks 2..n_q for each item: phonemes [L_b], prompt [>=n_q, P_b], first [T_b] -> codes [n_q, T_b]."""
+                 first: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Codebooks 2..n_q for each item, greedy: phonemes [L_b], prompt [>=n_q, P_b], first [T_b] -> codes [n_q, T_b]."""
     K = model.cfg.n_q
     dev = next(model.parameters()).device
     B = len(phonemes)
@@ -140,17 +139,9 @@ def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Seq
         ph[b, : L[b]] = phonemes[b]
         pr[b, :, : P[b]] = prompts[b][:K]
         codes[b, 0, : T[b]] = first[b]
-    if cfg.nar_temperature > 0 and generators is None:
-        raise ValueError("nar_generate: sampling the NAR (nar_temperature > 0) needs per-item generators")
     for k in model.stages:
         lg = model.stage_logits(ph, L, pr, P, codes, T, torch.full((B,), k, dtype=torch.long, device=dev))
-        if cfg.nar_temperature == 0:
-            codes[:, k - 1] = lg.argmax(-1)
-        else:
-            for b in range(B):
-                n = int(T[b])
-                codes[b, k - 1, :n] = torch.multinomial(torch.softmax(lg[b, :n].float().cpu() / cfg.nar_temperature, -1),
-                                                        1, generator=generators[b])[:, 0].to(dev)
+        codes[:, k - 1] = lg.argmax(-1)
     return [codes[b, :, : T[b]].cpu() for b in range(B)]
 
 

@@ -1,4 +1,4 @@
-"""What a TTS model's training forward returns (contracts.md B)."""
+"""What a TTS model's training forward returns."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,0 +1,7 @@
+"""Input limits shared by the synthesizer (tts/synthesizer.py) and the demo (tts/demo.py)."""
+from __future__ import annotations
+
+MIN_PROMPT_SECONDS = 1.0      # a shorter prompt holds too little of the voice
+MAX_PROMPT_SECONDS = 20.0     # a longer prompt leaves the AR few frames of max_frames and is slow to encode
+
+__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS"]
