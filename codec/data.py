@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from core.seeding import Stream, codec_epoch_rng, stream_rng
 from data_prep.audio import AudioError, load_audio
 from data_prep.libritts import read_manifest
 
@@ -95,7 +96,7 @@ class StepBatchSampler(Sampler):
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._perm = codec_epoch_rng(self.seed, epoch).permutation(self.n)
             self._perm_epoch = epoch
         return self._perm
 
@@ -104,7 +105,7 @@ class StepBatchSampler(Sampler):
         out = []
         for g in range(first, first + self.batch):
             epoch, pos = divmod(g, self.n)
-            crop_seed = int(np.random.default_rng([self.seed, 1, g]).integers(0, 2 ** 63 - 1))
+            crop_seed = int(stream_rng(self.seed, Stream.CODEC_CROP, g).integers(0, 2 ** 63 - 1))
             out.append((int(self._permutation(epoch)[pos]), crop_seed))
         return out
 

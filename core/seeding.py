@@ -49,6 +49,18 @@ class Stream(IntEnum):
     ALIGN_ORDER = 7      # tts.align.train: the batch order of an epoch
 
 
+# Two older draws of the codec predate the named streams; their formulas stay (changing one would change
+# every codec run's data order or bandwidths).
+def codec_epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """codec.data: the generator of an epoch's utterance permutation."""
+    return np.random.default_rng([seed, epoch])
+
+
+def codec_bandwidth_rng(seed: int, step: int) -> random.Random:
+    """codec.train.bandwidth_at: the generator of a step's bandwidth (the same on every rank)."""
+    return random.Random(seed * 1_000_003 + step)
+
+
 def stream_rng(seed: int, stream: Stream, *keys: int) -> np.random.Generator:
     """The generator of (seed, stream, keys): the same keys give the same draws, in any process."""
     return np.random.default_rng([int(seed), int(stream), *(int(k) for k in keys)])

@@ -1,7 +1,7 @@
 """Training plumbing shared by `codec.train` and `tts.train` (tts depends on codec, never the reverse).
 
-The loops stay in their own modules (a GAN step and a language-model step have little in common);
-what they share lives here, once:
+The pieces a training loop is made of; core.training.TrainingRun puts them together into the skeleton
+both loops run in (each model's train.py keeps only its own step, validation and export):
 
 - `make_accelerator`: Accelerate on CPU, one or many GPUs or nodes (`accelerate
   launch`), mixed precision, TensorBoard trackers under `exp_dir/tb`.
@@ -36,12 +36,11 @@ from typing import Any, Iterable, Literal, Optional
 
 from . import runtime  # noqa: F401  (first: OpenMP waiting, set before torch loads)
 
-import numpy as np  # noqa: E402  (after the OpenMP setting above)
-import torch  # noqa: E402
+import torch  # noqa: E402  (after the OpenMP setting above)
 from accelerate import Accelerator, DistributedDataParallelKwargs  # noqa: E402
 from .progress import progress  # noqa: E402
 
-from .seeding import capture_rng_state, restore_rng_state  # noqa: E402
+from .seeding import Stream, capture_rng_state, restore_rng_state, stream_seed  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def nonfinite_anywhere(accelerator: Accelerator, loss: torch.Tensor) -> bool:
 # -- seeding and schedules ---------------------------------------------------------------------------
 def step_seed(seed: int, step: int, rank: int) -> int:
     """The torch seed of (seed, step, rank): a run resumed at `step` draws what the original drew."""
-    return int(np.random.default_rng([seed, 2, step, rank]).integers(0, 2 ** 62))
+    return stream_seed(seed, Stream.STEP, step, rank)
 
 
 def seed_step(seed: int, step: int, rank: int) -> None:
