@@ -27,6 +27,8 @@ from codec.metrics import available_metrics
 from core.logs import setup_logging
 from core.progress import progress
 
+from . import report
+from .downstream import TINY_TTS, DownstreamSettings, run_all
 from .plan import RECIPE, VARIANT_NAMES, Plan, run_status
 from .runner import EvalSettings, evaluate_run, load_result, select_runs, speaker_balanced, train_run
 
@@ -107,7 +109,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def downstream_settings(args, plan: Plan, data: Path):
     """The downstream TTS settings of this invocation (None without --downstream / --downstream-only)."""
-    from .downstream import TINY_TTS, DownstreamSettings
     tiny = TINY_DOWNSTREAM if args.tiny else {}
     if not (args.downstream or args.downstream_only):
         return None
@@ -158,7 +159,6 @@ def build(args) -> tuple[Plan, EvalSettings, object]:
 
 
 def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
-    from . import report
     chosen = select_runs(plan.runs(), args.runs)
     trained = 0
     if not (args.report_only or args.downstream_only):
@@ -175,7 +175,6 @@ def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
                 trained += 1
             evaluate_run(r, settings)
     if downstream is not None and not args.report_only:
-        from .downstream import run_all
         # --runs picks variants (a variant/seedN entry counts when N is the downstream seed)
         variants = [v for v in plan.variants if any(r.variant.name == v and r.seed == downstream.seed for r in chosen)]
         left = None if args.stop_after is None else max(0, args.stop_after - trained)

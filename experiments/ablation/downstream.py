@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal, Optional, Sequence
 
 from core.io import atomic_write_text, iter_jsonl
+from core.progress import progress
 
 from .plan import RECIPE, RESULT, ROOT, Plan, Run, add_cost, cpu_seconds, load_cached, read_done
 from .summary import fmt_num
@@ -263,7 +264,6 @@ def row_value(result: dict, row: str, key: str):
 def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], budget: Optional[int] = None,
             recipe: Optional[Path] = None) -> int:
     """Run every variant's downstream not done yet (at most `budget` of them). Returns how many ran."""
-    from core.progress import progress
     ran = 0
     for v in progress(list(variants), desc="downstream TTS", unit="variant", every=1):
         st = status(plan, v, settings)

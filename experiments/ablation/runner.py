@@ -24,7 +24,8 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 
-from core.io import atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
+from core.io import atomic_write_text, iter_jsonl, path_from_file, read_jsonl, write_jsonl
+from core.runtime import usable_cores
 
 from .plan import RESULT, ROOT, Plan, Run, add_cost, check_run_info, cpu_seconds, load_cached, mark_trained
 
@@ -45,8 +46,6 @@ def train_command(plan: Plan, run: Run, launcher: Launcher = "accelerate", nproc
     if launcher != "accelerate":
         raise ValueError(f"unknown launcher {launcher!r} (expected accelerate or python)")
     import torch
-
-    from core.runtime import usable_cores
     gpus = torch.cuda.device_count()
     n = max(1, nproc or gpus or 1)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--num_machines", "1",
@@ -133,7 +132,6 @@ def ablation_bandwidths(cfg) -> list[float]:
 def speaker_balanced(manifest: str | Path, n: int, out: Path) -> Path:
     """The first `n` utterances of `manifest` taken round-robin over its speakers (in order of first
     appearance), written to `out`: the first n of a speaker-sorted manifest would be one or two voices."""
-    from core.io import path_from_file
     hint: list = []                         # paths resolved: the subset is written to another folder
     rows = [{**r, "path": path_from_file(r["path"], Path(manifest).parent, hint)} if "path" in r else r
             for r in read_jsonl(manifest)]
