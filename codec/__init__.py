@@ -1,0 +1,57 @@
+"""NDVQ: a neural audio codec with normal-distribution residual quantization.
+
+    from codec import Codec
+    codec = Codec.from_pretrained("exp/codec/model")            # or a Hugging Face Hub id
+    res = codec.encode(wav, sample_rate=16000, bandwidth=6.0)    # res.codes [B, K, T]
+    audio = codec.decode(res)                                    # [B, 1, T'] at codec.sample_rate
+
+The package, by concept:
+
+    config.py                 CodecConfig and its parts (the leaf: imports nothing of the package)
+    models/                   the networks: NDVQCodec, SEANet, the STFT encoder, the iSTFT decoder,
+                              the discriminator, convolution layers, mel features
+    quantization/             residual quantizers: NDVQ's normal codebooks, the RVQ baseline, k-means
+    losses.py, phase_losses.py  training objectives
+    build.py                  build_codec: a CodecConfig -> an NDVQCodec (and the training parts)
+    checkpoint.py             export_codec / load_codec: the model directory (config.json + weights)
+    train.py, data.py         training (python -m codec.train) and its data
+    api.py                    Codec, the user-facing handle (encode, decode, files, the Hub)
+    engine.py, streaming.py, inference_opt.py   inference: the folded copy, canonical windows,
+                              channels-last / bf16 rewrites and the fused quantizer
+    bitstream.py              the .ndvq file of one utterance's codes
+    __main__.py               python -m codec encode|decode|roundtrip|tokenize
+    tokenize.py, code_dump/   a corpus -> a code dump for language models (docs/code_dump.md)
+    evaluate.py, report.py, metrics.py, oracle.py   scoring checkpoints (python -m codec.evaluate),
+                              its report and plots, the audio metrics, the ceiling rows
+
+Names are imported on first use (PEP 562): `import codec` loads nothing heavy, so an entry point can
+import core.runtime before torch loads.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Codec": "api", "EncodeResult": "api",
+    "CodecConfig": "config",
+    "build_codec": "build",
+    "load_codec": "checkpoint", "export_codec": "checkpoint",
+    "NDVQCodec": "models.ndvq_codec",
+    "CodeDump": "code_dump", "DumpWriter": "code_dump",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -72,11 +72,11 @@ class SEANetConfig:
     norm: NormKind = "weight_norm"
     pad_mode: str = "reflect"       # non-causal padding; causal mode pads on the left with this mode too
     # "seanet": the paper's decoder (mirror of the encoder). "istft": a frame-rate ConvNeXt + inverse
-    # STFT head (codec/models/istft_decoder.py), an option for the mini model (issue 8); same hop, codes, length.
+    # STFT head (codec/models/istft_decoder.py), an option for the mini model (README.md); same hop, codes, length.
     decoder: DecoderKind = "seanet"
     istft: ISTFTConfig = field(default_factory=ISTFTConfig)
     # "seanet": the paper's encoder. "stft": a log-magnitude STFT + ConvNeXt encoder
-    # (codec/models/stft_encoder.py), an option for the mini model (issue 8); same hop, latent and codes layout.
+    # (codec/models/stft_encoder.py), an option for the mini model (README.md); same hop, latent and codes layout.
     encoder: EncoderKind = "seanet"
     stft_encoder: STFTEncoderConfig = field(default_factory=STFTEncoderConfig)
 
@@ -96,7 +96,7 @@ class QuantizerConfig:
     # DECISION: "kmeans" starts every code's log-variance at the within-cluster variance of the k-means
     # init, pooled over clusters per dimension (the spec's measured fix for collapse at small scale);
     # "kmeans_per_code" uses each cluster's own variance (with ~2 points a cluster it hits the floor, and
-    # the log-determinant, up to 0.5*D*9 nats, then outweighs the distance in selection: issue 8);
+    # the log-determinant, up to 0.5*D*9 nats, then outweighs the distance in selection, README.md);
     # "zero" is the authors' code (sigma = 1 whatever the latent's scale).
     logvar_init: LogvarInit = "kmeans"
     codebook_weight: float = 0.25   # weight of mse(z.detach(), mu)
@@ -111,7 +111,7 @@ class QuantizerConfig:
     # What training subtracts to form the next stage's residual (NDVQ): the spec's reparameterised
     # "sample", or the code's "mean" as at inference (the decoder still gets the sample). With "sample"
     # every later stage trains on residuals carrying the earlier stages' sigma-sized noise, which
-    # inference never shows it. A departure to measure (issue 8 / the ablation), off by default.
+    # inference never shows it. A departure to measure (docs/ablation.md), off by default.
     ndvq_residual: ResidualFrom = "sample"
     # RVQ baseline ----------------------------------------------------------------------------------
     ema_decay: float = 0.99
@@ -148,7 +148,7 @@ class LossConfig:
     mel_mse_weight: float = 1.0
     mel_floor: float = 1e-5
     # Multi-resolution linear STFT loss (spectral convergence + log-magnitude L1), off in the paper's
-    # form; an option for the mini model (issue 8): L_G += stft * L_stft.
+    # form; an option for the mini model: L_G += stft * L_stft.
     stft: float = 0.0
     stft_scales: tuple[int, ...] = (9, 10, 11)              # n_fft = win = 2**i, hop = win // 4
     # Phase losses of APNet / APCodec on the iSTFT head's predicted phase against the target's STFT

@@ -5,7 +5,7 @@ costs on the same utterances, at the frame grid of the iSTFT head (hop = the cod
 4 x hop): with a random phase (what a magnitude-perfect decoder with incoherent phase scores) and with
 Griffin-Lim's phase (a consistent phase found from the magnitude alone). Read a codec's score between
 its floor (the no-information row) and these ceilings: on the mini corpus the random-phase row is
-close to the 15-minute codec, the Griffin-Lim row far above it (issue 8's closing note).
+close to the 15-minute codec, the Griffin-Lim row far above it (README.md).
 """
 from __future__ import annotations
 

@@ -1,0 +1,36 @@
+"""The codec's networks.
+
+    ndvq_codec.py      NDVQCodec: encoder -> residual quantizer -> decoder ([B, 1, T] -> codes [B, K, T'])
+    seanet.py          SEANet encoder and decoder (the paper's), split pre -> lstm -> post for streaming
+    stft_encoder.py    a log-magnitude STFT + ConvNeXt encoder (an option for the mini model)
+    istft_decoder.py   a ConvNeXt + inverse-STFT decoder head (an option for the mini model)
+    discriminator.py   the multi-scale STFT discriminator (training only)
+    conv.py            padded / causal convolutions, the LSTM, weight-norm folding, channels-last layers
+    spectral.py        mel filterbank and log-mel features
+
+Names are imported on first use (PEP 562).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "NDVQCodec": "ndvq_codec",
+    "MultiScaleSTFTDiscriminator": "discriminator", "STFTDiscriminator": "discriminator",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,8 +9,8 @@ of the inverse-STFT decoder head.
 
 Why: SEANet's encoder learns its filterbank from the waveform with strided convolutions at the
 sample rate; on 2 CPU cores that costs most of a training step, and after 10 minutes it still hands
-the decoder little more than the energy envelope (formant tracks absent from the reconstructions,
-issue 8). An STFT gives the formant structure for free and everything after it runs at 100 / 50 Hz.
+the decoder little more than the energy envelope (formant tracks absent from the reconstructions).
+An STFT gives the formant structure for free and everything after it runs at 100 / 50 Hz.
 SEANet stays the paper's default.
 
 It keeps SEANetEncoder's `pre` -> `lstm` -> `post` split so codec/streaming.py streams it unchanged:

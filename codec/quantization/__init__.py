@@ -1,18 +1,36 @@
-"""Residual quantizers: NDVQ (normal-distribution codebooks) and the EnCodec RVQ baseline."""
-from ..config import QuantizerConfig
-from .base import Codebook, QuantizedResult, ResidualQuantizer
-from .ndvq import NormalCodebook, gaussian_log_likelihood_scores
-from .rvq import EuclideanCodebook
+"""Residual quantizers: NDVQ (normal-distribution codebooks) and the EnCodec RVQ baseline.
 
-CODEBOOKS = {"ndvq": NormalCodebook, "rvq": EuclideanCodebook}
+    base.py      Codebook, ResidualQuantizer, QuantizedResult, usage metrics
+    ndvq.py      NormalCodebook (NDVQ) and its Gaussian log-likelihood scores
+    rvq.py       EuclideanCodebook (EnCodec's RVQ: EMA updates, dead-code replacement)
+    kmeans.py    the k-means initialisation both share
+    factory.py   build_quantizer: a QuantizerConfig -> the quantizer of its kind
+
+Names are imported on first use (PEP 562).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Codebook": "base", "QuantizedResult": "base", "ResidualQuantizer": "base",
+    "NormalCodebook": "ndvq", "gaussian_log_likelihood_scores": "ndvq",
+    "EuclideanCodebook": "rvq",
+    "build_quantizer": "factory", "CODEBOOKS": "factory",
+}
+
+__all__ = list(_EXPORTS)
 
 
-def build_quantizer(cfg: QuantizerConfig) -> ResidualQuantizer:
-    if cfg.kind not in CODEBOOKS:
-        raise ValueError(f"unknown quantizer kind {cfg.kind!r}; choose one of {sorted(CODEBOOKS)}")
-    return ResidualQuantizer([CODEBOOKS[cfg.kind](cfg) for _ in range(cfg.n_q)],
-                             residual_from_mean=cfg.ndvq_residual == "mean")
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["Codebook", "QuantizedResult", "ResidualQuantizer", "NormalCodebook", "EuclideanCodebook",
-           "gaussian_log_likelihood_scores", "build_quantizer"]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

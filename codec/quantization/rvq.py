@@ -66,7 +66,7 @@ class EuclideanCodebook(Codebook):
         distrib.broadcast_(picks)
         # embed = embed_avg / cluster_size, so the running sum must be pick * count: with embed_avg = pick
         # and cluster_size = threshold the EMA of the same step put the code at pick / threshold (half
-        # its pick at threshold 2), where no vector was near it, and it died again (issue 8).
+        # its pick at threshold 2), where no vector was near it, and it died again.
         thr = self.cfg.dead_code_threshold
         self.embed[dead] = picks[dead]
         self.embed_avg[dead] = picks[dead] * thr
