@@ -18,7 +18,7 @@
 - Exact resume and multi-GPU: the batches of an epoch are a function of (seed, epoch), step s takes
   the epoch's batches s*W .. s*W+W-1 (rank r the r-th), and each item carries a seed drawn from
   (seed, step, rank, position) for its prompt. A run resumed at step s reads what the original read.
-- Prompts (contracts.md B): `prefix` -> prompt = codes[:, :p], target = codes[:, p:], phonemes of
+- Prompts: `prefix` -> prompt = codes[:, :p], target = codes[:, p:], phonemes of
   the whole utterance (p uniform in [prompt_min_seconds, prompt_max_seconds], at most
   prompt_max_fraction of the utterance); `other_utterance` -> the prompt is a random window (at most
   prompt_max_seconds) of another utterance of the same speaker. The AR gets the whole utterance as
@@ -37,6 +37,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from codec.code_dump import CodeDump
+from core.seeding import Stream, stream_rng, stream_seed
 from data_prep.phonemes import NON_PHONES
 
 from .align.durations import read_durations
@@ -300,7 +301,7 @@ class StepBatchSampler(Sampler):
         firsts = self._first_step.setdefault(phase, [0])
         items = np.asarray(self.phases[phase][1])
         while len(epochs) <= epoch:
-            rng = np.random.default_rng([self.seed, 3, phase, len(epochs)])
+            rng = stream_rng(self.seed, Stream.TTS_BUCKETS, phase, len(epochs))
             order = items[rng.permutation(len(items))]
             batches = bucket_batches(self.costs, order, self.max_cost, self.num_buckets, self.max_batch_size)
             batches = [batches[k] for k in rng.permutation(len(batches))]
@@ -323,7 +324,7 @@ class StepBatchSampler(Sampler):
         phase, epoch, j = self.locate(step)
         batches = self.epoch_batches(epoch, phase)
         batch = batches[(j * self.world + self.rank) % len(batches)]
-        seeds = np.random.default_rng([self.seed, 4, step, self.rank]).integers(0, 2 ** 62, len(batch))
+        seeds = stream_rng(self.seed, Stream.TTS_ITEMS, step, self.rank).integers(0, 2 ** 62, len(batch))
         return [(int(i), int(s)) for i, s in zip(batch, seeds)]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
@@ -337,7 +338,7 @@ def curriculum_phases(ds: "TTSDataset", cfg: DataConfig) -> Optional[list[tuple[
     """Short utterances (<= curriculum_max_seconds) for the first curriculum_steps, then all (or None).
 
     Why: an AR that must align text to codes learns the alignment sooner on short utterances
-    (fewer positions to attend over, more examples per batch), see valle-notes / the README."""
+    (fewer positions to attend over, more examples per batch), see the README."""
     if cfg.curriculum_steps <= 0:
         return None
     short = np.flatnonzero(ds.frames <= cfg.curriculum_max_seconds * ds.dump.frame_rate)
@@ -368,8 +369,7 @@ def validation_batches(ds: TTSDataset, cfg: DataConfig, seed: int, rank: int = 0
     batches = bucket_batches(costs, order, cfg.max_frames_per_batch, 1, cfg.max_batch_size)
     out = []
     for b in batches[rank::world_size]:
-        out.append(collate([ds[(int(i), int(np.random.default_rng([seed, 5, int(i)]).integers(0, 2 ** 62)))]
-                            for i in b]))
+        out.append(collate([ds[(int(i), stream_seed(seed, Stream.TTS_VALID, int(i)))] for i in b]))
     return out
 
 

@@ -1,5 +1,5 @@
 """core.trainer: the pure pieces of the shared training plumbing (the loops are tested end to end
-in tests/codec/test_train.py and tests/tts/test_train.py)."""
+in tests/codec/test_train.py and tests/tts/test_tts_train.py)."""
 from __future__ import annotations
 
 import json
@@ -57,3 +57,26 @@ def test_load_config_takes_one_path_or_a_list(tmp_path):
         assert (cfg.optim.schedule, cfg.train.full_bandwidth_prob, cfg.optim.min_lr_ratio) == ("cosine", 0.5, 0.1)
     with pytest.raises(ConfigError, match="schedule"):
         load_config(CodecConfig, [], ["optim.schedule=linear"])
+
+
+def test_named_streams_draw_what_the_numbered_tags_drew():
+    # The named streams (core.seeding) replaced literal tags in the generators' keys: the same numbers
+    # must come out, or every earlier run would stop replaying.
+    import random
+
+    import numpy as np
+
+    from core.seeding import Stream, codec_bandwidth_rng, codec_epoch_rng, stream_rng, stream_seed
+    for seed, a, b in [(0, 0, 0), (1234, 5, 1), (7, 123456, 3)]:
+        assert step_seed(seed, a, b) == int(np.random.default_rng([seed, 2, a, b]).integers(0, 2 ** 62))
+        assert (int(stream_rng(seed, Stream.CODEC_CROP, a).integers(0, 2 ** 63 - 1))
+                == int(np.random.default_rng([seed, 1, a]).integers(0, 2 ** 63 - 1)))
+        assert (stream_rng(seed, Stream.TTS_BUCKETS, a, b).permutation(9)
+                == np.random.default_rng([seed, 3, a, b]).permutation(9)).all()
+        assert (stream_rng(seed, Stream.TTS_ITEMS, a, b).integers(0, 2 ** 62, 4)
+                == np.random.default_rng([seed, 4, a, b]).integers(0, 2 ** 62, 4)).all()
+        assert stream_seed(seed, Stream.TTS_VALID, a) == int(np.random.default_rng([seed, 5, a]).integers(0, 2 ** 62))
+        assert (stream_rng(seed, Stream.ALIGN_ORDER, a).permutation(9)
+                == np.random.default_rng([seed, 7, a]).permutation(9)).all()
+        assert (codec_epoch_rng(seed, a).permutation(9) == np.random.default_rng([seed, a]).permutation(9)).all()
+        assert codec_bandwidth_rng(seed, a).random() == random.Random(seed * 1_000_003 + a).random()

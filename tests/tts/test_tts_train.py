@@ -2,53 +2,26 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-from core.io import iter_jsonl
 
 import pytest
 import yaml
 
 from core.checkpoint import list_checkpoints
+from tests.training_harness import kill_after_checkpoint, losses as _losses, run_training, training_cmd
+from tests.training_harness import training_env as _env
 from tts.checkpoint import CodecMismatch, load_tts_model
 
 from tts_dump_fixtures import write_dump
 
-ROOT = Path(__file__).resolve().parents[2]
-PY = sys.executable
 SHA = "c0dec" + "0" * 59
 
 
-def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), ACCELERATE_USE_CPU="true")
-    for k in ("NDVQ_DEBUG_NAN_STEPS", "NDVQ_DEBUG_STEP_SLEEP", "NDVQ_DEBUG_DIGEST"):
-        env.pop(k, None)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def _cmd(part, cfg_file, exp_dir, *overrides, launch=False):
-    args = ["--part", part, "--config", str(cfg_file), f"train.exp_dir={exp_dir}", *overrides]
-    if launch:
-        return [PY, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "tts.train", *args]
-    return [PY, "-m", "tts.train", *args]
+def _args(part, cfg_file, exp_dir, *overrides) -> list[str]:
+    return ["--part", part, "--config", str(cfg_file), f"train.exp_dir={exp_dir}", *overrides]
 
 
 def _run(part, cfg_file, exp_dir, *overrides, env=None, launch=False, check=True):
-    cmd = _cmd(part, cfg_file, exp_dir, *overrides, launch=launch)
-    p = subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=240)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    return p
-
-
-def _losses(exp_dir) -> list[dict]:
-    return list(iter_jsonl(Path(exp_dir) / "losses.jsonl"))
+    return run_training("tts.train", _args(part, cfg_file, exp_dir, *overrides), env=env, launch=launch, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -109,13 +82,7 @@ def test_run_writes_layout_and_loadable_model(reference, part):
 
 def test_killed_and_resumed_matches_uninterrupted(setup, reference, tmp_path):
     _, cfg_file = setup
-    proc = subprocess.Popen(_cmd("nar", cfg_file, tmp_path), cwd=ROOT, env=_env(NDVQ_DEBUG_STEP_SLEEP=0.5),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (tmp_path / "checkpoints" / "step-00000003").exists():
-        time.sleep(0.05)
-    proc.kill()
-    assert proc.wait() != 0
+    kill_after_checkpoint(training_cmd("tts.train", _args("nar", cfg_file, tmp_path)), tmp_path, 3, step_sleep=0.5)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000003"]
     _run("nar", cfg_file, tmp_path)
     a, b = _losses(reference["nar"]), _losses(tmp_path)

@@ -1,0 +1,93 @@
+"""Learning curves of a TTS run: exp_dir/baselines.json, valid.md and curves.png.
+
+Published with every run because "my model learns nothing" is the top VALL-E complaint: a reference
+curve, and the floor of baselines that read no text, tell a user whether theirs is on track.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from core.io import atomic_write_text
+
+from .batch import TTSBatch
+from .config import Part
+from .data import TTSDataset
+from .diagnostics import baseline_table, code_baselines
+
+
+def write_baselines(exp_dir: Path, train_ds: TTSDataset, valid: list[TTSBatch], n_q: int) -> dict:
+    """exp_dir/baselines.json: the text-free count models (tts.diagnostics) fitted on the training dump
+    and scored on exactly the positions the validation scores (the AR: whole utterances; the NAR: the
+    targets after their prompts, whose leading silence would flatter a baseline), the floor every dev
+    score is read against."""
+    train = (train_ds.dump.codes(int(p), n_q) for p in train_ds.positions)
+    dev = [b.codes[i, :n_q, : int(b.code_lens[i])].numpy() for b in valid for i in range(b.batch_size)]
+    res = code_baselines(train, dev, n_q, train_ds.dump.codebook_size)
+    atomic_write_text(exp_dir / "baselines.json", json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def write_curves(exp_dir: Path, part: Part) -> None:
+    """exp_dir/curves.png (train loss, dev top-1 per codebook vs step) and exp_dir/valid.md (table).
+
+    Published with every run because "my model learns nothing" is the top VALL-E complaint: a
+    reference curve tells a user whether theirs is on track."""
+    rows = [json.loads(ln) for ln in (exp_dir / "losses.jsonl").read_text().splitlines() if ln.strip()]
+    vfile = exp_dir / "valid.jsonl"
+    valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
+    keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
+    gain = [k for k in ("text_gain_nats", "text_gain_top1", "monotonicity", "own_phoneme_attention", "dur_mse")
+            if any(k in v for v in valid)]
+    bfile = exp_dir / "baselines.json"
+    baselines = json.loads(bfile.read_text()) if bfile.exists() else {}
+    lines = [f"# {part.upper()} validation (teacher-forced, dev dump)", "",
+             "| step | loss | " + " | ".join(f"top-1 codebook {k[5:]}" for k in keys)
+             + "".join(f" | {k.replace('_', ' ')}" for k in gain) + " |",
+             "|---:|---:|" + "---:|" * (len(keys) + len(gain))]
+    for v in valid:
+        lines.append(f"| {v['step']} | {v['loss']:.3f} | " + " | ".join(f"{v.get(k, float('nan')):.3f}" for k in keys)
+                     + "".join(f" | {v.get(k, float('nan')):.3f}" for k in gain) + " |")
+    if gain:
+        lines += ["", "Text gain: the dev score with each utterance's own phonemes minus the score with another "
+                  "utterance's (cross-entropy of the codes in nats a frame, and top-1): 0 means the model ignores "
+                  "the text. Monotonicity: rank correlation of audio frame and most attended phoneme in the most "
+                  "monotonic layer (4 dev utterances; `attention.png`); own phoneme attention: the share of frames "
+                  "whose most attended phoneme is their own; dur mse: the duration head's squared error of log(1 + frames) "
+                  "(durations mode). The loss column is the codes' cross-entropy alone."]
+    if baselines:
+        lines += ["", "Baselines that read no text, fitted on the training dump, scored on the positions this validation scores "
+                  "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
+                  *baseline_table(baselines)]
+    atomic_write_text(exp_dir / "valid.md", "\n".join(lines) + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:                      # plots are a convenience; the JSONL files hold the data
+        return
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ok = [r for r in rows if math.isfinite(r["loss"])]
+    a.plot([r["step"] for r in ok], [r["loss"] for r in ok], lw=0.6, alpha=0.5, label="train (per step)")
+    if valid:
+        a.plot([v["step"] for v in valid], [v["loss"] for v in valid], "o-", label="dev")
+    a.set_xlabel("step"), a.set_ylabel("cross-entropy"), a.legend(), a.set_title(f"{part.upper()} loss")
+    for k in keys:
+        pts = [(v["step"], v[k]) for v in valid if k in v]
+        line, = b.plot(*zip(*pts), "o-", ms=3, label=f"codebook {k[5:]}")
+        floor = baselines.get(f"codebook_{k[5:]}", {})
+        best = max((r["top1"] for r in floor.values()), default=None)
+        if best is not None:                   # the best text-free baseline of this codebook, dashed
+            b.axhline(best, ls="--", lw=0.8, color=line.get_color())
+    if any("shuffled_acc_k1" in v for v in valid):
+        pts = [(v["step"], v["shuffled_acc_k1"]) for v in valid if "shuffled_acc_k1" in v]
+        b.plot(*zip(*pts), "x:", ms=4, color="gray", label="codebook 1, another text")
+    b.set_xlabel("step"), b.set_ylabel("top-1 accuracy (dev)"), b.set_title("teacher-forced top-1")
+    if keys:
+        b.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    tmp = exp_dir / ".curves.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(exp_dir / "curves.png")
