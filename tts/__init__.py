@@ -1,0 +1,48 @@
+"""VALL-E-style zero-shot TTS on the codec's codes.
+
+    from tts import Synthesizer
+    syn = Synthesizer.from_pretrained(exp_dir="exp")
+    res = syn.synthesize("Hello there.", "prompt.wav", "the prompt's transcript", seed=1)
+
+The package (each module one concept):
+
+* config: TTSConfig (model, data, optim, train); limits: input limits shared by synthesis and the demo;
+* models/: the AR (codebook 1) and NAR (codebooks 2..n_q) transformers, decoding (AR sampling loop,
+  greedy NAR, planned durations); sampling: token sampling and length bounds; build: a model from its config;
+* batch, data: the training batches of a code dump; train (+ valid, curves): `python -m tts.train`;
+* checkpoint: model directories (config.json + model.safetensors), codec and front-end checks;
+* synthesizer: text + prompt -> speech (`Synthesizer`); synthesize: its CLI `python -m tts.synthesize`;
+* zeroshot_list: the recipe's zero-shot test list; evaluate (+ eval_inputs, eval_scoring) and report: the
+  stage-8 evaluation and its report; asr, speaker, diagnostics: the scorers and model diagnostics;
+* align/: a CTC aligner trained on the codes' frame rate, its durations and phoneme error rate;
+* demo: the Gradio demo `python -m tts.demo`.
+
+Importing `tts` loads nothing heavy: the names below are imported on first use (so an entry point can
+import core.runtime before torch).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Synthesizer": "tts.synthesizer",
+    "SynthesisResult": "tts.synthesizer",
+    "SamplingConfig": "tts.sampling",
+    "TTSConfig": "tts.config",
+    "load_tts_model": "tts.checkpoint",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

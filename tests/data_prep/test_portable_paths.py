@@ -1,6 +1,5 @@
 """Committed reports name no machine paths; the writers make paths relative (core.io.portable_path)."""
 import re
-from pathlib import Path
 
 import pytest
 

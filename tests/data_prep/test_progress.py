@@ -2,7 +2,6 @@
 import io
 import logging
 
-import pytest
 
 from core.trainer import Budget, progress_bar
 from core.progress import LogProgress, progress

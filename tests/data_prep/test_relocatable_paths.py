@@ -1,7 +1,6 @@
 """Manifests and the zero-shot list store recipe-relative paths and are read from anywhere, also
 after the checkout moved."""
 import json
-import os
 import shutil
 from pathlib import Path
 

@@ -6,7 +6,8 @@ import pytest
 
 from data_prep.audio import save_audio
 from tts.report import _markdown, _spectrogram_figure
-from tts.evaluate import EvalReport, RowScores, load_items
+from tts.eval_inputs import load_items
+from tts.eval_scoring import EvalReport, RowScores
 
 
 def test_load_items_reads_the_synthesizers_results_jsonl(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tts.evaluate import (EvalReport, RowScores, _targets, duration_summary, phone_scores, word_errors)
+from tts.eval_scoring import EvalReport, RowScores, duration_summary, phone_scores, targets, word_errors
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -56,7 +56,7 @@ def test_duration_summary_on_known_lengths(tmp_path):
 
 
 def test_speech_span_trims_leading_and_trailing_pauses():
-    from tts.evaluate import speech_seconds
+    from tts.eval_scoring import speech_seconds
     sr = 16000
     tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(int(1.5 * sr)) / sr)
     wav = np.concatenate([np.zeros(int(0.4 * sr)), tone, 1e-4 * np.ones(int(0.6 * sr))]).astype(np.float32)
@@ -77,7 +77,7 @@ def _report(per: bool = True) -> EvalReport:
     setting = {"n_items": 4, "n_speakers": 2, "n_q": 8, "asr": "pocketsphinx", "speaker_encoder": "resemblyzer",
                "aligner": "exp/aligner/model", "aligner_dev_per": 0.33, "frontend": "the NAR's config.json",
                "nar_n_q": 8}
-    return EvalReport(rows=rows, sim_floor=0.55, targets=_targets(rows, 0.55, durations), setting=setting,
+    return EvalReport(rows=rows, sim_floor=0.55, targets=targets(rows, 0.55, durations), setting=setting,
                       items=[], seconds=1.0, durations=durations)
 
 

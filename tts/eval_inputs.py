@@ -1,0 +1,118 @@
+"""The items tts.evaluate scores: from a stage-7 list, a synthesizer's results.jsonl or a folder of outputs
+(the rules are in tts/evaluate.py's docstring), and the audio each names."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from core.io import path_from_file, read_jsonl
+from data_prep.audio import AudioError, load_audio
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EvalItem", "load_items", "tts_n_q", "load_wav"]
+
+
+@dataclass
+class EvalItem:
+    id: str
+    text: str
+    speaker: Optional[str] = None
+    ref_wav: Optional[str] = None
+    prompt_wav: Optional[str] = None
+    prompt_text: Optional[str] = None
+    out_wav: Optional[str] = None
+
+
+def load_items(list_path: Optional[str | Path] = None, outputs: Optional[str | Path] = None) -> list[EvalItem]:
+    """Items from a stage-7 list and/or a folder of outputs (see module docstring)."""
+    out_dir = Path(outputs) if outputs else None
+    if out_dir is not None and not out_dir.is_dir():
+        raise FileNotFoundError(f"outputs folder {out_dir} does not exist")
+    if list_path is None and out_dir is not None:
+        for cand in (out_dir / "list.jsonl", out_dir.parent / "list.jsonl"):
+            if cand.is_file():
+                list_path = cand
+                break
+    items: list[EvalItem] = []
+    if list_path is None and out_dir is not None and (out_dir / "results.jsonl").is_file():
+        items = _items_from_results(out_dir)
+    elif list_path is not None:
+        for n, r in enumerate(read_jsonl(list_path), 1):
+            if not r.get("id") or not r.get("text"):
+                raise ValueError(f"{list_path}:{n}: a list row needs 'id' and 'text'")
+            here = Path(list_path).parent       # relative paths: from the list's folder upwards
+            ref, prm, outw = (path_from_file(r[k], here) if r.get(k) else None for k in ("ref_wav", "prompt_wav", "out_wav"))
+            it = EvalItem(id=str(r["id"]), text=str(r["text"]), speaker=r.get("speaker"),
+                          ref_wav=ref, prompt_wav=prm, prompt_text=r.get("prompt_text"), out_wav=outw)
+            if out_dir is not None:
+                it.out_wav = str(out_dir / f"{it.id}.wav")
+            items.append(it)
+    else:
+        if out_dir is None:
+            raise ValueError("give --list, a folder of outputs, or both")
+        for wav in sorted(out_dir.glob("*.wav")):
+            if wav.name.endswith((".ref.wav", ".prompt.wav")):
+                continue
+            stem = wav.name[: -len(".wav")]
+            txt = next((p for p in (out_dir / f"{stem}.txt", out_dir / f"{stem}.lab") if p.is_file()), None)
+            if txt is None:
+                log.warning("%s: no %s.txt or .lab beside it; left out", wav, stem)
+                continue
+            ref, prm = out_dir / f"{stem}.ref.wav", out_dir / f"{stem}.prompt.wav"
+            items.append(EvalItem(id=stem, text=txt.read_text(encoding="utf-8").strip(), out_wav=str(wav),
+                                  ref_wav=str(ref) if ref.is_file() else None,
+                                  prompt_wav=str(prm) if prm.is_file() else None))
+    if not items:
+        raise ValueError(f"nothing to evaluate (list {list_path}, folder {out_dir})")
+    return items
+
+
+def _items_from_results(out_dir: Path) -> list[EvalItem]:
+    """A `tts.synthesize --list ... --out-dir FOLDER` folder: its own results.jsonl (id, text, wav,
+    prompt_wav, prompt_text); an item that failed to synthesize counts as missing audio."""
+    items = []
+    for n, r in enumerate(read_jsonl(out_dir / "results.jsonl"), 1):
+        if not r.get("id") or not r.get("text"):
+            log.warning("%s:%d: no id or text (a failed item of an older synthesizer); left out",
+                        out_dir / "results.jsonl", n)
+            continue
+        wav = out_dir / Path(str(r.get("wav") or f"{r['id']}.wav")).name     # relative to the folder
+        prm, ref = (path_from_file(r[k], out_dir) if r.get(k) else None for k in ("prompt_wav", "ref_wav"))
+        items.append(EvalItem(id=str(r["id"]), text=str(r["text"]), speaker=r.get("speaker"),
+                              prompt_wav=prm, prompt_text=r.get("prompt_text"),
+                              ref_wav=ref, out_wav=None if "error" in r else str(wav)))
+    return items
+
+
+def tts_n_q(model_dir: Optional[str | Path]) -> Optional[int]:
+    """n_q of an exported TTS model directory (config.json's model.n_q), or None."""
+    if not model_dir:
+        return None
+    cfg_path = Path(model_dir) / "config.json"
+    if not cfg_path.is_file():
+        return None
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    for path in (("model", "n_q"), ("config", "model", "n_q"), ("n_q",)):
+        node = cfg
+        for k in path:
+            node = node.get(k) if isinstance(node, dict) else None
+        if isinstance(node, int):
+            return node
+    return None
+
+
+def load_wav(path: Optional[str]) -> Optional[tuple[np.ndarray, int]]:
+    """(audio, sample rate) of `path`, or None when it is not given, absent or unreadable (logged)."""
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return load_audio(path)
+    except AudioError as e:
+        log.warning("%s", e)
+        return None
