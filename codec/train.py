@@ -43,8 +43,7 @@ from .losses import feature_matching_loss, hinge_discriminator_loss, hinge_gener
 from .phase_losses import CompressedComplexLoss, PhaseLoss  # noqa: E402
 from .valid import CodecEval  # noqa: E402
 
-torch.set_flush_denormal(True)      # why: core.trainer
-torch.set_num_threads(torch.get_num_threads())
+torch.set_num_threads(torch.get_num_threads())     # denormals are flushed by core.trainer (core/runtime.py)
 
 
 # -- builders --------------------------------------------------------------------------------------

@@ -2,14 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
-
-from core.io import iter_jsonl
 
 import pytest
 import torch
@@ -18,18 +12,10 @@ import yaml
 from codec.checkpoint import load_codec
 from core.checkpoint import latest_checkpoint, list_checkpoints
 from core.config import to_dict
+from tests.training_harness import kill_after_checkpoint, losses as _losses, run_training, training_cmd
+from tests.training_harness import training_env as _env
 
 from helpers import tiny_config, write_corpus
-
-ROOT = Path(__file__).resolve().parents[2]
-PY = sys.executable
-
-
-def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), ACCELERATE_USE_CPU="true")
-    env.pop("NDVQ_DEBUG_NAN_STEPS", None)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
 
 
 def _write_cfg(cfg, path: Path) -> Path:
@@ -37,21 +23,12 @@ def _write_cfg(cfg, path: Path) -> Path:
     return path
 
 
+def _args(cfg_file, exp_dir, *overrides) -> list[str]:
+    return ["--config", str(cfg_file), f"train.exp_dir={exp_dir}", *overrides]
+
+
 def _run(cfg_file, exp_dir, *overrides, env=None, launch=False, check=True):
-    args = [f"train.exp_dir={exp_dir}", *overrides]
-    if launch:
-        cmd = [PY, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "codec.train", "--config", str(cfg_file), *args]
-    else:
-        cmd = [PY, "-m", "codec.train", "--config", str(cfg_file), *args]
-    p = subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=240)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stderr[-4000:]}")
-    return p
-
-
-def _losses(exp_dir) -> list[dict]:
-    return list(iter_jsonl(Path(exp_dir) / "losses.jsonl"))
+    return run_training("codec.train", _args(cfg_file, exp_dir, *overrides), env=env, launch=launch, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +80,8 @@ def test_stop_and_resume_matches_uninterrupted(corpus, reference_run, tmp_path):
 
 def test_killed_and_resumed_matches_uninterrupted(corpus, reference_run, tmp_path):
     _, cfg_file = corpus
-    cmd = [PY, "-m", "codec.train", "--config", str(cfg_file), f"train.exp_dir={tmp_path}", "train.max_steps=6",
-           "train.ckpt_every=3"]
-    # slow each step so the kill surely lands between the first checkpoint and the end
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(NDVQ_DEBUG_STEP_SLEEP=0.4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and not (tmp_path / "checkpoints" / "step-00000003").exists():
-        time.sleep(0.05)
-    proc.kill()
-    assert proc.wait() != 0
+    cmd = training_cmd("codec.train", _args(cfg_file, tmp_path, "train.max_steps=6", "train.ckpt_every=3"))
+    kill_after_checkpoint(cmd, tmp_path, 3, step_sleep=0.4)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000003"]
     _run(cfg_file, tmp_path, "train.max_steps=6")
     a, b = _losses(reference_run), _losses(tmp_path)
@@ -161,7 +131,8 @@ def test_overfit_one_clip(kind, tmp_path):
 
 def test_weight_decay_is_decoupled():
     # A parameter whose loss gradient is zero must shrink by lr*wd*w in a step (AdamW), not by Adam's
-    # normalised step of about lr*sign(w) (coupled L2 inside Adam: the bug of issue 8).
+    # normalised step of about lr*sign(w) (coupled L2 inside Adam, which held the mini codec near its
+    # no-information floor).
     from codec.config import OptimConfig
     from codec.train import build_optimizers
     oc = OptimConfig(lr=1e-3, weight_decay=0.01, betas=(0.8, 0.9), eps=1e-6)

@@ -20,14 +20,14 @@ losses.jsonl (one line a step), valid.jsonl (dev PER and CTC loss per validation
 from __future__ import annotations
 
 from core.trainer import (Budget, LossLog, lr_at, make_accelerator, progress_bar,  # noqa: I001
-                                 seed_step, set_lr)
+                          seed_step, set_lr)
+from core.training import run_cli
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -42,8 +42,9 @@ from ..config import OptimConfig  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from core.config import ConfigError, load_config, to_dict  # noqa: E402
 from core.io import atomic_write_text  # noqa: E402
+from core.seeding import Stream, stream_rng  # noqa: E402
 
-from .corpus import FeatureSet, Utterance, compute_features, dump_utterances, manifest_utterances  # noqa: E402
+from .corpus import FeatureSet, compute_features, dump_utterances, manifest_utterances  # noqa: E402
 from .features import FeatureConfig  # noqa: E402
 from .model import CTCRecognizer, RecognizerConfig  # noqa: E402
 from .phones import PhoneTable, split_tokens  # noqa: E402
@@ -166,7 +167,7 @@ def make_batches(lengths: np.ndarray, max_frames: int, max_items: int) -> list[n
 def batch_for(batches: list[np.ndarray], seed: int, index: int) -> np.ndarray:
     """The `index`-th batch of the endless sequence of shuffled epochs (a function of seed and index)."""
     epoch, k = divmod(index, len(batches))
-    order = np.random.default_rng([seed, 7, epoch]).permutation(len(batches))
+    order = stream_rng(seed, Stream.ALIGN_ORDER, epoch).permutation(len(batches))
     return batches[order[k]]
 
 
@@ -220,16 +221,10 @@ def scheduled_lr(step: int, minutes: float, cfg: AlignerConfig) -> float:
     return lr_at(pos, oc.lr, oc.warmup_steps, "cosine", scale, oc.min_lr_ratio)
 
 
-def train(cfg: AlignerConfig) -> dict:
-    tc, oc, dc = cfg.train, cfg.optim, cfg.data
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    exp_dir = Path(tc.exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = make_accelerator(exp_dir)
-    setup_logging(rank=accelerator.process_index)
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    t_start = time.time()
+def load_splits(cfg: AlignerConfig) -> tuple[AlignerConfig, Split, Optional[Split], dict]:
+    """(the config with the dump's feature framing, the training split, the dev split or None,
+    {"train": counts, "valid": counts or None}); data.valid_max_utterances keeps evenly spaced items."""
+    dc = cfg.data
     train_split, feat_cfg, train_counts = load_split("train", dc.train_dump, dc.train_manifest, dc.train_phonemes, cfg)
     valid_split, valid_counts = None, None
     if dc.valid_dump or dc.valid_manifest:
@@ -246,20 +241,27 @@ def train(cfg: AlignerConfig) -> dict:
                                 [valid_split.targets[i] for i in keep], [valid_split.phonemes[i] for i in keep])
     cfg = dataclasses.replace(cfg, features=feat_cfg,
                               model=dataclasses.replace(cfg.model, n_mels=feat_cfg.n_mels))
-    data_minutes = (time.time() - t_start) / 60
+    return cfg, train_split, valid_split, {"train": train_counts, "valid": valid_counts}
 
-    torch.manual_seed(tc.seed)
-    model = CTCRecognizer(cfg.model)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("recognizer: %.2f M parameters, %d labels; %d threads", n_params / 1e6, cfg.model.num_labels,
-             torch.get_num_threads())
+
+def build_optimizer(model: torch.nn.Module, oc: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and norms (tensors of one dimension)."""
     decay = [p for n_, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n_, p in model.named_parameters() if p.dim() <= 1]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": oc.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr, betas=oc.betas)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    raw = accelerator.unwrap_model(model)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": oc.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=oc.lr, betas=oc.betas)
 
+
+# Its own loop rather than core.training.TrainingRun: a run is minutes long, so it has no checkpoints,
+# no resume and no non-finite skip (a non-finite gradient only skips the optimizer step), and its
+# learning rate follows the wall clock (scheduled_lr).
+def fit(cfg: AlignerConfig, accelerator, model, optimizer, train_split: Split, valid_split: Optional[Split]) -> dict:
+    """Train until the budget stops the run; validate every train.valid_every steps and at the end.
+    Returns {"step", "reason", "minutes", "epochs", "history" (the validations)}."""
+    tc, oc, dc = cfg.train, cfg.optim, cfg.data
+    exp_dir, rank, world, main = (Path(tc.exp_dir), accelerator.process_index, accelerator.num_processes,
+                                  accelerator.is_main_process)
+    raw = accelerator.unwrap_model(model)
     batches = make_batches(train_split.feats.lengths, dc.max_frames_per_batch, dc.max_batch_size)
     budget = Budget(tc.max_steps, tc.max_minutes)
     budget.start()
@@ -270,11 +272,12 @@ def train(cfg: AlignerConfig) -> dict:
             (exp_dir / f).write_text("")
     bar = progress_bar(budget, 0, main and sys.stderr.isatty(), desc="aligner")
     history, step, reason, frames_seen = [], 0, None, 0
+    total_frames = train_split.feats.feats.shape[1]
 
     def validate() -> None:
         if valid_split is None:
             return
-        r = {"step": step, "minutes": round(budget.minutes, 3), "epochs": round(frames_seen / max(1, train_split.feats.feats.shape[1]), 3),
+        r = {"step": step, "minutes": round(budget.minutes, 3), "epochs": round(frames_seen / max(1, total_frames), 3),
              **evaluate(raw, valid_split)}
         history.append(r)
         valids.write(r)
@@ -300,9 +303,8 @@ def train(cfg: AlignerConfig) -> dict:
             optimizer.step()
         step += 1
         frames_seen += int(lengths.sum()) * world
-        row = {"step": step, "loss": float(loss.detach()), "lr": lr, "grad_norm": gnorm, "frames": int(lengths.sum()),
-               "minutes": round(budget.minutes, 4)}
-        losses.write(row)
+        losses.write({"step": step, "loss": float(loss.detach()), "lr": lr, "grad_norm": gnorm,
+                      "frames": int(lengths.sum()), "minutes": round(budget.minutes, 4)})
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss):.3f}")
         if tc.log_every and step % tc.log_every == 0:
@@ -314,13 +316,39 @@ def train(cfg: AlignerConfig) -> dict:
     train_minutes = budget.minutes
     if not history or history[-1]["step"] != step:
         validate()
-    summary = {"steps": step, "stop_reason": reason, "train_minutes": round(train_minutes, 3),
-               "data_minutes": round(data_minutes, 3), "epochs": round(frames_seen / train_split.feats.feats.shape[1], 3),
-               "threads": torch.get_num_threads(), "world_size": world, "parameters": n_params,
-               "train_data": train_counts, "valid_data": valid_counts,
+    return {"step": step, "reason": reason, "minutes": train_minutes, "epochs": frames_seen / total_frames,
+            "history": history}
+
+
+def train(cfg: AlignerConfig) -> dict:
+    tc, dc = cfg.train, cfg.data
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    exp_dir = Path(tc.exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = make_accelerator(exp_dir)
+    setup_logging(rank=accelerator.process_index)
+    t_start = time.time()
+    cfg, train_split, valid_split, counts = load_splits(cfg)
+    data_minutes = (time.time() - t_start) / 60
+
+    torch.manual_seed(tc.seed)
+    model = CTCRecognizer(cfg.model)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("recognizer: %.2f M parameters, %d labels; %d threads", n_params / 1e6, cfg.model.num_labels,
+             torch.get_num_threads())
+    optimizer = build_optimizer(model, cfg.optim)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    run = fit(cfg, accelerator, model, optimizer, train_split, valid_split)
+
+    history = run["history"]
+    summary = {"steps": run["step"], "stop_reason": run["reason"], "train_minutes": round(run["minutes"], 3),
+               "data_minutes": round(data_minutes, 3), "epochs": round(run["epochs"], 3),
+               "threads": torch.get_num_threads(), "world_size": accelerator.num_processes, "parameters": n_params,
+               "train_data": counts["train"], "valid_data": counts["valid"],
                "final_valid": history[-1] if history else None}
-    if main:
-        save_recognizer(raw, cfg.features, exp_dir / "model",
+    if accelerator.is_main_process:
+        save_recognizer(accelerator.unwrap_model(model), cfg.features, exp_dir / "model",
                         training={**summary, "train_dump": dc.train_dump, "valid_dump": dc.valid_dump,
                                   "train_manifest": dc.train_manifest},
                         config=to_dict(cfg))
@@ -339,16 +367,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         p.add_argument(f"--{k}", default=None, help=f"shortcut for data.{k.replace('-', '_')}")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_minutes=3")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     short = [f"data.{k}={v}" for k, v in vars(args).items()
              if k not in ("config", "overrides") and v is not None]
-    try:
-        cfg = load_config(AlignerConfig, args.config, [*short, *args.overrides])
-        train(cfg)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        log.error("%s", e)
-        sys.stderr.write(f"error: {e}\n")
-        sys.exit(1)
+    run_cli(lambda: train(load_config(AlignerConfig, args.config, [*short, *args.overrides])))
 
 
 if __name__ == "__main__":
