@@ -46,13 +46,33 @@ def write_report(report, items, out_dir: str | Path, examples: int = 3) -> Path:
 
 def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     s = report.setting
-    rows = report.rows
     lines = ["# Zero-shot TTS evaluation", ""]
     lines += [f"{s['n_items']} test items, {s['n_speakers']} speakers (unseen in training); every row is "
               f"scored on the same items by the same stack. Codec resynthesis uses "
               f"{s['n_q']} codebook(s), the TTS's n_q." if s.get("n_q") else
               f"{s['n_items']} test items, {s['n_speakers']} speakers; every row is scored on the same items.", ""]
-    has_per = any(r.per is not None for r in rows.values())
+    has_per = any(r.per is not None for r in report.rows.values())
+    lines += _table(report, has_per)
+    lines += _notes(report, has_per)
+    lines += _targets(report.targets)
+    lines += _setting(report)
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    if examples:
+        lines += ["", "## Examples", "",
+                  "| id | text | prompt | ground truth | resynthesis | GT codebook 1 + NAR | TTS | TTS heard as |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for e in examples:
+            cells = [f"[wav]({e[k]})" if e.get(k) else ""
+                     for k in ("prompt", "ground_truth", "resynthesis", "gt_cb1_nar", "tts")]
+            lines.append(f"| {e['id']} | {e['text']} | " + " | ".join(cells) + f" | {e.get('tts_hyp', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _table(report, has_per: bool) -> list[str]:
+    """The rows' scores, one line each, and the different-speaker SIM floor."""
+    rows = report.rows
+    lines: list[str] = []
     head = ["row", "items", "WER", "S / D / I words"] + (["PER", "S / D / I phones"] if has_per else []) + \
         ["SIM to prompt", "DNSMOS ovrl", "PESQ", "STOI", "mel L1", "mean s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -68,14 +88,20 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     if report.sim_floor is not None:
         cells = ["different speaker (SIM floor)"] + [""] * (head.index("SIM to prompt") - 1) + [_f(report.sim_floor)]
         lines.append("| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |")
-    lines += ["", "SIM on the ground-truth row is the same-speaker ceiling: two different utterances "
-              "(prompt and recording) of one speaker. The floor pairs each prompt with other speakers' "
-              "recordings. Codec metrics compare the resynthesis with the recording. SI-SDR is left out "
-              "of this table (it is in report.json): the codec's decoder makes its own phase and does not "
-              "keep the waveform's sign, so SI-SDR, a waveform-matching score, is strongly negative for "
-              "any output of it and says nothing about its quality.", "",
-              "S / D / I: substitutions, deletions and insertions summed over the items (a missing output "
-              "or an empty transcript is all deletions: WER 1.0)."]
+    return lines
+
+
+def _notes(report, has_per: bool) -> list[str]:
+    """What the table's scores mean, and what the WERs and durations of these items say."""
+    s, rows = report.setting, report.rows
+    lines = ["", "SIM on the ground-truth row is the same-speaker ceiling: two different utterances "
+             "(prompt and recording) of one speaker. The floor pairs each prompt with other speakers' "
+             "recordings. Codec metrics compare the resynthesis with the recording. SI-SDR is left out "
+             "of this table (it is in report.json): the codec's decoder makes its own phase and does not "
+             "keep the waveform's sign, so SI-SDR, a waveform-matching score, is strongly negative for "
+             "any output of it and says nothing about its quality.", "",
+             "S / D / I: substitutions, deletions and insertions summed over the items (a missing output "
+             "or an empty transcript is all deletions: WER 1.0)."]
     if "gt_cb1_nar" in rows:
         lines += ["", f"'{ROW_TITLES['gt_cb1_nar']}' isolates the NAR: the recording's own codebook-1 codes, "
                   f"codebooks 2..{s.get('nar_n_q', 'n_q')} filled by the NAR from the prompt's codes and the "
@@ -106,8 +132,12 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
                   f"20 ms frame within 40 dB of the loudest; a TTS output continues its prompt and has no leading "
                   f"pause, a recording has one): median {_f(d['median'], 2)}, range "
                   f"{_f(d['min'], 2)}-{_f(d['max'], 2)} over {d['n']} items{untrimmed}.", ""]
-    lines += ["## Targets", ""]
-    t = report.targets
+    return lines
+
+
+def _targets(t: dict) -> list[str]:
+    """Each target's rule, value and verdict."""
+    lines = ["## Targets", ""]
     if not t:
         lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")
     for key in ("wer", "per", "sim", "duration"):
@@ -124,8 +154,13 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
         else:
             lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} "
                          f"(resynthesis {_f(v['base'])}, ratio {_f(v.get('ratio'), 2)}): {verdict}")
-    lines += ["", "## Setting", "",
-              f"- ASR: {s['asr']}."]
+    return lines
+
+
+def _setting(report) -> list[str]:
+    """The scorers and the wall time."""
+    s, rows = report.setting, report.rows
+    lines = ["", "## Setting", "", f"- ASR: {s['asr']}."]
     if s.get("asr_constrained"):
         lines.append("  This is a **constrained** setting: the language model knows the evaluated "
                      "sentences, so WERs are far below what an open-vocabulary ASR would give, and only "
@@ -141,17 +176,7 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
         lines.append(f"- {ROW_TITLES.get(name, name)}: {wd.get('substitutions')} substitutions, "
                      f"{wd.get('deletions')} deletions, {wd.get('insertions')} insertions over "
                      f"{wd.get('ref_words')} words.")
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
-    if examples:
-        lines += ["", "## Examples", "",
-                  "| id | text | prompt | ground truth | resynthesis | GT codebook 1 + NAR | TTS | TTS heard as |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for e in examples:
-            cells = [f"[wav]({e[k]})" if e.get(k) else ""
-                     for k in ("prompt", "ground_truth", "resynthesis", "gt_cb1_nar", "tts")]
-            lines.append(f"| {e['id']} | {e['text']} | " + " | ".join(cells) + f" | {e.get('tts_hyp', '')} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _sdi(d: dict) -> str:
