@@ -14,7 +14,7 @@ The package, by concept:
     losses.py, phase_losses.py  training objectives
     build.py                  build_codec: a CodecConfig -> an NDVQCodec (and the training parts)
     checkpoint.py             export_codec / load_codec: the model directory (config.json + weights)
-    train.py, data.py         training (python -m codec.train) and its data
+    train.py, data.py, valid.py   training (python -m codec.train), its data, its validation
     api.py                    Codec, the user-facing handle (encode, decode, files, the Hub)
     engine.py, streaming.py, inference_opt.py   inference: the folded copy, canonical windows,
                               channels-last / bf16 rewrites and the fused quantizer
