@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from core.io import atomic_write_text, iter_jsonl
 from core.logs import setup_logging
+from data_prep.check_audio import PEAK_LIMIT, audio_stats, speaker_features
 from data_prep.libritts import read_manifest
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 __all__ = ["LeakageReport", "check_corpus", "words", "ngrams"]
 
 _WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
-PEAK_LIMIT = 0.99
 
 
 def words(text: str) -> list[str]:
@@ -139,58 +138,40 @@ def _corpus_meta(root: Path | None) -> dict:
 
 
 # ----------------------------------------------------------------------------- audio
-def _median_f0(paths: list[str]) -> float:
-    """Median F0 (Hz) over the voiced frames of a few files (librosa's YIN; a cheap speaker proxy)."""
-    import librosa
-
-    from data_prep.audio import load_audio
-
-    f0s = []
-    for p in paths:
-        wav, sr = load_audio(p)
-        f0 = librosa.yin(wav, fmin=50, fmax=500, sr=sr, frame_length=2048, hop_length=512)
-        e = librosa.feature.rms(y=wav, frame_length=2048, hop_length=512)[0]
-        n = min(len(f0), len(e))
-        f0s.extend(f0[:n][e[:n] > 0.1 * e.max()].tolist())
-    return float(np.median(f0s)) if f0s else float("nan")
-
-
-def _silences(path: str, threshold_db: float = -45.0) -> tuple[float, float, float]:
-    """(leading silence s, trailing silence s, peak) of one file; silence = 10 ms frames below
-    ``threshold_db`` relative to the file's peak."""
-    from data_prep.audio import load_audio
-
-    wav, sr = load_audio(path)
-    peak = float(np.max(np.abs(wav))) if wav.size else 0.0
-    frame = int(0.01 * sr)
-    n = len(wav) // frame
-    if n == 0 or peak == 0:
-        return 0.0, 0.0, peak
-    energy = 20 * np.log10(np.sqrt(np.mean(wav[: n * frame].reshape(n, frame) ** 2, axis=1)) + 1e-9)
-    voiced = np.flatnonzero(energy > threshold_db + 20 * np.log10(peak))
-    if voiced.size == 0:
-        return len(wav) / sr, 0.0, peak
-    return voiced[0] * 0.01, (n - 1 - voiced[-1]) * 0.01, peak
-
-
-def _speaker_embeddings(paths_by_spk: dict[str, list[str]]) -> dict[str, np.ndarray]:
-    from resemblyzer import VoiceEncoder, preprocess_wav
-
-    from data_prep.audio import load_audio
-
-    enc = VoiceEncoder("cpu", verbose=False)
-    out = {}
-    for spk, paths in tqdm(paths_by_spk.items(), desc="speaker embeddings", disable=None):
-        wavs = [preprocess_wav(load_audio(p, sample_rate=16000)[0], source_sr=16000) for p in paths]
-        out[spk] = enc.embed_speaker(wavs)
-    return out
-
-
 # ----------------------------------------------------------------------------- the check
 def _split_names(manifest_dir: Path, train, dev, test) -> tuple[list[str], list[str], list[str]]:
     names = sorted(p.name[: -len(".jsonl")] for p in manifest_dir.glob("*.jsonl") if not p.name.endswith(".skipped.jsonl"))
     pick = lambda given, prefix: list(given) if given else [n for n in names if n.startswith(prefix)]
     return pick(train, "train"), pick(dev, "dev"), pick(test, "test")
+
+
+@dataclass
+class _Train:
+    """What the training subsets hold, to compare each held-out split with."""
+    rows: list[dict]
+    designs: dict[str, dict]            # the mini corpus's speaker designs ({} otherwise)
+    vocab: set[str] = field(default_factory=set)
+    ngrams: dict[int, set[tuple[str, ...]]] = field(default_factory=dict)
+    sentences: set[str] = field(default_factory=set)
+    speakers: set[str] = field(default_factory=set)
+    timbres: list[str] = field(default_factory=list)
+    cells: set[tuple] = field(default_factory=set)
+
+    def timbre(self, spk: str):
+        return self.designs[spk]["variant"] if spk in self.designs else None
+
+
+def _training(train_rows: list[dict], designs: dict[str, dict]) -> _Train:
+    tr = _Train(train_rows, designs)
+    tokens = [words(r["text_norm"]) for r in train_rows]
+    tr.vocab = {w for t in tokens for w in t}
+    tr.ngrams = {n: {g for t in tokens for g in ngrams(t, n)} for n in (2, 3, 4)}
+    tr.sentences = {_sentence_key(r["text_norm"]) for r in train_rows} | \
+                   {_sentence_key(r["text_orig"]) for r in train_rows}
+    tr.speakers = {str(r["speaker"]) for r in train_rows}
+    tr.timbres = sorted({tr.timbre(s) for s in tr.speakers} - {None})
+    tr.cells = {tuple(designs[s].get("cell", ())) for s in tr.speakers if s in designs and "cell" in designs[s]}
+    return tr
 
 
 def check_corpus(data_dir: str | Path, train: list[str] | None = None, dev: list[str] | None = None,
@@ -206,20 +187,31 @@ def check_corpus(data_dir: str | Path, train: list[str] | None = None, dev: list
     train_rows = [r for s in train for r in rows[s]]
     root = _corpus_root(train_rows)
     designs, meta = _speaker_designs(root), _corpus_meta(root)
-    records = meta.get("sentences", {})
+    tr = _training(train_rows, designs)
+    phon, symbols = _symbols(data_dir / "phonemes", rows, train)
+    f0, emb = speaker_features(rows, audio, speaker_sim, f0_files)
+    splits: dict[str, SplitReport] = {}
+    for name, subs in (("dev", dev), ("test", test)):
+        if not subs:
+            continue
+        hr = [r for s in subs for r in rows[s]]
+        rep = SplitReport(subsets=subs, utterances=len(hr))
+        _speaker_leakage(rep, sorted({str(r["speaker"]) for r in hr}), tr, f0, emb)
+        _text_leakage(rep, name, hr, tr, meta.get("sentences", {}), root)
+        if symbols:
+            tr_sym = {t for s in train for p in phon.get(s, {}).values() for t in p.split()}
+            ho_sym = {t for s in subs for p in phon.get(s, {}).values() for t in p.split()}
+            rep.symbols_unseen_in_train = sorted(ho_sym - tr_sym)
+        splits[name] = rep
+    audio_summary = audio_stats([r for s in rows for r in rows[s]]) if audio else {}
+    corpus = {k: meta[k] for k in ("espeak_ng_version", "corpus_version", "accents", "seed") if k in meta}
+    return LeakageReport(str(data_dir), train, len(train_rows), len(tr.speakers), len(tr.vocab), tr.timbres,
+                         splits, symbols, audio_summary, corpus)
 
-    tr_tokens = [words(r["text_norm"]) for r in train_rows]
-    tr_vocab = {w for t in tr_tokens for w in t}
-    tr_ngrams = {n: {g for t in tr_tokens for g in ngrams(t, n)} for n in (2, 3, 4)}
-    tr_sentences = {_sentence_key(r["text_norm"]) for r in train_rows} | \
-                   {_sentence_key(r["text_orig"]) for r in train_rows}
-    tr_speakers = {str(r["speaker"]) for r in train_rows}
-    timbre = lambda spk: designs[spk]["variant"] if spk in designs else None
-    tr_timbres = sorted({timbre(s) for s in tr_speakers} - {None})
-    tr_cells = {tuple(designs[s].get("cell", ())) for s in tr_speakers if s in designs and "cell" in designs[s]}
 
-    # phonemes / symbols
-    pdir = data_dir / "phonemes"
+def _symbols(pdir: Path, rows: dict[str, list[dict]], train: list[str]
+             ) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """({subset: {id: phonemes}}, the symbol table's use) of the phonemes stage's output ({} without it)."""
     phon: dict[str, dict[str, str]] = {}
     symbols: dict[str, Any] = {}
     if (pdir / "tokens.txt").exists():
@@ -238,88 +230,58 @@ def check_corpus(data_dir: str | Path, train: list[str] | None = None, dev: list
                    "unk_tokens": count(list(rows))[UNK],
                    "frontend": json.loads((pdir / "frontend.json").read_text(encoding="utf-8"))
                    if (pdir / "frontend.json").exists() else None}
+    return phon, symbols
 
-    # per-speaker F0 / embeddings
-    by_spk: dict[str, list[str]] = {}
-    for s in rows:
-        for r in rows[s]:
-            by_spk.setdefault(str(r["speaker"]), []).append(r["path"])
-    f0 = {}
-    if audio:
-        for spk, paths in tqdm(sorted(by_spk.items()), desc="median F0", disable=None):
-            f0[spk] = _median_f0(paths[:f0_files])
-    emb = _speaker_embeddings({k: v[:f0_files] for k, v in by_spk.items()}) if speaker_sim else {}
 
-    splits: dict[str, SplitReport] = {}
-    for name, subs in (("dev", dev), ("test", test)):
-        if not subs:
-            continue
-        hr = [r for s in subs for r in rows[s]]
-        rep = SplitReport(subsets=subs, utterances=len(hr))
-        spks = sorted({str(r["speaker"]) for r in hr})
-        rep.speakers = len(spks)
-        rep.speakers_in_train = sum(s in tr_speakers for s in spks)
-        rep.timbres = sorted({timbre(s) for s in spks} - {None})
-        rep.timbres_in_train = sorted(set(rep.timbres) & set(tr_timbres))
-        if designs:
-            rep.speakers_with_train_timbre = sum(timbre(s) in tr_timbres for s in spks)
-        if tr_cells:
-            rep.cells_in_train = sum(tuple(designs[s].get("cell", ())) in tr_cells for s in spks if s in designs)
-        for s in spks:
-            if s in f0:
-                rep.f0_median_hz[s] = round(f0[s], 1)
-                others = [f0[t] for t in tr_speakers if t in f0]
-                rep.f0_nearest_train_semitones[s] = round(min(abs(12 * np.log2(f0[s] / o)) for o in others), 2)
-            if s in emb:
-                rep.nearest_train_similarity[s] = round(max(float(emb[s] @ emb[t]) for t in tr_speakers if t in emb), 3)
-        toks = [words(r["text_norm"]) for r in hr]
-        vocab = {w for t in toks for w in t}
-        rep.word_types = len(vocab)
-        rep.word_types_unseen = len(vocab - tr_vocab)
-        flat = [w for t in toks for w in t]
-        rep.word_tokens_unseen_frac = round(sum(w not in tr_vocab for w in flat) / max(1, len(flat)), 4)
-        for n in (2, 3, 4):
-            grams = [g for t in toks for g in ngrams(t, n)]
-            rep.ngrams_in_train_frac[str(n)] = round(sum(g in tr_ngrams[n] for g in grams) / max(1, len(grams)), 4)
-        rep.sentences_in_train = sum(_sentence_key(r["text_norm"]) in tr_sentences for r in hr)
-        hand = records.get(f"handwritten_{name}")
-        if hand is None and name in ("dev", "test") and root is not None and (root / "mini_corpus.json").exists():
-            from data_prep.sentences import BUNDLED_V1  # a corpus made before the records (version 1)
+def _speaker_leakage(rep: SplitReport, spks: list[str], tr: _Train, f0: dict, emb: dict) -> None:
+    """Held-out speakers (their timbres, cells, F0 and embeddings) against the training speakers."""
+    rep.speakers = len(spks)
+    rep.speakers_in_train = sum(s in tr.speakers for s in spks)
+    rep.timbres = sorted({tr.timbre(s) for s in spks} - {None})
+    rep.timbres_in_train = sorted(set(rep.timbres) & set(tr.timbres))
+    if tr.designs:
+        rep.speakers_with_train_timbre = sum(tr.timbre(s) in tr.timbres for s in spks)
+    if tr.cells:
+        rep.cells_in_train = sum(tuple(tr.designs[s].get("cell", ())) in tr.cells for s in spks if s in tr.designs)
+    for s in spks:
+        if s in f0:
+            rep.f0_median_hz[s] = round(f0[s], 1)
+            others = [f0[t] for t in tr.speakers if t in f0]
+            rep.f0_nearest_train_semitones[s] = round(min(abs(12 * np.log2(f0[s] / o)) for o in others), 2)
+        if s in emb:
+            rep.nearest_train_similarity[s] = round(max(float(emb[s] @ emb[t]) for t in tr.speakers if t in emb), 3)
 
-            hand = list(BUNDLED_V1)
-        if hand is not None:
-            hand_keys = {_sentence_key(h) for h in hand}
-            rep.handwritten_sentences = len(hand_keys)
-            rep.handwritten_in_train = len(hand_keys & tr_sentences)
-            used = sum(_sentence_key(r["text_orig"]) in hand_keys for r in hr)
-            rep.template_frac = round(1 - used / max(1, len(hr)), 4)
-        listed = records.get(f"{name}_only_words")
-        if listed is not None:
-            lw = {w.lower() for w in listed}
-            rep.heldout_words_listed = len(lw)
-            rep.heldout_words_in_train = len(lw & tr_vocab)
-            rep.heldout_words_used = len(lw & vocab)
-        if symbols:
-            tr_sym = {t for s in train for p in phon.get(s, {}).values() for t in p.split()}
-            ho_sym = {t for s in subs for p in phon.get(s, {}).values() for t in p.split()}
-            rep.symbols_unseen_in_train = sorted(ho_sym - tr_sym)
-        splits[name] = rep
 
-    audio_stats: dict[str, Any] = {}
-    if audio:
-        all_rows = [r for s in rows for r in rows[s]]
-        res = [_silences(r["path"]) for r in tqdm(all_rows, desc="silences", disable=None)]
-        lead, trail, peaks = zip(*res)
-        audio_stats = {"files": len(res), "lead_silence_ms_median": round(1000 * statistics.median(lead)),
-                       "lead_silence_ms_p10": round(1000 * float(np.percentile(lead, 10))),
-                       "lead_silence_ms_p90": round(1000 * float(np.percentile(lead, 90))),
-                       "trail_silence_ms_median": round(1000 * statistics.median(trail)),
-                       "peak_limited_frac": round(sum(p >= PEAK_LIMIT for p in peaks) / len(peaks), 4),
-                       "peak_0999_frac": round(sum(p >= 0.999 for p in peaks) / len(peaks), 4),
-                       "peak_max": round(max(peaks), 4)}
-    corpus = {k: meta[k] for k in ("espeak_ng_version", "corpus_version", "accents", "seed") if k in meta}
-    return LeakageReport(str(data_dir), train, len(train_rows), len(tr_speakers), len(tr_vocab), tr_timbres,
-                         splits, symbols, audio_stats, corpus)
+def _text_leakage(rep: SplitReport, name: str, hr: list[dict], tr: _Train, records: dict, root: Path | None) -> None:
+    """Held-out words, n-grams and sentences against training; the corpus's hand-written sentences and
+    held-out word lists (the mini corpus's records)."""
+    toks = [words(r["text_norm"]) for r in hr]
+    vocab = {w for t in toks for w in t}
+    rep.word_types = len(vocab)
+    rep.word_types_unseen = len(vocab - tr.vocab)
+    flat = [w for t in toks for w in t]
+    rep.word_tokens_unseen_frac = round(sum(w not in tr.vocab for w in flat) / max(1, len(flat)), 4)
+    for n in (2, 3, 4):
+        grams = [g for t in toks for g in ngrams(t, n)]
+        rep.ngrams_in_train_frac[str(n)] = round(sum(g in tr.ngrams[n] for g in grams) / max(1, len(grams)), 4)
+    rep.sentences_in_train = sum(_sentence_key(r["text_norm"]) in tr.sentences for r in hr)
+    hand = records.get(f"handwritten_{name}")
+    if hand is None and name in ("dev", "test") and root is not None and (root / "mini_corpus.json").exists():
+        from data_prep.sentences import BUNDLED_V1  # a corpus made before the records (version 1)
+
+        hand = list(BUNDLED_V1)
+    if hand is not None:
+        hand_keys = {_sentence_key(h) for h in hand}
+        rep.handwritten_sentences = len(hand_keys)
+        rep.handwritten_in_train = len(hand_keys & tr.sentences)
+        used = sum(_sentence_key(r["text_orig"]) in hand_keys for r in hr)
+        rep.template_frac = round(1 - used / max(1, len(hr)), 4)
+    listed = records.get(f"{name}_only_words")
+    if listed is not None:
+        lw = {w.lower() for w in listed}
+        rep.heldout_words_listed = len(lw)
+        rep.heldout_words_in_train = len(lw & tr.vocab)
+        rep.heldout_words_used = len(lw & vocab)
 
 
 # ----------------------------------------------------------------------------- report

@@ -94,7 +94,7 @@ def test_heldout_text_never_occurs_in_training():
 
 
 def test_audio_has_random_leading_silence_and_no_clipping(tiny_corpus):
-    from data_prep.check import _silences
+    from data_prep.check_audio import _silences
 
     res = [_silences(str(w)) for w in sorted((tiny_corpus / "LibriTTS").glob("*/*/*/*.wav"))]
     leads = [r[0] for r in res]
