@@ -36,7 +36,7 @@ import numpy as np
 
 from core.io import atomic_write_text, iter_jsonl
 from core.logs import setup_logging
-from data_prep.check_audio import PEAK_LIMIT, audio_stats, speaker_features
+from data_prep.check_audio import LIMITER_PEAK, audio_stats, speaker_features
 from data_prep.libritts import read_manifest
 
 log = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ def format_report(rep: LeakageReport) -> str:
         a = rep.audio
         lines += ["", f"audio ({a['files']} files): leading silence median {a['lead_silence_ms_median']} ms "
                       f"(p10 {a['lead_silence_ms_p10']}, p90 {a['lead_silence_ms_p90']}), trailing median "
-                      f"{a['trail_silence_ms_median']} ms; peak >= {PEAK_LIMIT}: {100 * a['peak_limited_frac']:.1f} % "
+                      f"{a['trail_silence_ms_median']} ms; peak >= {LIMITER_PEAK}: {100 * a['peak_limited_frac']:.1f} % "
                       f"of files, >= 0.999: {100 * a['peak_0999_frac']:.1f} % (max peak {a['peak_max']})"]
     if rep.corpus:
         lines += ["", "corpus: " + ", ".join(f"{k}={v}" for k, v in rep.corpus.items())]

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-__all__ = ["speaker_features", "audio_stats", "PEAK_LIMIT"]
+__all__ = ["speaker_features", "audio_stats", "LIMITER_PEAK"]
 
-PEAK_LIMIT = 0.99           # a file whose peak reaches this has hit the limiter
+LIMITER_PEAK = 0.99     # a file whose peak reaches this has hit the limiter
 
 
 def speaker_features(rows: dict[str, list[dict]], audio: bool, speaker_sim: bool, f0_files: int
@@ -83,6 +83,6 @@ def audio_stats(all_rows: list[dict]) -> dict[str, Any]:
             "lead_silence_ms_p10": round(1000 * float(np.percentile(lead, 10))),
             "lead_silence_ms_p90": round(1000 * float(np.percentile(lead, 90))),
             "trail_silence_ms_median": round(1000 * statistics.median(trail)),
-            "peak_limited_frac": round(sum(p >= PEAK_LIMIT for p in peaks) / len(peaks), 4),
+            "peak_limited_frac": round(sum(p >= LIMITER_PEAK for p in peaks) / len(peaks), 4),
             "peak_0999_frac": round(sum(p >= 0.999 for p in peaks) / len(peaks), 4),
             "peak_max": round(max(peaks), 4)}

@@ -13,11 +13,12 @@ Subsets: ``train-clean-100``, ``dev-clean``, ``test-clean``, built for zero-shot
 
 * voices: every speaker is an espeak-ng *timbre* (a variant, +m2, +f3, +Annie, ...) at a pitch (-p) and
   speed (-s). The timbres of the test speakers, those of the dev speakers (an unseen-speaker validation
-  split) and those of training are disjoint (:data:`TIMBRES`: variants grouped by a speaker encoder's
-  similarity, a group never split across subsets), and dev/test speakers sit in pitch/speed cells no
-  training speaker uses (:func:`cell_of`; the grid interleaves, so held-out voices are inside the
-  training range, not beyond it). Variants espeak-ng would silently replace by its default voice, or
-  two variants giving the same audio, stop the build (:func:`check_voices`);
+  split) and those of training are disjoint (:data:`data_prep.mini_plan.TIMBRES`: variants grouped by a
+  speaker encoder's similarity, a group never split across subsets), and dev/test speakers sit in
+  pitch/speed cells no training speaker uses (:func:`data_prep.mini_plan.cell_of`; the grid interleaves,
+  so held-out voices are inside the training range, not beyond it). Variants espeak-ng would silently
+  replace by its default voice, or two variants giving the same audio, stop the build
+  (:func:`data_prep.mini_voice.check_voices`);
 * accent: one accent (``en-us``) for every speaker by default, so the phonemes (en-us) match what was
   spoken; ``--accents per-speaker`` spreads 8 English accents over the speakers instead and writes
   ``accents.tsv`` for the phonemes stage (``--speaker-languages``). Measured on the same 32 speakers
@@ -36,137 +37,36 @@ Subsets: ``train-clean-100``, ``dev-clean``, ``test-clean``, built for zero-shot
 ``mini_corpus.json`` records every setting (sizes, seed, timbres, cells, levels, the espeak-ng
 version, the held-out word lists and hand-written sentences): :mod:`data_prep.check` reads it.
 
+The plan (speakers, texts, levels) is data_prep/mini_plan.py, the espeak-ng voices data_prep/mini_voice.py.
 Deterministic for a seed (every random choice is made up front from ``random.Random(seed)``).
 Resumable: an utterance whose wav exists is kept (wav files are written last and atomically).
 """
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import math
 import os
-import random
 import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
-import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from data_prep.audio import audio_info, resample, rms, save_audio
 from core.io import atomic_write_text
 from core.logs import setup_logging
-from data_prep.sentences import handwritten, heldout_words, make_sentences
+from data_prep.audio import audio_info, save_audio
+from data_prep.mini_plan import (ACCENTS_FILE, BUNDLED_FRACTION, CORPUS_VERSION, LEAD_SILENCE_S, LEVEL_DB,
+                                 LEVEL_JITTER_DB, MEAN_UTT_SECONDS, PEAK_LIMIT, PITCH_BANDS, PITCH_RANGE, SAMPLE_RATE,
+                                 SENTINEL, SIZES, SPEED_BANDS, SPEED_RANGE, SUBSETS, TIMBRES, TRAIL_SILENCE_S,
+                                 AccentPolicy, CorpusSize, Speaker, UttJob, is_heldout_cell, plan_corpus)
+from data_prep.mini_voice import check_voices, espeak_ng_version, synthesize
+from data_prep.sentences import handwritten, heldout_words
 
 log = logging.getLogger(__name__)
-
-CORPUS_VERSION = "2"
-SAMPLE_RATE = 24_000
-ESPEAK_RATE = 22_050
-SUBSETS: tuple[str, str, str] = ("train-clean-100", "dev-clean", "test-clean")
-SPLIT_OF_SUBSET = dict(zip(SUBSETS, ("train", "dev", "test")))
-SENTINEL = ".ndvq_complete"
-ACCENTS_FILE = "accents.tsv"
-AccentPolicy = Literal["single", "per-speaker"]
-DEFAULT_ACCENT = "en-us"
-ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
-# espeak-ng 1.51 ignores the variant of "en-gb+m2" (every en-gb+variant is the plain en-gb voice: a
-# silent substitution check_voices catches); its "en" voice is the same accent and takes variants
-ESPEAK_VOICE_NAME = {"en-gb": "en"}
-
-# espeak-ng 1.51 variants by subset and gender. Chosen from a survey of all 102 variants (3 sentences
-# each, resemblyzer speaker embeddings, en-us): robotic/whispering ones left out; variants closer than
-# 0.93 cosine similarity form one group and a group stays within one subset; the held-out variants
-# are those least similar to any training variant (nearest training variant 0.74-0.82 for test).
-# Identical audio (klatt = klatt6 = caleb) and near-copies (steph2/steph3, Gene/Gene2, ...) are used
-# once at most. Female variants are few, so training reuses them at other pitches/speeds.
-TIMBRES: dict[str, dict[str, tuple[str, ...]]] = {
-    "test": {"M": ("Marco", "travis", "david", "Storm"), "F": ("Andrea", "anika", "grandma", "Alicia")},
-    "dev": {"M": ("sandro", "AnxiousAndy"), "F": ("shelby", "belinda")},
-    "train": {"M": ("m2", "m3", "m5", "m6", "m7", "m8", "klatt", "klatt3", "klatt4", "Michael", "iven", "Gene",
-                    "benjamin", "rob", "RicishayMax", "Mario", "pedro", "quincy", "victor", "norbert", "Denis",
-                    "antonio", "Jacky", "paul"),
-              "F": ("f1", "f2", "f3", "f4", "f5", "aunty", "steph", "Annie", "linda")},
-}
-# pitch (-p) ranges by gender, speed (-s, wpm): a grid of 6 pitch x 4 speed cells; the held-out
-# cells (dev/test) are interleaved with the training ones
-PITCH_RANGE = {"M": (10, 70), "F": (30, 90)}
-SPEED_RANGE = (130, 202)
-PITCH_BANDS, SPEED_BANDS = 6, 4
-LEVEL_DB = (-30.0, -23.0)  # speaker RMS level on the speech; espeak's crest factor is <= ~21 dB
-LEVEL_JITTER_DB = 0.5
-PEAK_LIMIT = 0.95
-LEAD_SILENCE_S = (0.1, 0.45)
-TRAIL_SILENCE_S = (0.1, 0.3)
-BUNDLED_FRACTION = {"train": 0.15, "dev": 0.3, "test": 0.4}
-MEAN_UTT_SECONDS = 5.0  # used to turn --hours into a number of utterances
-
-
-@dataclass(frozen=True)
-class CorpusSize:
-    """How many speakers and utterances each subset gets (dev speakers are unseen in training)."""
-    train_speakers: int
-    test_speakers: int
-    dev_speakers: int
-    train_utts: int  # per training speaker
-    dev_utts: int  # per dev speaker
-    test_utts: int  # per test speaker
-    train_chapters: int = 2
-
-
-SIZES: dict[str, CorpusSize] = {
-    "tiny": CorpusSize(train_speakers=4, test_speakers=2, dev_speakers=2, train_utts=6, dev_utts=3, test_utts=4),
-    "default": CorpusSize(train_speakers=40, test_speakers=8, dev_speakers=8, train_utts=46, dev_utts=8,
-                          test_utts=12, train_chapters=3),
-}
-
-
-@dataclass(frozen=True)
-class Speaker:
-    """One synthetic speaker: an espeak voice with its settings."""
-    id: str
-    voice: str  # the accent (espeak language voice)
-    variant: str  # the timbre
-    gender: str  # "M" or "F"
-    pitch: int
-    speed: int
-    gap: int
-    level_db: float
-    split: str = "train"
-    cell: tuple[int, int] = (0, 0)  # (pitch band, speed band)
-
-    def espeak_args(self) -> list[str]:
-        return ["-v", self.espeak_voice(), "-p", str(self.pitch), "-s", str(self.speed), "-g", str(self.gap)]
-
-    def espeak_voice(self) -> str:
-        return f"{ESPEAK_VOICE_NAME.get(self.voice, self.voice)}+{self.variant}"
-
-    def describe(self) -> str:
-        return f"{self.voice}+{self.variant} p{self.pitch} s{self.speed} g{self.gap}"
-
-
-@dataclass(frozen=True)
-class UttJob:
-    """One utterance to synthesize."""
-    subset: str
-    speaker: Speaker
-    chapter: str
-    utt_id: str
-    text_orig: str
-    text_norm: str
-    lead_s: float = 0.0
-    trail_s: float = 0.0
-    level_db: float = -25.0
-
-    def wav_path(self, root: Path) -> Path:
-        return root / "LibriTTS" / self.subset / self.speaker.id / self.chapter / f"{self.utt_id}.wav"
 
 
 @dataclass
@@ -179,166 +79,6 @@ class CorpusStats:
     seconds: float
     synthesized: int  # utterances synthesized in this run (the others were already there)
     limited: int = 0  # utterances (of this run) whose level was lowered to keep the peak under PEAK_LIMIT
-
-
-def is_heldout_cell(cell: tuple[int, int]) -> bool:
-    """Held-out (dev/test) cells of the pitch x speed grid: 6 of 24, each surrounded by training cells."""
-    return (cell[0] + 2 * cell[1]) % 4 == 1
-
-
-def cell_of(gender: str, pitch: int, speed: int) -> tuple[int, int]:
-    lo, hi = PITCH_RANGE[gender]
-    pb = min(PITCH_BANDS - 1, max(0, (pitch - lo) * PITCH_BANDS // (hi - lo)))
-    sb = min(SPEED_BANDS - 1, max(0, (speed - SPEED_RANGE[0]) * SPEED_BANDS // (SPEED_RANGE[1] - SPEED_RANGE[0])))
-    return pb, sb
-
-
-def _in_cell(gender: str, cell: tuple[int, int], rng: random.Random) -> tuple[int, int]:
-    """A (pitch, speed) inside ``cell``, away from its edges (so neighbours stay apart)."""
-    lo, hi = PITCH_RANGE[gender]
-    pw = (hi - lo) / PITCH_BANDS
-    sw = (SPEED_RANGE[1] - SPEED_RANGE[0]) / SPEED_BANDS
-    p0, s0 = lo + cell[0] * pw, SPEED_RANGE[0] + cell[1] * sw
-    pitch = rng.randint(math.ceil(p0 + 2), math.floor(p0 + pw - 2))
-    speed = rng.randint(math.ceil(s0 + 3), math.floor(s0 + sw - 3))
-    assert cell_of(gender, pitch, speed) == cell
-    return pitch, speed
-
-
-def make_speakers(size: CorpusSize, rng: random.Random, accents: AccentPolicy = "single") -> list[Speaker]:
-    """Training, dev and test speakers (in that order) from disjoint timbres and pitch/speed cells."""
-    cells = [(p, s) for p in range(PITCH_BANDS) for s in range(SPEED_BANDS)]
-    heldout_cells = [c for c in cells if is_heldout_cell(c)]
-    train_cells = [c for c in cells if not is_heldout_cell(c)]
-    speakers: list[Speaker] = []
-    for split, n in (("train", size.train_speakers), ("dev", size.dev_speakers), ("test", size.test_speakers)):
-        pools = {g: list(TIMBRES[split][g]) for g in ("M", "F")}
-        cell_pools = {g: list(train_cells if split == "train" else heldout_cells) for g in ("M", "F")}
-        for g in ("M", "F"):
-            rng.shuffle(pools[g])
-            rng.shuffle(cell_pools[g])
-        for i in range(n):
-            g = "F" if i % 2 else "M"
-            k = i // 2
-            variant = pools[g][k % len(pools[g])]
-            cell = cell_pools[g][k % len(cell_pools[g])]
-            pitch, speed = _in_cell(g, cell, rng)
-            idx = len(speakers)
-            voice = ACCENTS[rng.randrange(len(ACCENTS))] if accents == "per-speaker" else DEFAULT_ACCENT
-            speakers.append(Speaker(id=str(100 + 3 * idx), voice=voice, variant=variant, gender=g, pitch=pitch,
-                                    speed=speed, gap=rng.randint(0, 2),
-                                    level_db=round(rng.uniform(*LEVEL_DB), 1), split=split, cell=cell))
-    return speakers
-
-
-def plan_corpus(size: CorpusSize, seed: int, accents: AccentPolicy = "single") -> tuple[list[Speaker], list[UttJob]]:
-    """Decide everything (speakers, chapters, sentences, ids, silences, levels) from the seed."""
-    rng = random.Random(seed)
-    speakers = make_speakers(size, rng, accents)
-    plan: list[tuple[str, Speaker, int, int]] = []  # subset, speaker, n_utts, n_chapters
-    per_split = {"train": (size.train_utts, size.train_chapters), "dev": (size.dev_utts, 1),
-                 "test": (size.test_utts, 1)}
-    for subset in SUBSETS:
-        split = SPLIT_OF_SUBSET[subset]
-        n_utts, n_chap = per_split[split]
-        plan += [(subset, s, n_utts, n_chap) for s in speakers if s.split == split]
-    sentences = {split: iter(make_sentences(sum(p[2] for p in plan if SPLIT_OF_SUBSET[p[0]] == split),
-                                            seed + k, BUNDLED_FRACTION[split], split=split))
-                 for k, split in enumerate(("train", "dev", "test"))}
-    jobs: list[UttJob] = []
-    next_chapter = 1000
-    for subset, spk, n_utts, n_chap in plan:
-        per_chapter = [n_utts // n_chap + (1 if c < n_utts % n_chap else 0) for c in range(n_chap)]
-        for count in per_chapter:
-            chapter = str(next_chapter)
-            next_chapter += 7
-            para, sent = 0, 0
-            for _ in range(count):
-                orig, norm = next(sentences[SPLIT_OF_SUBSET[subset]])
-                jobs.append(UttJob(subset, spk, chapter, f"{spk.id}_{chapter}_{para:06d}_{sent:06d}", orig, norm,
-                                   lead_s=round(rng.uniform(*LEAD_SILENCE_S), 3),
-                                   trail_s=round(rng.uniform(*TRAIL_SILENCE_S), 3),
-                                   level_db=round(spk.level_db + rng.uniform(-LEVEL_JITTER_DB, LEVEL_JITTER_DB), 2)))
-                sent += 1
-                if rng.random() < 0.35:
-                    para, sent = para + 1, 0
-    return speakers, jobs
-
-
-# ----------------------------------------------------------------------------- espeak-ng
-def espeak_ng_version() -> str:
-    """``espeak-ng --version``'s version number (e.g. ``"1.51"``)."""
-    out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=False).stdout
-    parts = out.split()
-    return parts[parts.index("text-to-speech:") + 1] if "text-to-speech:" in parts else out.strip()
-
-
-def _espeak(args: list[str], text: str) -> bytes:
-    cmd = ["espeak-ng", *args, "--stdout", text]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
-    if proc.returncode != 0 or len(proc.stdout) <= 44:
-        raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.decode(errors='replace').strip()}")
-    return proc.stdout
-
-
-_PROBE = "A quick test of this voice, with a few words."
-
-
-def check_voices(voices: list[str]) -> None:
-    """Fail if espeak-ng silently substitutes a voice (``en-us+bogus`` sounds exactly like ``en-us``:
-    the variant is missing) or two different voices give identical audio."""
-    base: dict[str, bytes] = {}
-    audio: dict[bytes, str] = {}
-    bad: list[str] = []
-    for v in sorted(set(voices)):
-        lang, _, variant = v.partition("+")
-        if lang not in base:
-            base[lang] = _espeak(["-v", lang], _PROBE)
-        wav = _espeak(["-v", v], _PROBE)
-        if variant and wav == base[lang]:
-            bad.append(f"{v} sounds exactly like {lang} (variant {variant!r} missing: espeak-ng substitutes it)")
-        elif wav in audio:
-            bad.append(f"{v} sounds exactly like {audio[wav]}")
-        audio.setdefault(wav, v)
-    if bad:
-        raise RuntimeError("espeak-ng voice problems (speakers would not be distinct): " + "; ".join(bad))
-
-
-def _trim(wav: np.ndarray, sr: int, threshold_db: float = -45.0, pad_s: float = 0.03) -> np.ndarray:
-    """Cut leading/trailing silence, keeping ``pad_s`` seconds (onsets and decays) on each side."""
-    frame = int(0.01 * sr)
-    n = len(wav) // frame
-    if n == 0:
-        return wav
-    energy = 20 * np.log10(np.sqrt(np.mean(wav[: n * frame].reshape(n, frame) ** 2, axis=1)) + 1e-9)
-    voiced = np.flatnonzero(energy > threshold_db + 20 * np.log10(np.max(np.abs(wav)) + 1e-9))
-    if voiced.size == 0:
-        return wav
-    pad = int(pad_s * sr)
-    return wav[max(0, voiced[0] * frame - pad): min(len(wav), (voiced[-1] + 1) * frame + pad)]
-
-
-def synthesize(text: str, speaker: Speaker, level_db: float | None = None, lead_s: float = 0.0,
-               trail_s: float = 0.0) -> tuple[np.ndarray, bool]:
-    """Speak ``text`` with ``speaker``: float32 mono 24 kHz audio and whether the level had to be lowered.
-
-    The speech is trimmed, brought to ``level_db`` dBFS RMS (measured on the speech, not the padding) and
-    padded with ``lead_s`` / ``trail_s`` seconds of silence. The gain is lowered, never clipped, if the
-    peak would exceed :data:`PEAK_LIMIT` (``True`` is returned then).
-    """
-    wav, sr = sf.read(io.BytesIO(_espeak(speaker.espeak_args(), text)), dtype="float32")
-    wav = resample(_trim(wav, sr), sr, SAMPLE_RATE)
-    level = rms(wav)
-    limited = False
-    if level > 0:
-        gain = 10.0 ** ((speaker.level_db if level_db is None else level_db) / 20.0) / level
-        peak = float(np.max(np.abs(wav))) * gain
-        if peak > PEAK_LIMIT:
-            gain *= PEAK_LIMIT / peak
-            limited = True
-        wav = wav * gain
-    pad = lambda s: np.zeros(int(round(s * SAMPLE_RATE)), np.float32)
-    return np.concatenate([pad(lead_s), wav.astype(np.float32), pad(trail_s)]), limited
 
 
 def _run_job(job: UttJob, root: Path) -> tuple[float, bool, bool]:

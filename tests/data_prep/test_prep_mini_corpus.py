@@ -9,8 +9,10 @@ import pytest
 import soundfile as sf
 
 from data_prep.check import words
-from data_prep.mini_corpus import (ACCENTS_FILE, PEAK_LIMIT, SIZES, SUBSETS, TIMBRES, CorpusSize, build_corpus,
-                                   cell_of, check_voices, is_heldout_cell, plan_corpus, size_from_args)
+from data_prep.mini_corpus import build_corpus, size_from_args
+from data_prep.mini_plan import (ACCENTS_FILE, PEAK_LIMIT, SIZES, SUBSETS, TIMBRES, CorpusSize, cell_of, is_heldout_cell,
+                                 plan_corpus)
+from data_prep.mini_voice import check_voices
 from data_prep.sentences import handwritten, heldout_words
 
 

@@ -23,7 +23,6 @@ import io
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -43,7 +42,7 @@ __all__ = ["espeak_phone_starts", "phone_starts_from_durations", "match_phones",
 def espeak_phone_starts(job, check_cli: bool = True) -> Optional[list[tuple[float, str]]]:
     """[(start seconds in the corpus wav, IPA phone)] of a mini corpus UttJob, or None if the library's
     audio differs from the command line's (then the times would not describe the corpus audio)."""
-    from data_prep.mini_corpus import _espeak, _trim
+    from data_prep.mini_voice import _espeak, _trim
     import soundfile as sf
 
     sp = job.speaker
@@ -97,7 +96,7 @@ def summarize(err: np.ndarray) -> dict:
 
 def measure(durations_file: str, phonemes_file: str, corpus_dir: str, frame_rate: Optional[float] = None,
             check_cli: bool = True, limit: Optional[int] = None) -> dict:
-    from data_prep.mini_corpus import CorpusSize, plan_corpus
+    from data_prep.mini_plan import CorpusSize, plan_corpus
     corpus = json.loads((Path(corpus_dir) / "mini_corpus.json").read_text())
     _, jobs = plan_corpus(CorpusSize(**corpus["size"]), int(corpus["seed"]), corpus.get("accent_policy", "single"))
     job_of = {j.utt_id: j for j in jobs}
