@@ -1,3 +1,4 @@
+# long: five sections that share one set-up (model, clip, thread setting) and one results table
 """Codec inference benchmark: speed vs EnCodec, long-file memory, tokenization throughput.
 
     python benchmarks/bench_codec_inference.py [--threads 1] [--repeats 5] [--long-minutes 60]

@@ -36,6 +36,7 @@ VARIANTS = {
 }
 
 
+# long: one measurement protocol (variants trained in turn, then scored and tabled), read top to bottom
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=6)

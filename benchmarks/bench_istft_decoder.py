@@ -63,6 +63,7 @@ def build(spec: str):
     return cfg, model, opt, build_mel_loss(cfg)
 
 
+# long: one measurement protocol (same process, interleaved rounds, then the table), read top to bottom
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=5, help="timed training steps per variant")

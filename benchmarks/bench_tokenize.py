@@ -175,6 +175,7 @@ def differences(a: Path, b: Path, subsets, paths: bool = True) -> list[str]:
     return bad
 
 
+# long: one measurement protocol (quiet-machine wait, interleaved runs, byte comparison, table), read top to bottom
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--old-rev", default="33d6828", help="git revision of the old path (run.sh + code)")

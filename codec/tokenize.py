@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from core.io import atomic_write_text, read_jsonl
-
 from core.runtime import usable_cores
 
 from .code_dump import DumpWriter, make_header, plan_shards

@@ -28,10 +28,9 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from .config import save_config
+from .hub import CONFIG_FILE, WEIGHTS_FILE
 
 CHECKPOINT_DIR = "checkpoints"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 _STEP_RE = re.compile(r"^step-(\d{8,})$")
 
 

@@ -5,7 +5,9 @@ import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-MODEL_FILES = ("config.json", "model.safetensors")
+CONFIG_FILE = "config.json"           # a model directory: its record (resolved config + what the model adds)
+WEIGHTS_FILE = "model.safetensors"     # ... and its state dict
+MODEL_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 
 
 def is_hub_id(spec: Union[str, os.PathLike]) -> bool:
