@@ -99,7 +99,7 @@ class DemoBackend:
         self.synth = None
         self.synth_error: Optional[str] = None
         try:
-            from .synthesize import Synthesizer
+            from .synthesizer import Synthesizer
             self.synth = Synthesizer.from_pretrained(codec=codec_dir, ar=ar_dir, nar=nar_dir, device=device,
                                                      exp_dir=exp_dir)
         except Exception as e:  # the codec tab still works without a TTS
