@@ -143,12 +143,13 @@ def synthesis_rtf(codec_dir: str, seconds: float, batches: list[int]) -> dict:
     import numpy as np
     from codec.api import Codec
     from tts.build import build_model
-    from tts.synthesize import Synthesizer, load_frontend_for
+    from data_prep.frontend import TextFrontend
+    from tts.synthesizer import Synthesizer
     codec = Codec.from_pretrained(codec_dir)
     cfg = ModelConfig(**SIZES["mini"], dropout=0.0, codebook_size=codec.codebook_size, n_q=min(8, codec.n_q))
     torch.manual_seed(0)
     ar, nar = build_model(cfg, "ar").eval(), build_model(cfg, "nar").eval()
-    syn = Synthesizer(codec, ar, nar, load_frontend_for(None))
+    syn = Synthesizer(codec, ar, nar, TextFrontend.default())
     # Random weights: the length is forced to the expected length (min = max length factor 1), i.e.
     # the prompt's frames per phoneme x the sentence's phonemes (about `seconds` of speech here).
     rng = np.random.default_rng(0)

@@ -50,7 +50,6 @@ __all__ = ["FrontendMismatch", "FrontendSettings", "TextFrontend", "SYMBOLS", "S
 
 TOKENS_FILE = "tokens.txt"
 SETTINGS_FILE = "frontend.json"
-LEGACY_SYMBOLS_VERSION = "legacy"  # a tokens.txt without frontend.json
 
 
 # espeak-ng voices whose phones the symbol table covers: the accents a front end may be set to
@@ -141,20 +140,15 @@ class TextFrontend:
 
     @classmethod
     def load(cls, dir: str | os.PathLike) -> "TextFrontend":
-        """Read ``dir/tokens.txt`` + ``dir/frontend.json``.
-
-        A directory with only ``tokens.txt`` (made before the front end existed) loads with a warning,
-        ``symbols_version="legacy"`` and default settings otherwise.
-        """
+        """Read ``dir/tokens.txt`` + ``dir/frontend.json`` (both written by `save`)."""
         dir = Path(dir)
         tokens, settings_file = dir / TOKENS_FILE, dir / SETTINGS_FILE
         if not tokens.exists():
             raise FileNotFoundError(f"{tokens} not found: not a phonemes directory (run the phonemes stage)")
         table = SymbolTable.load(tokens)
         if not settings_file.exists():
-            log.warning("%s has no %s (made before the front end was versioned): assuming en-us defaults",
-                        dir, SETTINGS_FILE)
-            return cls(table, FrontendSettings(symbols_version=LEGACY_SYMBOLS_VERSION, normalizer_version="legacy"))
+            raise FileNotFoundError(f"{settings_file} not found: {dir} has a symbol table but not the front end's "
+                                    f"settings; run the phonemes stage (python -m data_prep.phonemes) again")
         try:
             meta = json.loads(settings_file.read_text(encoding="utf-8"))
             settings = FrontendSettings.from_dict(meta["settings"])

@@ -25,7 +25,6 @@ from core.io import iter_jsonl, write_jsonl
 from core.logs import setup_logging
 from data_prep.frontend import TextFrontend
 from data_prep.libritts import read_manifest
-from data_prep.symbols import NON_PHONES  # noqa: F401  (re-exported: tts.data reads it from here)
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from codec.code_dump import CodeDump
 from core.seeding import Stream, stream_rng, stream_seed
-from data_prep.phonemes import NON_PHONES
+from data_prep.symbols import NON_PHONES
 
 from .align.durations import read_durations
 from .batch import TTSBatch

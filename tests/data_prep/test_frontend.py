@@ -54,11 +54,11 @@ def test_edited_files_are_detected(fe, tmp_path):
         TextFrontend.load(tmp_path)
 
 
-def test_legacy_dir_without_settings_loads_with_warning(tmp_path, caplog):
+def test_dir_without_settings_is_a_one_line_error(tmp_path):
     SymbolTable().save(tmp_path / "tokens.txt")
-    with caplog.at_level(logging.WARNING, logger="data_prep.frontend"):
-        fe = TextFrontend.load(tmp_path)
-    assert "frontend.json" in caplog.text and fe.settings.symbols_version == "legacy"
+    with pytest.raises(FileNotFoundError, match="frontend.json not found.*phonemes stage") as e:
+        TextFrontend.load(tmp_path)
+    assert "\n" not in str(e.value)
     with pytest.raises(FileNotFoundError, match="tokens.txt"):
         TextFrontend.load(tmp_path / "nowhere")
 

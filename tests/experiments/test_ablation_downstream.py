@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from data_prep.frontend import TextFrontend
 from experiments.ablation import downstream as D
 from experiments.ablation.__main__ import main
 from experiments.ablation.plan import Run, mark_trained, variant
@@ -56,7 +57,7 @@ def setup(tmp_path, monkeypatch):
         (data / sub).mkdir(parents=True)
     for subset in ("train-clean-100", "test-clean"):
         (data / "manifests" / f"{subset}.jsonl").write_text("{}\n")
-    (data / "phonemes" / "tokens.txt").write_text("<pad> 0\n")
+    TextFrontend.default().save(data / "phonemes")
     out = tmp_path / "out"
     stub = tmp_path / "run_stub.sh"
     stub.write_text(STUB)

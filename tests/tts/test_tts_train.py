@@ -69,7 +69,7 @@ def test_run_writes_layout_and_loadable_model(reference, part):
     assert loaded.part == part and loaded.meta["codec_sha256"] == SHA
     assert loaded.meta["codec"] == {"sample_rate": 24000, "frame_rate": 75.0, "n_q": 4, "codebook_size": 16}
     assert loaded.config.model.codebook_size == 16                # taken from the dump
-    assert "fingerprint" in loaded.meta["frontend"] or "tokens_sha256" in loaded.meta["frontend"]
+    assert "fingerprint" in loaded.meta["frontend"]
     assert loaded.config.optim.lr == (2e-3 if part == "nar" else 3e-3)   # the part section applied
     assert loaded.config.ar == {} and loaded.config.nar == {}
     summary = json.loads((exp / "train_summary.json").read_text())

@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 
 from codec.code_dump import DumpWriter, make_header, plan_shards
-from data_prep.symbols import SymbolTable
+from data_prep.frontend import TextFrontend
 
 FRAME_RATE = 75.0
 PHONES = ("h", "ə", "l", "oʊ", "w", "ɜː", "d", "s", "t", "æ", "k", "m", "n", "iː", "ɪ", "p")
@@ -85,5 +85,5 @@ def write_dump(root: str | Path, n_speakers: int = 4, per_speaker: int = 4, n_q:
     writer.finalize(len(plan))
     write_durations(root / "durations" / f"{subset}.jsonl", rows, np.random.default_rng([seed, 1]))
     (root / "phonemes").mkdir(parents=True, exist_ok=True)
-    SymbolTable().save(root / "phonemes" / "tokens.txt")
+    TextFrontend.default().save(root / "phonemes")
     return dump_dir
