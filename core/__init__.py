@@ -10,6 +10,8 @@
     distrib.py     the few collectives the quantizers need (no-ops in one process)
     checkpoint.py  training step directories and model directories (config.json + model.safetensors)
     hub.py         model arguments that are a local directory or a Hugging Face Hub id
-    trainer.py     the training skeleton and its pieces: accelerator, resume, checkpoints, budget,
-                   non-finite steps, loss log, learning-rate schedules, debug hooks
+    training.py    TrainingRun, the loop skeleton every train.py runs in: accelerator, resume,
+                   checkpoints, budget, non-finite steps, summary; run_cli (one ending for the CLIs)
+    trainer.py     its pieces: accelerator, budget, step guard, loss log, lr schedules, debug hooks
+    lazy.py        package faces that import on first use (`from codec import Codec` loads torch then)
 """

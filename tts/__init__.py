@@ -22,27 +22,15 @@ import core.runtime before torch).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from core.lazy import lazy_face
 
 _EXPORTS = {
-    "Synthesizer": "tts.synthesizer",
-    "SynthesisResult": "tts.synthesizer",
-    "SamplingConfig": "tts.sampling",
-    "TTSConfig": "tts.config",
-    "load_tts_model": "tts.checkpoint",
+    "Synthesizer": "synthesizer",
+    "SynthesisResult": "synthesizer",
+    "SamplingConfig": "sampling",
+    "TTSConfig": "config",
+    "load_tts_model": "checkpoint",
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tts' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

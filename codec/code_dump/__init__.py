@@ -14,8 +14,7 @@ json only.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from core.lazy import lazy_face
 
 _EXPORTS = {
     "FORMAT_NAME": "format", "FORMAT_VERSION": "format", "DTYPE": "format", "MAX_CODEBOOK_SIZE": "format",
@@ -29,16 +28,4 @@ _EXPORTS = {
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS)

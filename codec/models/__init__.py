@@ -12,8 +12,7 @@ Names are imported on first use (PEP 562).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from core.lazy import lazy_face
 
 _EXPORTS = {
     "NDVQCodec": "ndvq_codec",
@@ -21,16 +20,4 @@ _EXPORTS = {
 }
 
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_face(__name__, _EXPORTS)
