@@ -150,7 +150,28 @@ class StreamingStack:
 DEFAULT_CHUNK_FRAMES = 750      # canonical window: 10 s at 75 Hz
 
 
-class ChunkedEncoder:
+class _ChunkedStack:
+    """pre stack -> LSTM (state carried) -> post stack, each in canonical windows of `chunk` frames:
+    the shape of both the encoder and the decoder."""
+
+    def __init__(self, engine, side, name: str, chunk: int):
+        self.engine = engine
+        self.pre = StreamingStack(side.pre, engine.reach(f"{name}_pre"), chunk)
+        self.post = StreamingStack(side.post, engine.reach(f"{name}_post"), chunk)
+        self.lstm, self.state = side.lstm, None
+
+    def _windows(self, x: Optional[torch.Tensor], final: bool) -> Iterator[list[torch.Tensor]]:
+        """For each window the pre stack completes: what the post stack completes with it."""
+        pieces = self.pre.push(x, final)
+        if final and not pieces:
+            pieces = [None]
+        for i, h in enumerate(pieces):
+            if h is not None and self.lstm is not None:
+                h, self.state = self.lstm(h, self.state, return_state=True)
+            yield self.post.push(h, final and i == len(pieces) - 1)
+
+
+class ChunkedEncoder(_ChunkedStack):
     """Stream scaled audio in ([1, 1, n] blocks of any size, then final=True), codes out.
 
     Every stage works on canonical windows of `chunk` frames (StreamingStack), the LSTM carries its
@@ -159,46 +180,22 @@ class ChunkedEncoder:
     """
 
     def __init__(self, engine, n_q: int, chunk: int = DEFAULT_CHUNK_FRAMES):
-        self.engine, self.n_q = engine, n_q
-        enc = engine.model.encoder
-        self.pre = StreamingStack(enc.pre, engine.reach("enc_pre"), chunk)
-        self.post = StreamingStack(enc.post, engine.reach("enc_post"), chunk)
-        self.lstm, self.state = enc.lstm, None
+        super().__init__(engine, engine.model.encoder, "enc", chunk)
+        self.n_q = n_q
 
     def push(self, wav: Optional[torch.Tensor], final: bool = False) -> list[torch.Tensor]:
-        pieces = self.pre.push(wav, final)
-        out: list[torch.Tensor] = []
-        if final and not pieces:
-            pieces = [None]
-        for i, h in enumerate(pieces):
-            if h is not None and self.lstm is not None:
-                h, self.state = self.lstm(h, self.state, return_state=True)
-            last = final and i == len(pieces) - 1
-            out += [self.engine.quantizer.encode(z, self.n_q) for z in self.post.push(h, last)]
-        return out
+        return [self.engine.quantizer.encode(z, self.n_q) for zs in self._windows(wav, final) for z in zs]
 
 
-class ChunkedDecoder:
+class ChunkedDecoder(_ChunkedStack):
     """Stream codes in, audio (unscaled, [1, 1, frames * hop]) out, in canonical windows."""
 
     def __init__(self, engine, chunk: int = DEFAULT_CHUNK_FRAMES):
-        self.engine = engine
-        dec = engine.model.decoder
-        self.pre = StreamingStack(dec.pre, engine.reach("dec_pre"), chunk)
-        self.post = StreamingStack(dec.post, engine.reach("dec_post"), chunk)
-        self.lstm, self.state = dec.lstm, None
+        super().__init__(engine, engine.model.decoder, "dec", chunk)
 
     def push(self, codes: Optional[torch.Tensor], final: bool = False) -> list[torch.Tensor]:
         z = None if codes is None else self.engine.quantizer.decode(codes)
-        pieces = self.pre.push(z, final)
-        out: list[torch.Tensor] = []
-        if final and not pieces:
-            pieces = [None]
-        for i, h in enumerate(pieces):
-            if h is not None and self.lstm is not None:
-                h, self.state = self.lstm(h, self.state, return_state=True)
-            out += self.post.push(h, final and i == len(pieces) - 1)
-        return out
+        return [y for ys in self._windows(z, final) for y in ys]
 
 
 def iter_blocks(wav: torch.Tensor, block: int) -> Iterator[torch.Tensor]:

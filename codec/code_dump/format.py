@@ -41,6 +41,27 @@ class DumpError(ValueError):
     """A code dump that cannot be written or read as asked; the message names the file."""
 
 
+class HeaderFields:
+    """The codec facts of a dump's header (`self.header["codec"]`), for the reader and the writer."""
+    header: dict
+
+    @property
+    def n_q(self) -> int:
+        return int(self.header["codec"]["n_q"])
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.header["codec"]["codebook_size"])
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.header["codec"]["frame_rate"])
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.header["codec"]["sample_rate"])
+
+
 def shard_name(i: int) -> str:
     return f"shard-{i:05d}.npy"
 

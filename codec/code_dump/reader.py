@@ -12,13 +12,13 @@ from typing import Iterator, Optional, Union
 
 import numpy as np
 
-from .format import (HEADER_FILE, INDEX_FILE, DumpError, PathLike, _check_header, _completed_shards, _open_npy,
+from .format import (HEADER_FILE, INDEX_FILE, DumpError, HeaderFields, PathLike, _check_header, _completed_shards, _open_npy,
                      _read_json, _read_jsonl, shard_index_name, shard_name)
 
 logger = logging.getLogger(__name__)
 
 
-class CodeDump:
+class CodeDump(HeaderFields):
     """Read a dump with numpy alone. Items: (codes int16 [n_q, T], meta dict).
 
     dump_dir: the dump directory. allow_unfinalized: without index.jsonl, read the complete
@@ -53,23 +53,6 @@ class CodeDump:
             raise DumpError(f"{index_path}: duplicate utterance ids")
         self.frames: np.ndarray = np.array([r["frames"] for r in records], dtype=np.int64)
         self._shards: dict[int, np.ndarray] = {}
-
-    # metadata
-    @property
-    def n_q(self) -> int:
-        return int(self.header["codec"]["n_q"])
-
-    @property
-    def codebook_size(self) -> int:
-        return int(self.header["codec"]["codebook_size"])
-
-    @property
-    def frame_rate(self) -> float:
-        return float(self.header["codec"]["frame_rate"])
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.header["codec"]["sample_rate"])
 
     def __len__(self) -> int:
         return len(self._records)

@@ -22,7 +22,7 @@ import numpy as np
 
 from core.io import temp_file_beside
 
-from .format import (CODEC_KEYS, HEADER_FILE, INDEX_FILE, MAX_CODEBOOK_SIZE, PLAN_FILE, RESERVED_KEYS, DumpError,
+from .format import (CODEC_KEYS, HEADER_FILE, INDEX_FILE, MAX_CODEBOOK_SIZE, PLAN_FILE, RESERVED_KEYS, DumpError, HeaderFields,
                      PathLike, _atomic_write, _check_header, _completed_shards, _dumps, _normalise_header,
                      _open_npy, _read_json, _read_jsonl, shard_index_name, shard_name)
 
@@ -131,7 +131,7 @@ class ShardWriter:
             self.discard()
 
 
-class DumpWriter:
+class DumpWriter(HeaderFields):
     """A dump directory being written, possibly by several processes (one header, many shards).
 
     header: a dict with a 'codec' section (see `make_header`). If header.json exists already, its
@@ -174,14 +174,6 @@ class DumpWriter:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-
-    @property
-    def n_q(self) -> int:
-        return int(self.header["codec"]["n_q"])
-
-    @property
-    def codebook_size(self) -> int:
-        return int(self.header["codec"]["codebook_size"])
 
     def set_plan(self, plan: Sequence[Sequence[str]]) -> list[list[str]]:
         """Store the shard plan in plan.json, or check it equals the stored one (resumed job)."""
