@@ -1,4 +1,4 @@
-"""AR decoding speed of the VALL-E models (issue 9's benchmark; not a test).
+"""AR decoding speed of the VALL-E models (a benchmark, not a test).
 
     nice -n 10 .venv/bin/python benchmarks/bench_tts_decode.py                 # everything (~10 min, 2 cores)
     .venv/bin/python benchmarks/bench_tts_decode.py --sizes mini --skip-rtf    # quick look

@@ -1,6 +1,6 @@
 """Every setting of the codec, as dataclass defaults that run as they are.
 
-The defaults are the paper's model (../ndvq-spec.md: 24 kHz, SEANet 32..512 channels, strides
+The defaults are the paper's model (Niu et al., SLT 2024: 24 kHz, SEANet 32..512 channels, strides
 2, 4, 5, 8 -> 75 frames/s, 32 stages of 1024 codes x 128 dims). YAML files under
 `egs/libritts/conf/` hold only overrides: `codec_paper.yaml` (the spec's schedule) and
 `codec_mini.yaml` (a small model that learns something on 2 CPU cores in about ten minutes).

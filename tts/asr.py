@@ -6,7 +6,7 @@ Two back ends, both without any download at run time:
   model that ship inside its wheel. Given ``lm_texts`` it replaces the general LM by a trigram LM
   built from those sentences (``pocketsphinx.lm.ArpaBoLM``). That is a *constrained* setting: the
   recogniser knows which sentences can occur, so its WER is much lower than an open-vocabulary ASR
-  would give; it still rejects noise and garbled speech (measured in env-notes), and what matters is
+  would give; it still rejects noise and garbled speech, and what matters is
   that every row of a report (ground truth, codec resynthesis, TTS) is scored by the same decoder.
 * ``TransformersASR``: a local Whisper or CTC (HuBERT / wav2vec2) checkpoint directory, loaded with
   ``local_files_only=True`` (for users who have such weights; none ship with the project).

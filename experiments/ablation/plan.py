@@ -44,7 +44,7 @@ class Variant:
     why: str
 
 
-# The authors' quantizer (../ndvq-spec.md, from their fairseq code): logvar starts at 0 (sigma = 1), the
+# The authors' quantizer (as their fairseq code builds it): logvar starts at 0 (sigma = 1), the
 # codebooks move only through the optimizer (no dead-code reset), logvar gets no reconstruction gradient
 # (no sample term), the sigma^4 penalty 1e-5 summed over selected entries, codebook loss 0.25, 50 k-means
 # iterations. Written out in full so the variant is the authors' whatever the base config sets.

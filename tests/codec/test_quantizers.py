@@ -129,7 +129,7 @@ def test_logvar_init_modes():
         assert check(cb.logvar.detach()), mode
 
 
-# -- issue 8: quantizer maintenance ----------------------------------------------------------------
+# -- quantizer maintenance (dead codes, k-means init) ----------------------------------------------------------------
 def test_rvq_replaced_code_sits_on_its_pick_after_the_same_steps_ema():
     torch.manual_seed(0)
     cb = EuclideanCodebook(replace(CFG, kind="rvq", kmeans_iters=3))
