@@ -13,11 +13,12 @@ file is written for an input that fails.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
+
+from core.logs import setup_logging
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 EXIT_OK, EXIT_USAGE, EXIT_BITSTREAM = 0, 1, 2
@@ -190,8 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .tokenize import main as tokenize_main
         return tokenize_main(argv[1:])
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose, quiet=True)
     try:
         pairs = _plan(args)
     except (FileNotFoundError, ValueError) as e:

@@ -88,13 +88,15 @@ def summarize(per_item: list[dict], keys: list[str]) -> dict[str, Optional[dict[
 
 class Scorer:
     """Scores rows of (reference, degraded) pairs, in `jobs` worker processes (PESQ/STOI are
-    single-threaded C/numpy); results are collected when asked for, so decoding overlaps scoring."""
+    single-threaded C/numpy); results are collected when asked for, so decoding overlaps scoring.
+    `pool`: share another scorer's workers (this scorer then leaves them running on close)."""
 
-    def __init__(self, sample_rate: int, metrics: Sequence[str], jobs: int = 1, chunk: int = 4):
+    def __init__(self, sample_rate: int, metrics: Sequence[str], jobs: int = 1, chunk: int = 4,
+                 pool: Optional[Executor] = None):
         self.sr, self.metrics, self.chunk = sample_rate, M.check_metrics(metrics), chunk
         self.keys = M.score_keys(self.metrics)
-        self.pool: Optional[Executor] = None
-        if jobs > 1:
+        self.pool, self._owns_pool = pool, pool is None
+        if pool is None and jobs > 1:
             # spawn: a forked child of a process whose OpenMP pool is running can hang in torch
             self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker)
@@ -111,7 +113,7 @@ class Scorer:
         return summarize(per_item, self.keys)
 
     def close(self) -> None:
-        if self.pool is not None:
+        if self.pool is not None and self._owns_pool:
             self.pool.shutdown()
 
 

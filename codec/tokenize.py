@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from core.io import atomic_write_text, read_jsonl
+from core.logs import setup_logging
 from core.runtime import usable_cores
 
 from .code_dump import DumpWriter, make_header, plan_shards
@@ -376,8 +377,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose, quiet=True)
     if not args.no_progress:
         logging.getLogger("ndvq.progress").setLevel(logging.INFO)   # progress lines when stderr is a log file
     try:

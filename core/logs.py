@@ -5,10 +5,14 @@ import logging
 from typing import Optional
 
 
-def setup_logging(verbose: bool = False, rank: Optional[int] = None) -> None:
-    """Root logging of a `python -m ...` entry point: INFO (DEBUG if `verbose`); with `rank` (a
-    training process), INFO on rank 0 and WARNING elsewhere, every line naming its rank."""
-    level = logging.DEBUG if verbose else logging.INFO
+def setup_logging(verbose: bool = False, rank: Optional[int] = None, quiet: bool = False) -> None:
+    """Root logging of a `python -m ...` entry point: INFO (DEBUG if `verbose`; with `quiet`, WARNING
+    unless `verbose`, then INFO: for tools whose output is their files); with `rank` (a training
+    process), INFO on rank 0 and WARNING elsewhere, every line naming its rank."""
+    if quiet:
+        level = logging.INFO if verbose else logging.WARNING
+    else:
+        level = logging.DEBUG if verbose else logging.INFO
     if rank is None:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             datefmt="%H:%M:%S")

@@ -173,8 +173,8 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
         log.info("%s: clean rows in %.1f s", run.key, time.perf_counter() - t0)
         rob_bws = bandwidths if settings.robust_bandwidths == "all" else sorted({bandwidths[0], bandwidths[-1]})
         # a second scorer over the same worker pool, for the noisy rows' metrics
-        rob_scorer = E.Scorer(codec.sample_rate, [m for m in settings.robust_metrics if m in metrics], jobs=1)
-        rob_scorer.pool = scorer.pool
+        rob_scorer = E.Scorer(codec.sample_rate, [m for m in settings.robust_metrics if m in metrics],
+                              pool=scorer.pool)
         rob = robustness.measure(codec, wavs[: settings.robust_items], rob_bws, rob_scorer, settings.snrs_db,
                                  settings.noise_kinds, settings.latent_levels, settings.seed)
     finally:

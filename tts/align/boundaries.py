@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from core.io import atomic_write_text, read_jsonl
+from core.logs import setup_logging
 
 from .durations import read_durations
 from .espeak_timing import phone_events
@@ -137,7 +138,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="first N utterances only")
     p.add_argument("--no-cli-check", action="store_true", help="skip the library-vs-command-line audio check")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging()
     rep = measure(args.durations, args.phonemes, args.corpus, check_cli=not args.no_cli_check, limit=args.limit)
     if args.out:
         atomic_write_text(args.out, json.dumps(rep, indent=2, ensure_ascii=False) + "\n")

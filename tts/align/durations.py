@@ -26,6 +26,7 @@ import torch
 
 from core.checkpoint import WEIGHTS_FILE
 from core.io import atomic_write_text, sha256_file
+from core.logs import setup_logging
 
 from .corpus import Utterance, compute_features, dump_utterances, manifest_utterances
 from .phones import PhoneTable, split_tokens
@@ -214,7 +215,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="feature threads")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging()
     try:
         run(args.model, args.out, args.dump, args.manifest, args.phonemes, args.blank_penalty, args.workers,
             args.threads, args.split, args.pause_penalty)

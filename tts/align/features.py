@@ -13,7 +13,6 @@ describe the same 20 ms.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 

@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .phones import NON_PHONES, is_phone
+from .phones import is_phone
 
 __all__ = ["AlignmentError", "Alignment", "ctc_feasible", "forced_align", "forced_align_batch", "token_durations",
            "STRESS_MARKS"]
