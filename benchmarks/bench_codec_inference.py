@@ -231,7 +231,7 @@ torch.set_num_threads({threads})
 from codec.api import Codec
 from codec.build import build_codec
 from codec.config import CodecConfig
-from codec.streaming import encode_file_chunked
+from codec.inference.streaming import encode_file_chunked
 torch.manual_seed(0)
 c = Codec(build_codec(CodecConfig()))
 def hwm():  # VmHWM: this process's peak RSS (ru_maxrss can carry the parent's peak across exec)

@@ -4,7 +4,7 @@
 
 Variants (codec_mini.yaml + the loss terms of codec/train.py, each with its weights on):
     base      mel + time + quantizer (today's mini config)
-    phase     + IP / GD / IAF losses on the iSTFT head's phase (codec/phase_losses.PhaseLoss)
+    phase     + IP / GD / IAF losses on the iSTFT head's phase (codec/losses/phase.py PhaseLoss)
     complex   + compressed complex multi-resolution STFT loss (CompressedComplexLoss)
     stft      + multi-resolution linear STFT loss (spectral convergence + log magnitude)
     gan       + MS-STFT discriminator: generator adversarial + feature terms, and one D update a step

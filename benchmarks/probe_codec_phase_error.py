@@ -4,7 +4,7 @@
 
 Runs the codec on the first `--items` utterances of the manifest (each cut to `--seconds`, all
 codebooks, the codes' means as at inference) and prints the IP / GD / IAF losses of
-codec/phase_losses.py between the head's predicted phase and the reference's STFT phase at the head's
+codec/losses/phase.py between the head's predicted phase and the reference's STFT phase at the head's
 framing, unweighted and weighted by the reference's magnitude. pi/2 = 1.571 is a phase unrelated to
 the reference.
 """
@@ -28,7 +28,7 @@ def main() -> None:
     a = p.parse_args()
     import torch
     from data_prep.audio import load_audio
-    from codec.phase_losses import PhaseLoss
+    from codec.losses.phase import PhaseLoss
     from codec.checkpoint import load_codec
     torch.set_num_threads(1)
     model = load_codec(a.model).eval()

@@ -11,13 +11,13 @@ The package, by concept:
     models/                   the networks: NDVQCodec, SEANet, the STFT encoder, the iSTFT decoder,
                               the discriminator, convolution layers, mel features
     quantization/             residual quantizers: NDVQ's normal codebooks, the RVQ baseline, k-means
-    losses.py, phase_losses.py  training objectives
+    losses/                   training objectives: spectral, adversarial, phase (off by default)
     build.py                  build_codec: a CodecConfig -> an NDVQCodec (and the training parts)
     checkpoint.py             export_codec / load_codec: the model directory (config.json + weights)
     train.py, data.py, valid.py   training (python -m codec.train), its data, its validation
     api.py                    Codec, the user-facing handle (encode, decode, files, the Hub)
-    engine.py, streaming.py, inference_opt.py   inference: the folded copy, canonical windows,
-                              channels-last / bf16 rewrites and the fused quantizer
+    inference/                what runs behind Codec: the folded engine, canonical windows and
+                              streaming, channels-last / bf16 rewrites and the fused quantizer
     bitstream.py              the .ndvq file of one utterance's codes
     __main__.py               python -m codec encode|decode|roundtrip|tokenize
     tokenize.py, code_dump/   a corpus -> a code dump for language models (docs/code_dump.md)

@@ -7,11 +7,11 @@
     audio = codec.decode(res.codes, res.scales, res.lengths)    # [B, 1, T'] at codec.sample_rate
 
 Inference runs on a copy of the model with weight norm folded, in eval mode under
-torch.inference_mode, with a fused quantizer (codec.inference_opt.FusedQuantizer). Codes are deterministic:
+torch.inference_mode, with a fused quantizer (codec.inference.optimize.FusedQuantizer). Codes are deterministic:
 the same waveform gets bitwise the same codes alone, inside a batch of any composition, or streamed
 in blocks of any size. How: every item is processed on its own samples only (a batch is returned
 padded with lengths, but padding never enters a convolution), in *canonical windows* of
-`chunk_seconds` (codec.streaming.StreamingStack: window k covers frames [k*C, (k+1)*C) plus measured
+`chunk_seconds` (codec.inference.streaming.StreamingStack: window k covers frames [k*C, (k+1)*C) plus measured
 receptive-field context, the LSTM state carried over), so every floating-point operation an item
 sees depends on that item alone. (A padded conv batch cannot give this: PyTorch's CPU convolutions
 round differently for batch 1 and batch > 1, and a 2e-7 difference flips near-tied codes.) The
@@ -39,10 +39,10 @@ from core.io import sha256_file
 from .bitstream import BitstreamError, CodeFile, read_ndvq
 from .checkpoint import export_codec, load_codec
 from .config import CodecConfig
-from .engine import InferenceEngine
-from .inference_opt import Precision
+from .inference.engine import InferenceEngine
+from .inference.optimize import Precision
 from .models.ndvq_codec import NDVQCodec
-from .streaming import decode_stream, encode_file_chunked
+from .inference.streaming import decode_stream, encode_file_chunked
 
 logger = logging.getLogger(__name__)
 

@@ -152,7 +152,7 @@ class LossConfig:
     stft: float = 0.0
     stft_scales: tuple[int, ...] = (9, 10, 11)              # n_fft = win = 2**i, hop = win // 4
     # Phase losses of APNet / APCodec on the iSTFT head's predicted phase against the target's STFT
-    # phase (codec/phase_losses.py; seanet.decoder=istft only): anti-wrapping instantaneous phase, group
+    # phase (codec/losses/phase.py; seanet.decoder=istft only): anti-wrapping instantaneous phase, group
     # delay and instantaneous angular frequency, L_G += phase_ip * L_IP + phase_gd * L_GD + phase_iaf * L_IAF.
     # Off in the paper's design (SEANet decoder, adversarial training); options for the mini model (docs/codec_phase.md).
     phase_ip: float = 0.0
@@ -164,7 +164,7 @@ class LossConfig:
     # so they cannot pull the shared layers away from the mel terms; True: every layer (APNet's way).
     phase_trunk_grad: bool = True
     # Multi-resolution loss on the power-law compressed complex STFT of the output waveform
-    # (|S|^c e^{i angle S}, RMS-normalised; codec/phase_losses.py): L_G += complex * L_complex. Off by default.
+    # (|S|^c e^{i angle S}, RMS-normalised; codec/losses/phase.py): L_G += complex * L_complex. Off by default.
     complex: float = 0.0
     complex_scales: tuple[int, ...] = (9, 10, 11)           # n_fft = win = 2**i, hop = win // 4
     complex_compress: float = 0.3

@@ -40,7 +40,7 @@ from .checkpoint import export_codec  # noqa: E402
 from .config import CodecConfig  # noqa: E402
 from .data import build_train_loader  # noqa: E402
 from .losses import feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss  # noqa: E402
-from .phase_losses import CompressedComplexLoss, PhaseLoss  # noqa: E402
+from .losses.phase import CompressedComplexLoss, PhaseLoss  # noqa: E402
 from .valid import CodecEval  # noqa: E402
 
 torch.set_num_threads(torch.get_num_threads())     # denormals are flushed by core.trainer (core/runtime.py)

@@ -2,8 +2,9 @@
 
 - layers: core <- data_prep <- codec <- tts <- experiments; the library (core, data_prep, codec, tts) never
   imports experiments, benchmarks or tests, and no import runs back up a layer;
-- inside a package, the network modules (codec/models, codec/quantization, tts/models) and the aligner
-  (tts/align) import only what is below them, never build, train, api, checkpoint, evaluate, synthesize;
+- inside a package, the network modules (codec/models, codec/quantization, tts/models), the losses, the
+  inference internals, the code dump format and the aligner (tts/align) import only what is below them,
+  never build, train, api, checkpoint, evaluate, synthesize;
 - no import circles between modules;
 - no file over MAX_FILE_LINES lines and no function over MAX_FUNCTION_LINES lines unless a comment
   `# long: <why>` sits on the `def` line or the line above it (a file: anywhere in its first 30 lines).
@@ -35,6 +36,9 @@ INNER = {
     "codec.config": ("codec.config",),
     "codec.models": ("codec.config", "codec.models", "codec.quantization"),
     "codec.quantization": ("codec.config", "codec.quantization"),
+    "codec.losses": ("codec.config", "codec.models", "codec.losses"),
+    "codec.inference": ("codec.config", "codec.models", "codec.quantization", "codec.inference"),
+    "codec.code_dump": ("codec.code_dump",),
     "tts.config": ("tts.config",),
     "tts.models": ("tts.config", "tts.batch", "tts.sampling", "tts.models"),
     "tts.align": ("tts.config", "tts.align"),

@@ -142,7 +142,7 @@ class SLSTM(nn.Module):
 
 
 # ------------------------------------------------------------------ inference-only, channels-last
-# The inference copy (codec.inference_opt.optimize_for_inference) keeps every activation [B, C, T] in
+# The inference copy (codec.inference.optimize.optimize_for_inference) keeps every activation [B, C, T] in
 # *channels-last memory* (strides (T*C, 1, C), i.e. [B, T, C] in memory). oneDNN's convolutions run
 # natively on that layout (as conv2d NHWC over [B, C, 1, T]), whereas a contiguous [B, C, T] conv1d
 # pays a reorder to a blocked layout and back around every call: measured 2-3x per layer on CPU.

@@ -11,10 +11,10 @@ CPU, and the iSTFT writes the waveform through an FFT instead of four up-samplin
 the codec's hop, so the frame rate, the codes and the output length (exactly T * hop samples, as
 SEANetDecoder) do not change. SEANet stays the paper default (`seanet.decoder: seanet`).
 
-It keeps SEANetDecoder's `pre` -> `lstm` -> `post` split so codec/streaming.py streams it unchanged
+It keeps SEANetDecoder's `pre` -> `lstm` -> `post` split so codec/inference/streaming.py streams it unchanged
 (LSTM state carried, `post` run on canonical windows with context). `post` declares its receptive
 field (`ISTFTStack.receptive_field`) instead of having it measured: the positive-weight probe of
-codec.streaming.measure_reach cannot see through a LayerNorm over channels (with equal channels its
+codec.inference.streaming.measure_reach cannot see through a LayerNorm over channels (with equal channels its
 Jacobian projects a uniform gradient to zero) nor through cos/sin, and would under-count the
 depthwise convolutions. tests/codec/test_istft_decoder.py checks the declaration against a
 perturbation measurement (enough and needed).
@@ -119,7 +119,7 @@ class ISTFTHead(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, upsample * (n_fft + 2))
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        # Training with phase losses (codec/phase_losses.py) sets keep_spectrum: each training forward
+        # Training with phase losses (codec/losses/phase.py) sets keep_spectrum: each training forward
         # then keeps its predicted (log-magnitude, phase) [B, n_fft/2 + 1, T * up] in `last_spectrum`.
         # With keep_detached, the kept pair is recomputed from the head's input detached, so a loss on it
         # trains this head's own LayerNorm and projection only, not the layers below (the waveform is

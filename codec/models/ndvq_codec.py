@@ -34,7 +34,7 @@ class NDVQCodec(nn.Module):
     def __init__(self, encoder: SEANetEncoder, decoder: SEANetDecoder | nn.Module, quantizer: ResidualQuantizer,
                  config: CodecConfig):
         """`decoder`: SEANetDecoder or codec.models.istft_decoder.ISTFTDecoder (`seanet.decoder`); both map
-        [B, D, T] -> [B, 1, T * hop] and split into `pre` -> `lstm` -> `post` (codec/streaming.py)."""
+        [B, D, T] -> [B, 1, T * hop] and split into `pre` -> `lstm` -> `post` (codec/inference/streaming.py)."""
         super().__init__()
         self.encoder, self.decoder, self.quantizer = encoder, decoder, quantizer
         self.config = config

@@ -2,7 +2,7 @@
 
 Both are split in three parts, `pre` (convolutions), `lstm` (unidirectional, so causal in time) and
 `post` (convolutions), so that long-audio inference can run the convolutions on overlapping chunks
-and carry the LSTM state between them (see codec/streaming.py).
+and carry the LSTM state between them (see codec/inference/streaming.py).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ the decoder little more than the energy envelope (formant tracks absent from the
 An STFT gives the formant structure for free and everything after it runs at 100 / 50 Hz.
 SEANet stays the paper's default.
 
-It keeps SEANetEncoder's `pre` -> `lstm` -> `post` split so codec/streaming.py streams it unchanged:
+It keeps SEANetEncoder's `pre` -> `lstm` -> `post` split so codec/inference/streaming.py streams it unchanged:
 `pre` declares its receptive field (`STFTEncoderStack.receptive_field`, checked against a
 perturbation measurement in tests/codec/test_stft_encoder.py), `post` is one convolution the probe
 measures, and `pre[0]` (the STFT, no weights) is the layer reduced-precision inference keeps in float32.

@@ -1,10 +1,10 @@
-"""codec.streaming: chunked / streamed processing equals one pass; file streaming; receptive fields."""
+"""codec.inference.streaming: chunked / streamed processing equals one pass; file streaming; receptive fields."""
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from codec.streaming import ChunkedEncoder, StreamingStack, decode_stream, encode_file_chunked, encode_stream
+from codec.inference.streaming import ChunkedEncoder, StreamingStack, decode_stream, encode_file_chunked, encode_stream
 from tests.codec.helpers_inference import code_diversity, noise, one_thread, tiny_codec  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from codec.api import Codec
-from codec.streaming import encode_stream
+from codec.inference.streaming import encode_stream
 from codec.models.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d, as_channels_last
 from tests.codec.helpers_inference import code_diversity, noise, one_thread, tiny_model  # noqa: F401
 
@@ -143,7 +143,7 @@ def test_bf16_what_users_rely_on(pair):
 
 
 def test_bf16_decode_stream_matches_decode(pair):
-    from codec.streaming import decode_stream
+    from codec.inference.streaming import decode_stream
     _, lo = pair
     res = lo.encode(noise(20000, seed=8))
     ref = lo.decode(res)[0, 0].numpy()

@@ -11,7 +11,7 @@ import torch
 
 from codec.api import Codec
 from codec.build import build_codec, build_decoder
-from codec.streaming import StreamingStack, decode_stream, encode_stream
+from codec.inference.streaming import StreamingStack, decode_stream, encode_stream
 from codec.config import CodecConfig, ISTFTConfig
 from codec.models.istft_decoder import ISTFTDecoder, ISTFTHead
 from codec.models.seanet import SEANetDecoder

@@ -1,4 +1,4 @@
-"""The phase-aware losses (codec/phase_losses.py) and the linear STFT loss (codec/losses.py)."""
+"""The phase-aware losses (codec/losses/phase.py) and the linear STFT loss (codec/losses/spectral.py)."""
 from __future__ import annotations
 
 import math
@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from codec.losses import MultiResolutionSTFTLoss
-from codec.phase_losses import CompressedComplexLoss, PhaseLoss, anti_wrap, phase_terms
+from codec.losses.phase import CompressedComplexLoss, PhaseLoss, anti_wrap, phase_terms
 from core.config import to_dict
 
 from helpers import tiny_config, tiny_wav, write_corpus

@@ -9,7 +9,7 @@ import torch
 
 from codec.api import Codec
 from codec.build import build_codec
-from codec.streaming import encode_stream
+from codec.inference.streaming import encode_stream
 from codec.config import CodecConfig
 from codec.models.seanet import SEANetEncoder
 from codec.models.stft_encoder import STFTEncoder, STFTFeatures

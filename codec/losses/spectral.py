@@ -1,11 +1,12 @@
-"""The generator and discriminator losses of the spec (EnCodec's, with NDVQ's quantizer loss)."""
+"""Reconstruction losses of the spec (EnCodec's): multi-scale mel, multi-resolution STFT, and the
+mel distance the training validation reports."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.spectral import MelSpectrogram, log_mel
+from ..models.spectral import MelSpectrogram, log_mel
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -66,25 +67,3 @@ def mel_distance(x_hat: torch.Tensor, x: torch.Tensor, sample_rate: int, n_mels:
     """Evaluation metric: mean L1 between log10 mel spectrograms at one resolution (hop n_fft/4)."""
     mel = MelSpectrogram(sample_rate, n_fft, n_fft // 4, n_mels).to(x.device)
     return F.l1_loss(log_mel(mel(x_hat)), log_mel(mel(x)))
-
-
-def hinge_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """mean_k relu(1 - D_k(x_hat))"""
-    return torch.stack([F.relu(1 - lg).mean() for lg in fake_logits]).mean()
-
-
-def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
-    """mean_k [relu(1 - D_k(x)) + relu(1 + D_k(x_hat))]"""
-    return torch.stack([F.relu(1 - r).mean() + F.relu(1 + f).mean()
-                        for r, f in zip(real_logits, fake_logits)]).mean()
-
-
-def feature_matching_loss(real_features: list[list[torch.Tensor]],
-                          fake_features: list[list[torch.Tensor]]) -> torch.Tensor:
-    """Mean over scales and layers of mean|f_real - f_fake| / mean|f_real| (real features detached)."""
-    terms = []
-    for real_scale, fake_scale in zip(real_features, fake_features):
-        for r, f in zip(real_scale, fake_scale):
-            r = r.detach()
-            terms.append((r - f).abs().mean() / r.abs().mean().clamp_min(1e-8))
-    return torch.stack(terms).mean()

@@ -25,7 +25,7 @@ Windows are *canonical* (StreamingStack): window k always covers output frames [
 signal, whatever size the input blocks arrive in, so the floating-point work, and therefore the codes,
 are bitwise identical for any block size; codec/api.py runs every item, long or short, through this
 path (so batching and chunking never change codes). The default C is 750 frames (10 s at 75 Hz).
-The stacks streamed here are those of the inference copy (codec/inference_opt.py rewrites it after
+The stacks streamed here are those of the inference copy (codec/inference/optimize.py rewrites it after
 the receptive fields are measured).
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models.conv import fold_weight_norm
+from ..models.conv import fold_weight_norm
 
 
 # ------------------------------------------------------------------------------------- receptive field

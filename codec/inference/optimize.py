@@ -6,7 +6,7 @@
 - `apply_precision`: optionally the bulk of the network in bfloat16 (Codec(precision="bf16"));
 - `FusedQuantizer`: the residual quantizer with per-stage constants precomputed, one matmul a stage.
 
-Receptive fields (codec.streaming.measure_reach) must be measured before these rewrites.
+Receptive fields (codec.inference.streaming.measure_reach) must be measured before these rewrites.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.istft_decoder import ISTFTHead
+from ..models.istft_decoder import ISTFTHead
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
     memory (see codec.models.conv). Measure receptive fields (`measure_reach`) before: the probes need the
     plain stacks. Returns model.
     """
-    from .models.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d
+    from ..models.conv import CLConv1d, CLPolyphaseConvTranspose1d, SConv1d, SConvTranspose1d
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, SConv1d):

@@ -1,6 +1,6 @@
 """The inference engine behind codec.api.Codec: a folded eval-mode copy of an NDVQCodec, rewritten for
-speed (codec/inference_opt.py), with its fused quantizer and the measured receptive fields its
-canonical windows need (codec/streaming.py).
+speed (codec/inference/optimize.py), with its fused quantizer and the measured receptive fields its
+canonical windows need (codec/inference/streaming.py).
 """
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Union
 
 import torch
 
-from .inference_opt import PRECISIONS, FusedQuantizer, Precision, apply_precision, optimize_for_inference
-from .models.conv import fold_weight_norm
-from .models.ndvq_codec import NDVQCodec
+from .optimize import PRECISIONS, FusedQuantizer, Precision, apply_precision, optimize_for_inference
+from ..models.conv import fold_weight_norm
+from ..models.ndvq_codec import NDVQCodec
 from .streaming import ChunkedDecoder, Reach, encode_stream, measure_reach
 
 
 class InferenceEngine:
     """The folded eval-mode copy of a model plus its fused quantizer and measured receptive fields.
 
-    `precision` picks the arithmetic of the convolutions and LSTMs (codec.inference_opt.apply_precision);
+    `precision` picks the arithmetic of the convolutions and LSTMs (codec.inference.optimize.apply_precision);
     the quantizer always runs in float32. Codes are deterministic within one precision; a bf16
     engine's codes and audio are close to, not equal to, float32's.
     """
@@ -55,7 +55,7 @@ class InferenceEngine:
         return self._reach[name]
 
     def encode_item(self, wav: torch.Tensor, scale: float, n_q: int, chunk: int) -> torch.Tensor:
-        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.streaming)."""
+        """Unscaled mono [N] -> codes [n_q, ceil(N / hop)] (canonical windows; see codec.inference.streaming)."""
         return encode_stream(self, [wav], scale, n_q, chunk)[0]
 
     def decode_item(self, codes: torch.Tensor, chunk: int) -> torch.Tensor:
