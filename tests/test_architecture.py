@@ -42,6 +42,8 @@ INNER = {
     "tts.config": ("tts.config",),
     "tts.models": ("tts.config", "tts.batch", "tts.sampling", "tts.models"),
     "tts.align": ("tts.config", "tts.align"),
+    "tts.evaluation": ("tts.config", "tts.checkpoint", "tts.models", "tts.sampling", "tts.synthesizer", "tts.align",
+                       "tts.evaluation"),
 }
 
 

@@ -12,8 +12,9 @@ The package (each module one concept):
 * batch, data: the training batches of a code dump; train (+ valid, curves): `python -m tts.train`;
 * checkpoint: model directories (config.json + model.safetensors), codec and front-end checks;
 * synthesizer: text + prompt -> speech (`Synthesizer`); synthesize: its CLI `python -m tts.synthesize`;
-* zeroshot_list: the recipe's zero-shot test list; evaluate (+ eval_inputs, eval_scoring) and report: the
-  stage-8 evaluation and its report; asr, speaker, diagnostics: the scorers and model diagnostics;
+* zeroshot_list: the recipe's zero-shot test list; evaluate: the stage-8 evaluation `python -m tts.evaluate`,
+  its pieces in evaluation/ (items, ASR, speaker similarity, scoring, the NAR row, the report);
+  diagnostics: what the training validation shows of the models (text gain, baselines, attention);
 * align/: a CTC aligner trained on the codes' frame rate, its durations and phoneme error rate;
 * demo: the Gradio demo `python -m tts.demo`.
 

@@ -14,8 +14,8 @@ Rows, each scored on the same items by the same ASR, speaker encoder and metrics
   -> tts the AR's;
 * ``tts``: the zero-shot output for (prompt, target text).
 
-Scores: WER (``tts.asr``: pocketsphinx with an LM built from the evaluated sentences unless
-``--lm general`` or ``--asr-model DIR``), speaker similarity to the prompt (``tts.speaker``; on the
+Scores: WER (``tts.evaluation.asr``: pocketsphinx with an LM built from the evaluated sentences unless
+``--lm general`` or ``--asr-model DIR``), speaker similarity to the prompt (``tts.evaluation.speaker``; on the
 ground-truth row this is two different utterances of the same speaker, the *ceiling*; a
 different-speaker *floor* pairs each prompt with other speakers' recordings), DNSMOS where
 speechmos is installed, and the codec metrics of ``codec.metrics`` (PESQ, STOI, SI-SDR, mel) for the
@@ -26,7 +26,7 @@ front end (the NAR's config.json "frontend"). Per item: the WER's substitutions,
 insertions, each row's duration, and the duration ratio TTS / ground truth. Targets: TTS WER
 <= 1.5x resynthesis WER, TTS PER <= 1.5x resynthesis PER, TTS SIM >= different-speaker floor + 0.1,
 median duration ratio in 0.8-1.25. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
-wavs (``examples/``) to ``--out`` (``tts.report``).
+wavs (``examples/``) to ``--out`` (``tts.evaluation.report``).
 
 Input: ``--list`` is stage 7's JSONL (``tts.zeroshot_list``: id, text, ref_wav, prompt_wav,
 prompt_text, out_wav). A positional folder of outputs replaces each item's ``out_wav`` by
@@ -49,9 +49,9 @@ import numpy as np
 from core.logs import setup_logging
 from data_prep.audio import save_audio
 
-from .eval_inputs import EvalItem, load_items, load_wav, tts_n_q
-from .eval_nar import NARRow, load_nar_row, model_frontend
-from .eval_scoring import (EvalReport, RowScores, duration_summary, mean, phone_scores, sim_floor, speech_seconds,
+from .evaluation.inputs import EvalItem, load_items, load_wav, tts_n_q
+from .evaluation.nar import NARRow, load_nar_row, model_frontend
+from .evaluation.scoring import (EvalReport, RowScores, duration_summary, mean, phone_scores, sim_floor, speech_seconds,
                            targets, word_errors)
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,8 @@ class _RowAudio:
 
 
 def _load_tools(cfg: EvalConfig, texts: list[str]) -> _Tools:
-    from .asr import load_asr
-    from .speaker import SpeakerEncoder
+    from .evaluation.asr import load_asr
+    from .evaluation.speaker import SpeakerEncoder
     asr = load_asr(cfg.asr_model, lm_texts=texts if (cfg.lm == "test_texts" and not cfg.asr_model) else None)
     spk = SpeakerEncoder()
     metrics_mod = None
@@ -219,7 +219,7 @@ def _row_audio(run: _Run, row: Row, it: EvalItem, rec: dict):
 
 def _score_item(run: _Run, row: Row, i: int, a, ref, rec: dict, acc: _RowAudio) -> None:
     """Transcript, phones, similarity to the prompt, DNSMOS and (resynthesis) codec metrics of one item."""
-    from .speaker import cosine
+    from .evaluation.speaker import cosine
     tools = run.tools
     if row == "ground_truth":
         run.gt_emb.append(None)
@@ -256,7 +256,7 @@ def _score_item(run: _Run, row: Row, i: int, a, ref, rec: dict, acc: _RowAudio) 
 
 def _row_scores(run: _Run, row: Row, acc: _RowAudio) -> RowScores:
     """The row's WER (and PER), with each item's share in its record; logged."""
-    from .asr import word_error_rate
+    from .evaluation.asr import word_error_rate
     texts, per_item, n = run.texts, run.per_item, len(run.items)
     w = word_error_rate(texts, acc.hyps)
     for i, v in enumerate(w.per_item):
@@ -333,7 +333,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     setup_logging(a.verbose)
     import torch
     torch.set_num_threads(max(1, a.threads))
-    from .report import write_report
+    from .evaluation.report import write_report
     try:
         items = load_items(a.list, a.outputs)
         n_q = a.n_q or tts_n_q(a.nar)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from data_prep.audio import save_audio
-from tts.report import _markdown, _spectrogram_figure
-from tts.eval_inputs import load_items
-from tts.eval_scoring import EvalReport, RowScores
+from tts.evaluation.report import _markdown, _spectrogram_figure
+from tts.evaluation.inputs import load_items
+from tts.evaluation.scoring import EvalReport, RowScores
 
 
 def test_load_items_reads_the_synthesizers_results_jsonl(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tts.asr import normalize_for_wer, word_error_rate
+from tts.evaluation.asr import normalize_for_wer, word_error_rate
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -60,7 +60,7 @@ def speech(tmp_path_factory):
 
 @needs_espeak
 def test_pocketsphinx_with_test_text_lm_recognises_speech_not_noise(speech):
-    from tts.asr import PocketSphinxASR
+    from tts.evaluation.asr import PocketSphinxASR
     asr = PocketSphinxASR(lm_texts=SENTENCES)
     assert asr.constrained and "LM built from the 4" in asr.name
     hyps = []
@@ -101,7 +101,7 @@ def _tiny_ctc_dir(d: Path, letter: str = "K") -> Path:
 
 
 def test_transformers_ctc_asr_from_a_local_directory(tmp_path):
-    from tts.asr import TransformersASR, load_asr
+    from tts.evaluation.asr import TransformersASR, load_asr
     d = _tiny_ctc_dir(tmp_path / "ctc", letter="K")
     asr = load_asr(d)
     assert isinstance(asr, TransformersASR) and asr.kind == "ctc" and not asr.constrained
@@ -115,7 +115,7 @@ def test_transformers_ctc_asr_from_a_local_directory(tmp_path):
 
 @needs_espeak
 def test_speaker_similarity_same_voice_beats_other_voice(speech):
-    from tts.speaker import SpeakerEncoder, cosine
+    from tts.evaluation.speaker import SpeakerEncoder, cosine
     enc = SpeakerEncoder()
     emb = {k: enc.embed(*sf.read(p, dtype="float32")) for k, p in
            (("a0", speech["a"][0]), ("a1", speech["a"][1]), ("b0", speech["b"]))}
@@ -174,7 +174,7 @@ def test_evaluate_rows_targets_and_report(speech, tmp_path):
     """Ground truth / resynthesis / TTS rows on one stack; the TTS row's outputs are a copy of the
     recording (item 0) and noise (item 1), so their scores are known relative to the ground truth."""
     from tests.codec.helpers_inference import tiny_codec
-    from tts.report import write_report
+    from tts.evaluation.report import write_report
     from tts.evaluate import EvalConfig, evaluate, load_items, main
 
     codec_dir = tmp_path / "codec"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tts.eval_scoring import EvalReport, RowScores, duration_summary, phone_scores, targets, word_errors
+from tts.evaluation.scoring import EvalReport, RowScores, duration_summary, phone_scores, targets, word_errors
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -56,7 +56,7 @@ def test_duration_summary_on_known_lengths(tmp_path):
 
 
 def test_speech_span_trims_leading_and_trailing_pauses():
-    from tts.eval_scoring import speech_seconds
+    from tts.evaluation.scoring import speech_seconds
     sr = 16000
     tone = 0.3 * np.sin(2 * np.pi * 200 * np.arange(int(1.5 * sr)) / sr)
     wav = np.concatenate([np.zeros(int(0.4 * sr)), tone, 1e-4 * np.ones(int(0.6 * sr))]).astype(np.float32)
@@ -82,7 +82,7 @@ def _report(per: bool = True) -> EvalReport:
 
 
 def test_targets_and_report_name_the_targets():
-    from tts.report import _markdown
+    from tts.evaluation.report import _markdown
     rep = _report()
     t = rep.targets
     assert t["wer"]["limit"] == pytest.approx(0.3) and not t["wer"]["met"]
@@ -144,13 +144,13 @@ class _OneWordASR:
 def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, monkeypatch):
     """Two speakers, one item each: ground truth / resynthesis / GT codebook 1 + NAR / TTS on the same
     items, a PER on every row, TTS outputs of known length (half and all of the recording)."""
-    import tts.asr
+    import tts.evaluation.asr
     from codec.api import Codec
     from tests.tts.helpers_models import tiny_exp
     from tts.align.recognizer import edit_distance
     from tts.evaluate import main
 
-    monkeypatch.setattr(tts.asr, "load_asr", lambda *a, **k: _OneWordASR())
+    monkeypatch.setattr(tts.evaluation.asr, "load_asr", lambda *a, **k: _OneWordASR())
     exp = tiny_exp(tmp_path)
     codec = Codec.from_pretrained(exp / "codec" / "model")
     aligner = _tiny_recognizer(tmp_path / "aligner", codec.frame_rate)

@@ -58,7 +58,7 @@ def word_errors(ref: str, hyp: str) -> dict:
     """Substitutions, deletions, insertions and reference words of one item (normalised as for WER;
     an empty hypothesis is all deletions)."""
     import jiwer
-    from tts.asr import normalize_for_wer
+    from tts.evaluation.asr import normalize_for_wer
     r, h = normalize_for_wer(ref), normalize_for_wer(hyp)
     o = jiwer.process_words(r, h)
     return {"substitutions": int(o.substitutions), "deletions": int(o.deletions),

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from .eval_inputs import EvalItem, load_wav
+from .inputs import EvalItem, load_wav
 
 log = logging.getLogger(__name__)
 
