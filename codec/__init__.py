@@ -21,8 +21,8 @@ The package, by concept:
     bitstream.py              the .ndvq file of one utterance's codes
     __main__.py               python -m codec encode|decode|roundtrip|tokenize
     tokenize.py, code_dump/   a corpus -> a code dump for language models (docs/code_dump.md)
-    evaluate.py, report.py, metrics.py, oracle.py   scoring checkpoints (python -m codec.evaluate),
-                              its report and plots, the audio metrics, the ceiling rows
+    evaluate.py, evaluation/  scoring checkpoints (python -m codec.evaluate); its metrics, ceiling
+                              rows, report and plots
 
 Names are imported on first use (PEP 562): `import codec` loads nothing heavy, so an entry point can
 import core.runtime before torch loads.

@@ -16,13 +16,13 @@ The last checkpoint given is the one evaluated in full:
 - two reference rows on the same utterances: the decoder fed the *unquantized latent* (what the
   quantizer costs), and a *no-information* decoder fed the set's mean latent, constant in time
   (with each utterance's RMS scale), the floor any score must be read against.
-- with `--oracles`, two ceiling rows (codec.oracle): the reference's own STFT magnitude on the iSTFT
+- with `--oracles`, two ceiling rows (codec.evaluation.oracle): the reference's own STFT magnitude on the iSTFT
   head's frame grid with a random phase and with a Griffin-Lim phase, what a decoder that got every
   magnitude right would score with an incoherent and with a consistent phase.
 - code usage per stage over all frames at full depth (perplexity = exp of the code entropy, unused
   codes, RMS of the residual left after the stage relative to the latent's RMS).
 
-Metrics come from codec.metrics (PESQ-WB, STOI, SI-SDR, mel L1 by default; ViSQOL and DNSMOS on
+Metrics come from codec.evaluation.metrics (PESQ-WB, STOI, SI-SDR, mel L1 by default; ViSQOL and DNSMOS on
 request: they cost about 0.1 s and 1-5 s a clip). A metric whose package is missing is reported as
 "missing", never as a number. Every score is the mean ± std over utterances. Earlier checkpoints get
 the bitrate rows only. `--out PREFIX` writes PREFIX.json, PREFIX.md and plots in PREFIX/
@@ -50,13 +50,13 @@ from core.checkpoint import WEIGHTS_FILE, list_checkpoints
 from core.io import atomic_write_text, sha256_file
 from core.logs import setup_logging
 
-from . import metrics as M
+import codec.evaluation.metrics as M
 from .api import Codec
 from .checkpoint import load_codec, load_codec_config
 from .data import load_eval_set
-from .oracle import oracle_magnitude
+from .evaluation.oracle import oracle_magnitude
 from .quantization.base import usage_metrics
-from .report import (CURVE_PLOT, ROW_TITLES, CheckpointResult, Row, StageUsage, _fmt_scores, markdown_report,
+from .evaluation.report import (CURVE_PLOT, ROW_TITLES, CheckpointResult, Row, StageUsage, _fmt_scores, markdown_report,
                      write_learning_curve, write_plots)
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def evaluate_checkpoint(checkpoint: str | Path, wavs: list[np.ndarray], bandwidt
                         scorer: Scorer, full: bool = True, keep_audio: bool = False,
                         oracles: bool = False) -> tuple[CheckpointResult, dict]:
     """Rows for one checkpoint (see module docstring); `full` adds reference rows and code usage,
-    `oracles` (with `full`) the ceiling rows of codec.oracle.
+    `oracles` (with `full`) the ceiling rows of codec.evaluation.oracle.
 
     wavs: mono float32 [T] at the codec's rate. Returns the result and, with keep_audio, the decoded
     audio per row name (for plots) plus the per-stage code counts ("counts": [n_q, K]).
@@ -288,7 +288,7 @@ def main(argv=None) -> None:
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--oracles", action="store_true",
                    help="add ceiling rows: the reference's own STFT magnitude with a random and a Griffin-Lim "
-                        "phase (codec.oracle)")
+                        "phase (codec.evaluation.oracle)")
     p.add_argument("--curve-points", type=int, default=3,
                    help="with --exp-dir: checkpoints scored, the exported model included (default 3: the first "
                         "saved checkpoint, one half-way, the model)")

@@ -39,6 +39,8 @@ INNER = {
     "codec.losses": ("codec.config", "codec.models", "codec.losses"),
     "codec.inference": ("codec.config", "codec.models", "codec.quantization", "codec.inference"),
     "codec.code_dump": ("codec.code_dump",),
+    "codec.evaluation": ("codec.config", "codec.models", "codec.quantization", "codec.api", "codec.checkpoint",
+                         "codec.evaluation"),
     "tts.config": ("tts.config",),
     "tts.models": ("tts.config", "tts.batch", "tts.sampling", "tts.models"),
     "tts.align": ("tts.config", "tts.align"),

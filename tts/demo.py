@@ -201,7 +201,7 @@ class DemoBackend:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from codec.metrics import log_mel_spectrogram
+        from codec.evaluation.metrics import log_mel_spectrogram
         fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), sharey=True)
         for ax, (title, w, sr) in zip(axes, (("original", a, sra), ("reconstruction", b, srb))):
             m = log_mel_spectrogram(w, sr)

@@ -18,7 +18,7 @@ Scores: WER (``tts.evaluation.asr``: pocketsphinx with an LM built from the eval
 ``--lm general`` or ``--asr-model DIR``), speaker similarity to the prompt (``tts.evaluation.speaker``; on the
 ground-truth row this is two different utterances of the same speaker, the *ceiling*; a
 different-speaker *floor* pairs each prompt with other speakers' recordings), DNSMOS where
-speechmos is installed, and the codec metrics of ``codec.metrics`` (PESQ, STOI, SI-SDR, mel) for the
+speechmos is installed, and the codec metrics of ``codec.evaluation.metrics`` (PESQ, STOI, SI-SDR, mel) for the
 resynthesis row against the recording. With ``--aligner DIR`` (the recipe's exp/aligner/model, a CTC
 phoneme recognizer trained by ``tts.align`` on the training speakers only) every row also gets a
 phoneme error rate (PER) against the pronounced phones of the item's text from the models' own text
@@ -79,7 +79,7 @@ class EvalConfig:
 
 @dataclass
 class _Tools:
-    """What scores the rows: the ASR, the speaker encoder, codec.metrics (or None), and the optional codec,
+    """What scores the rows: the ASR, the speaker encoder, codec.evaluation.metrics (or None), and the optional codec,
     phoneme recognizer (PER), text front end and NAR row."""
     asr: object
     spk: object
@@ -127,8 +127,8 @@ def _load_tools(cfg: EvalConfig, texts: list[str]) -> _Tools:
     metrics_mod = None
     if cfg.dnsmos or cfg.codec_metrics:
         try:
-            from codec import metrics as metrics_mod
-        except ImportError:  # pragma: no cover - codec.metrics is part of the project
+            import codec.evaluation.metrics as metrics_mod
+        except ImportError:  # pragma: no cover - codec.evaluation.metrics is part of the project
             metrics_mod = None
     use_dnsmos = bool(cfg.dnsmos and metrics_mod is not None and metrics_mod.available_metrics().get("dnsmos"))
     if cfg.dnsmos and not use_dnsmos:

@@ -23,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from codec.metrics import available_metrics
+from codec.evaluation.metrics import available_metrics
 from core.logs import setup_logging
 from core.progress import progress
 

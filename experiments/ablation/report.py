@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from codec.checkpoint import load_codec_config
-from codec.metrics import HIGHER_IS_BETTER
+from codec.evaluation.metrics import HIGHER_IS_BETTER
 from core.io import atomic_write_text, portable_paths
 
 from .downstream_report import downstream_markdown, downstream_rows, downstream_verdict

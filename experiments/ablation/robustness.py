@@ -6,7 +6,7 @@
 
 Scores of the noisy input's reconstruction are taken against the CLEAN reference (what a listener
 wanted), through the real `Codec.encode` / `Codec.decode` path, with the shared `codec.evaluate.Scorer`
-(so the metrics are codec.metrics', never re-implemented here).
+(so the metrics are codec.evaluation.metrics', never re-implemented here).
 
 Code stability: the fraction of frames whose code differs between two encodings, per stage
 (`flip_fraction`), (a) clean vs noisy input and (b) clean latent vs latent + Gaussian noise of

@@ -152,7 +152,7 @@ def speaker_balanced(manifest: str | Path, n: int, out: Path) -> Path:
 def evaluate_run(run: Run, settings: EvalSettings) -> dict:
     """Score the run's exported model (see module docstring) and cache it as result.json."""
     from codec import evaluate as E
-    from codec import metrics as M
+    import codec.evaluation.metrics as M
     from codec.api import Codec
     from codec.data import load_eval_set
 

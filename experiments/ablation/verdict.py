@@ -20,7 +20,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from codec.metrics import HIGHER_IS_BETTER
+from codec.evaluation.metrics import HIGHER_IS_BETTER
 
 from .plan import BASELINE
 from .summary import TITLES, mean_std

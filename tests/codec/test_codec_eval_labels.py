@@ -1,10 +1,10 @@
-"""codec.report names bitrate rows and plots by the rate the codes actually take, and says how mel L1
+"""codec.evaluation.report names bitrate rows and plots by the rate the codes actually take, and says how mel L1
 is computed for a codec that is not at 24 kHz."""
 from __future__ import annotations
 
 import pytest
 
-from codec import report as R
+from codec.evaluation import report as R
 
 
 def _rows():

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from codec import evaluate as E
-from codec import report as R
+from codec.evaluation import report as R
 from tests.codec.helpers import tiny_wav
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
 
@@ -134,7 +134,7 @@ def test_oracle_rows_are_ceilings_of_the_true_magnitude(setup, tmp_path):
     """--oracles: the reference's own STFT magnitude with a random / Griffin-Lim phase. Griffin-Lim
     finds a phase consistent with the magnitude, so its audio is closer to the reference than random
     phase; each row keeps the reference's length and is deterministic."""
-    from codec.oracle import oracle_magnitude
+    from codec.evaluation.oracle import oracle_magnitude
     t = np.arange(8000) / 16000
     wav = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     mag = lambda y: torch.stft(torch.from_numpy(y), 320, 80, window=torch.hann_window(320),  # noqa: E731

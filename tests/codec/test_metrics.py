@@ -1,4 +1,4 @@
-"""codec.metrics: orderings that any sane metric must respect, invariances, missing packages, resampling."""
+"""codec.evaluation.metrics: orderings that any sane metric must respect, invariances, missing packages, resampling."""
 from __future__ import annotations
 
 import importlib.util
@@ -6,7 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from codec import metrics as M
+import codec.evaluation.metrics as M
 
 from tests.codec.helpers import tiny_wav
 

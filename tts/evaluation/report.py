@@ -268,7 +268,7 @@ def _spectrogram_figure(srcs: list[tuple[str, str]], title: str, sr: int = 24000
     """One panel per (title, wav path), all on the same seconds axis (0 .. the longest), so a 2.3 s
     output is drawn shorter than a 4.0 s recording instead of stretched to its width."""
     import matplotlib.pyplot as plt
-    from codec.metrics import log_mel_spectrogram
+    from codec.evaluation.metrics import log_mel_spectrogram
     wavs = [load_audio(p, sample_rate=sr)[0] for _, p in srcs]
     span = max(len(w) for w in wavs) / sr
     fig, axes = plt.subplots(1, len(srcs), figsize=(13, 3.4), sharex=True, sharey=True)

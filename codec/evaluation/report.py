@@ -14,7 +14,7 @@ import numpy as np
 
 from core.io import atomic_path
 
-from . import metrics as M
+import codec.evaluation.metrics as M
 
 RowKind = Literal["codes", "unquantized", "no_information", "oracle_random", "oracle_griffin_lim"]
 ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)",
