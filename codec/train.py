@@ -43,8 +43,6 @@ from .losses import feature_matching_loss, hinge_discriminator_loss, hinge_gener
 from .losses.phase import CompressedComplexLoss, PhaseLoss  # noqa: E402
 from .valid import CodecEval  # noqa: E402
 
-torch.set_num_threads(torch.get_num_threads())     # denormals are flushed by core.trainer (core/runtime.py)
-
 
 # -- builders --------------------------------------------------------------------------------------
 def build_phase_loss(cfg: CodecConfig, model: torch.nn.Module) -> PhaseLoss | None:

@@ -6,11 +6,12 @@ the distances and decoded examples (audio and mel images) to TensorBoard under e
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 import torch
+
+from core.io import append_jsonl
 
 from .config import CodecConfig
 from .data import load_eval_set
@@ -67,8 +68,7 @@ class CodecEval:
         res, examples = evaluate_codec(model, self.items, cfg.bandwidths, cfg.sample_rate, run.device)
         run.accelerator.log({f"eval/mel_distance_{bw:g}kbps": v for bw, v in res.items()}, step=at_step)
         self._write_audio(at_step, examples)
-        with open(run.exp_dir / "eval.jsonl", "a") as fh:
-            fh.write(json.dumps({"step": at_step, "mel_distance": {f"{bw:g}": v for bw, v in res.items()}}) + "\n")
+        append_jsonl(run.exp_dir / "eval.jsonl", {"step": at_step, "mel_distance": {f"{bw:g}": v for bw, v in res.items()}})
         log.info("eval step %d: %s", at_step, ", ".join(f"{bw:g} kbps {v:.4f}" for bw, v in res.items()))
         return res
 

@@ -124,7 +124,7 @@ def read_model_config(path: str | Path, what: str = "model") -> tuple[dict, Path
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found: {path} is not a {what} directory "
                                 f"(expected {CONFIG_FILE} + {WEIGHTS_FILE})")
-    return json.loads(file.read_text()), file
+    return json.loads(file.read_text(encoding="utf-8")), file
 
 
 def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
-__all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "iter_jsonl", "read_jsonl",
+__all__ = ["atomic_path", "temp_file_beside", "atomic_write_bytes", "atomic_write_text", "write_jsonl", "append_jsonl", "iter_jsonl", "read_jsonl",
            "sha256_file", "portable_path", "portable_paths", "path_for_file", "path_from_file"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,12 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def append_jsonl(path: str | os.PathLike, row: dict[str, Any]) -> None:
+    """Append one row to a JSONL log (a line per event; a reader skips a torn last line)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:

@@ -33,9 +33,11 @@ def set_openmp_waiting() -> bool:
 def flush_denormals() -> None:
     """Flush denormals to zero in this thread (the intra-op pool's threads inherit it when created):
     tiny early activations and gradients made CPU steps ~10x slower with 2 threads on one machine
-    (mini codec: 10 s vs 0.55 s a step); kept as a guard, it costs nothing."""
+    (mini codec: 10 s vs 0.55 s a step); kept as a guard, it costs nothing. Then the intra-op thread
+    count is set again (to itself), so a pool started from here starts after the flag."""
     import torch
     torch.set_flush_denormal(True)
+    torch.set_num_threads(torch.get_num_threads())
 
 
 def usable_cores() -> int:

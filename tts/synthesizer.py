@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from data_prep.symbols import NON_PHONES  # noqa: E402
 
-from .limits import MAX_PROMPT_SECONDS, MIN_PROMPT_SECONDS  # noqa: E402
+from .limits import MAX_PROMPT_SECONDS, MAX_TEXT_WORDS, MIN_PROMPT_SECONDS  # noqa: E402
 from .models import ARModel, NARModel  # noqa: E402
 from .models.decoding import ARRequest, ar_generate, nar_generate, plan_durations  # noqa: E402
 from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator  # noqa: E402
@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 SILENCE_DBFS = -60.0          # a prompt whose RMS is below this is "silent"
 PAUSE_SECONDS = 0.3           # between sentences of a long text
 MAX_SENTENCE_CHARS = 300      # longer sentences are split further at commas, then words
-MAX_TEXT_WORDS = 1000         # a longer text is refused (about 6 minutes of speech); --max-words to change
 
 __all__ = ["Synthesizer", "SynthesisResult", "SynthesisError", "split_sentences", "MAX_TEXT_WORDS",
            "PAUSE_SECONDS", "MAX_SENTENCE_CHARS", "SILENCE_DBFS"]

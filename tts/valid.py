@@ -7,10 +7,11 @@ phonemes) and, on the main process, the alignment its attention shows (tts.diagn
 """
 from __future__ import annotations
 
-import json
 import logging
 
 import torch
+
+from core.io import append_jsonl
 
 from .batch import TTSBatch
 from .config import Part
@@ -125,7 +126,6 @@ class TTSValidation:
                                f"{at_step} (layer {att['monotonicity_layer']}, dev)")
         if run.main:
             run.accelerator.log({f"valid/{k}": v for k, v in res.items() if k != "tokens"}, step=at_step)
-            with open(run.exp_dir / "valid.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": at_step, **res}) + "\n")
+            append_jsonl(run.exp_dir / "valid.jsonl", {"step": at_step, **res})
             log.info("valid step %d: %s", at_step, " ".join(f"{k} {v:.4f}" for k, v in res.items() if k != "tokens"))
         return res

@@ -198,11 +198,6 @@ class ChunkedDecoder(_ChunkedStack):
         return [y for ys in self._windows(z, final) for y in ys]
 
 
-def iter_blocks(wav: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
-    for i in range(0, wav.shape[-1], block):
-        yield wav[..., i:i + block]
-
-
 def encode_stream(engine, blocks: Iterable[torch.Tensor], scale: float, n_q: int,
                   chunk: int = DEFAULT_CHUNK_FRAMES) -> torch.Tensor:
     """Unscaled mono blocks ([n] or [1, 1, n], any sizes) -> codes [1, n_q, T] of their concatenation."""

@@ -14,7 +14,7 @@ from data_prep.symbols import NON_PHONES, SYMBOLS
 
 BLANK = 0
 
-__all__ = ["BLANK", "NON_PHONES", "default_phones", "is_phone", "split_tokens", "phone_positions", "PhoneTable"]
+__all__ = ["BLANK", "NON_PHONES", "default_phones", "is_phone", "split_tokens", "PhoneTable"]
 
 
 def default_phones() -> tuple[str, ...]:
@@ -29,11 +29,6 @@ def is_phone(token: str) -> bool:
 def split_tokens(phonemes: str | Sequence[str]) -> list[str]:
     """The token list of a `phonemes` field (space-separated string) or of a list of tokens."""
     return phonemes.split() if isinstance(phonemes, str) else list(phonemes)
-
-
-def phone_positions(tokens: Sequence[str]) -> list[int]:
-    """Positions in `tokens` of the pronounced phones (targets of the recognizer), in order."""
-    return [i for i, t in enumerate(tokens) if is_phone(t)]
 
 
 class PhoneTable:

@@ -2,7 +2,6 @@
 (the rules are in tts/evaluate.py's docstring), and the audio each names."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from core.hub import CONFIG_FILE
 from core.io import path_from_file, read_jsonl
 from data_prep.audio import AudioError, load_audio
 
@@ -91,20 +91,12 @@ def _items_from_results(out_dir: Path) -> list[EvalItem]:
 
 
 def tts_n_q(model_dir: Optional[str | Path]) -> Optional[int]:
-    """n_q of an exported TTS model directory (config.json's model.n_q), or None."""
-    if not model_dir:
+    """n_q of an exported TTS model directory (its config's model.n_q), or None (no directory given, or
+    no config.json in it)."""
+    if not model_dir or not (Path(model_dir) / CONFIG_FILE).is_file():
         return None
-    cfg_path = Path(model_dir) / "config.json"
-    if not cfg_path.is_file():
-        return None
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    for path in (("model", "n_q"), ("config", "model", "n_q"), ("n_q",)):
-        node = cfg
-        for k in path:
-            node = node.get(k) if isinstance(node, dict) else None
-        if isinstance(node, int):
-            return node
-    return None
+    from tts.checkpoint import read_record
+    return read_record(model_dir)[0].model.n_q
 
 
 def load_wav(path: Optional[str]) -> Optional[tuple[np.ndarray, int]]:

@@ -3,13 +3,15 @@
 tts the AR's); and the models' text front end, which the row and the PER share."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+from core.checkpoint import read_model_config
+from core.hub import CONFIG_FILE
 
 from .inputs import EvalItem, load_wav
 
@@ -58,7 +60,7 @@ def load_nar_row(nar_dir: Optional[str], codec, frontend) -> Optional[NARRow]:
     if codec is None:
         log.warning("--nar without --codec: the 'ground-truth codebook 1 + NAR' row needs the codec; left out")
         return None
-    if not (Path(nar_dir) / "config.json").is_file():
+    if not (Path(nar_dir) / CONFIG_FILE).is_file():
         log.warning("--nar %s: no config.json (not an exported NAR); the 'ground-truth codebook 1 + NAR' row "
                     "is left out", nar_dir)
         return None
@@ -78,8 +80,8 @@ def model_frontend(nar_dir: Optional[str], aligner_dir: Optional[str], aligner_r
     end, as tts.synthesize loads it), else the aligner's record, else the default settings."""
     from data_prep.frontend import TextFrontend
     meta, source = None, "the default TextFrontend settings (no --nar config.json)"
-    if nar_dir and (Path(nar_dir) / "config.json").is_file():
-        rec = json.loads((Path(nar_dir) / "config.json").read_text(encoding="utf-8"))
+    if nar_dir and (Path(nar_dir) / CONFIG_FILE).is_file():
+        rec, _ = read_model_config(nar_dir, "NAR model")
         if rec.get("frontend"):
             meta, source = rec, f"the NAR's config.json ({nar_dir})"
     if meta is None and aligner_record and aligner_record.get("frontend"):
