@@ -1,8 +1,30 @@
-"""Input limits of synthesis: the synthesizer (tts/synthesizer.py), its CLI and the demo (tts/demo.py)."""
+"""Input limits of synthesis: the synthesizer (tts/synthesizer.py), its CLI and the demo (tts/demo.py), and
+the one rule for an item id that becomes a file name (tts.synthesize --list, tts.evaluate, tts.zeroshot_list)."""
 from __future__ import annotations
+
+import re
 
 MIN_PROMPT_SECONDS = 1.0      # a shorter prompt holds too little of the voice
 MAX_PROMPT_SECONDS = 20.0     # a longer prompt leaves the AR few frames of max_frames and is slow to encode
 MAX_TEXT_WORDS = 1000         # a longer text is refused (about 6 minutes of speech); --max-words to change
+MAX_TEXT_CHARS = 20_000       # a text longer than this is refused before it is phonemised (any word count)
 
-__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS"]
+# an item id, used as a file name in an output folder: no folder parts, no leading dot, no absolute path
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ID_RULE = "use letters, digits, '.', '_' and '-' (starting with a letter or digit, at most 128)"
+
+
+class BadItemId(ValueError):
+    """An id that cannot name a file inside its output folder."""
+
+
+def check_item_id(rid, where: str) -> str:
+    """`rid` if it is a plain file name by ID_RE (so `<out>/<id>.wav` stays inside `<out>`), else BadItemId
+    naming `where` (e.g. "list.jsonl:3")."""
+    if not isinstance(rid, str) or not ID_RE.fullmatch(rid):
+        raise BadItemId(f"{where}: id {rid!r} cannot be a file name: {ID_RULE}")
+    return rid
+
+
+__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS", "MAX_TEXT_CHARS", "ID_RE", "ID_RULE",
+           "BadItemId", "check_item_id"]

@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 from pathlib import Path
@@ -21,13 +20,11 @@ from typing import Optional, Union
 
 import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
+from .limits import BadItemId, check_item_id  # noqa: E402
 from .sampling import SamplingConfig  # noqa: E402
 from .synthesizer import MAX_TEXT_WORDS, SynthesisError, SynthesisResult, Synthesizer, split_sentences  # noqa: E402,F401
 
 logger = logging.getLogger(__name__)
-
-ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")   # a --list item id, used as its file name
-
 
 def _sampling_from_args(a) -> SamplingConfig:
     return SamplingConfig(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
@@ -91,10 +88,10 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
         missing = [k for k in ("text", "prompt_wav", "prompt_text") if k not in row]
         if missing:
             raise SynthesisError(f"{list_path}:{n}: missing {missing}")
-        rid = row.setdefault("id", f"{n:05d}")
-        if not isinstance(rid, str) or not ID_RE.fullmatch(rid):
-            raise SynthesisError(f"{list_path}:{n}: id {rid!r} cannot be a file name: use letters, digits, "
-                                 f"'.', '_' and '-' (starting with a letter or digit, at most 128)")
+        try:
+            rid = check_item_id(row.setdefault("id", f"{n:05d}"), f"{list_path}:{n}")
+        except BadItemId as e:
+            raise SynthesisError(str(e)) from e
         if rid in seen:
             raise SynthesisError(f"{list_path}:{n}: id {rid!r} is used again (first on line {seen[rid]}); "
                                  f"each item writes <id>.wav")

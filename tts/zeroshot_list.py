@@ -39,6 +39,7 @@ import numpy as np
 from data_prep.audio import load_audio, save_audio
 from core.io import path_for_file, read_jsonl, write_jsonl
 from core.logs import setup_logging
+from tts.limits import check_item_id
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,12 @@ def build_list(rows: list[dict], out_dir: str | Path, cfg: ListConfig = ListConf
     """Choose targets and prompts, write the cut prompts, return the list rows (not yet written)."""
     out = Path(out_dir).resolve()
     by_spk: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
+    for n, r in enumerate(rows, 1):
         for key in ("id", "path", "duration", "speaker"):
             if key not in r:
-                raise ValueError(f"manifest row {r.get('id', '?')}: missing field '{key}'")
+                raise ValueError(f"manifest row {n} ({r.get('id', '?')}): missing field '{key}'")
+        # manifest ids are data: they name <out>/prompts/<id>.prompt.wav and wavs/<id>.wav, never a place
+        check_item_id(r["id"], f"manifest row {n}")
         by_spk[str(r["speaker"])].append(r)
     if train_speakers is not None:
         seen = sorted(set(by_spk) & train_speakers)
@@ -155,7 +158,7 @@ def build_list(rows: list[dict], out_dir: str | Path, cfg: ListConfig = ListConf
     return items
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tts.zeroshot_list", description=__doc__.split("\n\n")[0])
     ap.add_argument("--manifest", required=True, help="test manifest JSONL (id, path, duration, speaker, text_norm)")
     ap.add_argument("--train-manifest", default=None, help="training manifest: warn if a test speaker is not unseen")
@@ -173,9 +176,13 @@ def main(argv: Optional[list[str]] = None) -> None:
                      min_duration=a.min_duration, max_duration=a.max_duration, trim_db=a.trim_db,
                      max_per_speaker=a.max_per_speaker, max_items=a.max_items, seed=a.seed)
     from data_prep.libritts import read_manifest
-    rows = read_manifest(a.manifest)
-    train = {str(r["speaker"]) for r in read_jsonl(a.train_manifest)} if a.train_manifest else None
-    items = build_list(rows, a.out, cfg, train)
+    try:
+        rows = read_manifest(a.manifest)
+        train = {str(r["speaker"]) for r in read_jsonl(a.train_manifest)} if a.train_manifest else None
+        items = build_list(rows, a.out, cfg, train)
+    except (OSError, ValueError) as e:
+        log.error("%s", e)
+        return 2
     path = Path(a.out) / "list.jsonl"
     # paths relative to the recipe directory (the current folder) when under it: a moved checkout reads
     # its own files; readers resolve them from the list's folder upwards (core.io.path_from_file)
@@ -183,7 +190,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     log.info("zero-shot list: %d items, %d speakers, prompts %.1f-%.1f s -> %s", len(items),
              len({it["speaker"] for it in items}), min(it["prompt_duration"] for it in items),
              max(it["prompt_duration"] for it in items), path)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
