@@ -15,9 +15,12 @@ Serving: binds 127.0.0.1 unless --host says otherwise; a queue runs --concurrenc
 length and upload size are limited (DemoLimits) with messages that say which limit was hit; any
 failing request becomes an error message in the page (the previous output is cleared first; server
 paths are shown as file names; a refused input is one log line, not a traceback) and the server keeps
-serving. A port already in use or an unavailable --device is an error before any model loads. Outputs
-live in one temporary folder that keeps the newest DemoLimits.max_temp_files files and is removed on
-shutdown; Gradio's own cache is emptied of files older than an hour.
+serving. An upload's length is checked from its header, before it is decoded (both tabs, one check). A
+port already in use or an unavailable --device is an error before any model loads. Outputs live in one
+temporary folder that keeps the newest DemoLimits.max_temp_files files; Gradio's cache of uploads and
+every other temporary file of the process (e.g. the espeak library's copies) live in the same private
+folder, removed on shutdown by Ctrl+C or SIGTERM alike; Gradio's cache is also emptied of files older
+than an hour.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -77,6 +81,44 @@ def check_port(host: str, port: int) -> None:
         except OSError as e:
             raise ValueError(f"cannot listen on {host}:{port} ({e.strerror or e}); "
                              f"{'another program uses it: ' if e.errno == 98 else ''}choose another with --port") from e
+
+
+def check_upload_seconds(path: str, lo: float, hi: float, what: str) -> tuple[float, int]:
+    """(seconds, sample rate) of an upload from its header, before any decoding, refused outside [lo, hi]:
+    a small compressed file of hours of audio costs nothing to refuse."""
+    from data_prep.audio import audio_info
+    frames, sr, _ = audio_info(path)
+    dur = frames / sr if sr > 0 else float("inf")
+    if dur < lo or dur > hi:
+        raise _refuse(f"{what} is {dur:.1f} s long; it must be {lo:g}-{hi:g} s"
+                      + (" (3 s of clean speech works best)." if what == "Prompt" else "."))
+    return dur, sr
+
+
+def private_temp_root() -> Path:
+    """A fresh folder that becomes this process's temporary folder (tempfile, TMPDIR, Gradio's upload cache):
+    removing it on shutdown removes every temporary file the demo, Gradio and the libraries made."""
+    root = Path(tempfile.mkdtemp(prefix="ndvq-demo-"))
+    os.environ["TMPDIR"] = str(root)
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+    tempfile.tempdir = str(root)
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def _release_temp_users(root: Path) -> None:
+    """Run now the finalizers that would remove a folder inside `root` at exit (the espeak wrappers' copies
+    of their library): after `root` is gone they would fail with a traceback."""
+    import weakref
+    for f in list(getattr(weakref.finalize, "_registry", {})):
+        info = f.peek()
+        if info and any(isinstance(x, str) and x.startswith(str(root)) for x in info[2]):
+            f()
+
+
+def _sigterm_as_ctrl_c(signum, frame):
+    """SIGTERM (how services are stopped) takes the Ctrl+C path: the server closes, the temp folder goes."""
+    raise KeyboardInterrupt
 
 
 def default_exp_dir() -> Path:
@@ -150,11 +192,8 @@ class DemoBackend:
             raise _refuse("Upload or record a prompt: a few seconds of the voice to imitate.")
         if not prompt_text:
             raise _refuse("Enter the prompt's transcript (what is said in the prompt recording).")
+        check_upload_seconds(prompt_path, lim.min_prompt_seconds, lim.max_prompt_seconds, "Prompt")
         wav, sr = load_audio(prompt_path)
-        dur = len(wav) / sr
-        if dur < lim.min_prompt_seconds or dur > lim.max_prompt_seconds:
-            raise _refuse(f"Prompt is {dur:.1f} s long; it must be {lim.min_prompt_seconds:g}-"
-                           f"{lim.max_prompt_seconds:g} s (3 s of clean speech works best).")
         sampling = SamplingConfig(temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
         seed = None if seed is None or int(seed) < 0 else int(seed)
         t0 = time.time()
@@ -171,16 +210,13 @@ class DemoBackend:
         import gradio as gr
 
         from codec.bitstream import actual_kbps, encode_bytes, write_ndvq
-        from data_prep.audio import audio_info, load_audio, save_audio
+        from data_prep.audio import load_audio, save_audio
         lim = self.limits
         if not path:
             raise _refuse("Upload an audio file.")
         if choice not in self.choices:
             raise _refuse(f"Unknown bitrate {choice!r}; choose one of: {', '.join(self.choices)}.")
-        frames, sr, _ = audio_info(path)
-        dur = frames / sr
-        if dur > lim.max_codec_seconds:
-            raise _refuse(f"Audio is {dur:.1f} s long; the limit is {lim.max_codec_seconds:g} s.")
+        check_upload_seconds(path, 0.0, lim.max_codec_seconds, "Audio")
         n_q = self.choices[choice]
         cf = self.codec.encode_file(path, n_q=n_q)
         ndvq = self._out(".ndvq")
@@ -295,7 +331,9 @@ def build_demo(backend: DemoBackend, exp_dir: Optional[Path] = None):
                                 label=f"Audio (up to {lim.max_codec_seconds:g} s, {lim.max_upload_mb:g} MB)")
                 with gr.Column():
                     names = list(backend.choices)
-                    rate = gr.Dropdown(names, value=names[0], label="Bitrate")
+                    # any value reaches the handler, which refuses an unknown one in one log line (Gradio's
+                    # own check would write a traceback to the server log)
+                    rate = gr.Dropdown(names, value=names[0], label="Bitrate", allow_custom_value=True)
                     c_go = gr.Button("Encode and decode", variant="primary", elem_id="codec_go")
             with gr.Row():
                 c_orig = gr.Audio(label="Original", type="filepath", interactive=False)
@@ -354,12 +392,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         ap.error(f"no codec at {codec_dir}: run the recipe (egs/libritts/run.sh) or pass --codec DIR")
     limits = DemoLimits(max_text_chars=a.max_text_chars, max_prompt_seconds=a.max_prompt_seconds,
                         max_codec_seconds=a.max_codec_seconds, max_upload_mb=a.max_upload_mb)
-    backend = DemoBackend(codec_dir, Path(a.ar) if a.ar else None, Path(a.nar) if a.nar else None, exp,
-                          limits, device=a.device)
+    root = private_temp_root()
+    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     try:
+        backend = DemoBackend(codec_dir, Path(a.ar) if a.ar else None, Path(a.nar) if a.nar else None, exp,
+                              limits, device=a.device)
         launch(build_demo(backend, exp), a.host, a.port, limits, a.concurrency)
+    except KeyboardInterrupt:
+        log.info("stopped")
     finally:
-        backend.close()
+        _release_temp_users(root)
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

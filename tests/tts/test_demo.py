@@ -42,7 +42,10 @@ def server(tmp_path_factory):
     exp = tiny_exp(tmp)
     port = _free_port()
     log = open(tmp / "server.log", "w")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(REPO)}
+    systmp = tmp / "systmp"          # the server's system temp folder: empty again after SIGTERM
+    systmp.mkdir()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(REPO), "TMPDIR": str(systmp)}
+    env.pop("GRADIO_TEMP_DIR", None)
     proc = subprocess.Popen([sys.executable, "-m", "tts.demo", "--exp-dir", str(exp), "--port", str(port),
                              "--max-text-chars", "120", "--max-prompt-seconds", "6", "--threads", "1"],
                             cwd=tmp, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -61,7 +64,7 @@ def server(tmp_path_factory):
             if time.time() - t0 > START_TIMEOUT:
                 pytest.fail(f"demo did not answer within {START_TIMEOUT} s:\n{(tmp / 'server.log').read_text()[-3000:]}")
             time.sleep(1)
-        yield {"url": url, "tmp": tmp, "log": tmp / "server.log", "port": port}
+        yield {"url": url, "tmp": tmp, "log": tmp / "server.log", "port": port, "proc": proc, "systmp": systmp}
     finally:
         proc.terminate()
         try:
@@ -105,7 +108,7 @@ def test_demo_binds_localhost_and_serves_synthesis_and_codec(server):
     long_prompt = _wav(tmp / "long.wav", 8.0)
     with pytest.raises(AppError, match="Prompt is 8.0 s long"):
         client.predict(handle_file(str(long_prompt)), "hello", "Hi.", 1.0, 25, 0.8, 0, api_name="/synthesize")
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError, match="Unknown bitrate '99 kbps'"):
         client.predict(handle_file(str(prompt)), "99 kbps", api_name="/codec")
     again, _ = client.predict(handle_file(str(prompt)), "hello there", "Still here.", 0.0, 0, 1.0, 1,
                               api_name="/synthesize")
@@ -153,3 +156,25 @@ def test_demo_in_a_headless_browser(server):
             d.save_screenshot(shot)
     finally:
         d.quit()
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_temp_files(server):
+    """Issue 27 item 4: stopped by SIGTERM (as services are), the demo left its temp folder, every upload in
+    Gradio's cache (refused ones included) and copies of libespeak-ng.so in the system temp folder."""
+    import signal
+
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    tmp = server["tmp"]
+    client = Client(server["url"], verbose=False)
+    with pytest.raises(AppError, match="Prompt is 8.0 s long"):
+        client.predict(handle_file(str(_wav(tmp / "long8.wav", 8.0))), "hello", "Hi.", 1.0, 25, 0.8, 0,
+                       api_name="/synthesize")
+    assert any(server["systmp"].iterdir())                       # the server's files were there while it ran
+    proc = server["proc"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    left = sorted(str(p.relative_to(server["systmp"])) for p in server["systmp"].rglob("*"))
+    assert left == [], left
+    assert "Traceback" not in server["log"].read_text()

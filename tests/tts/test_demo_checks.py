@@ -97,3 +97,47 @@ def test_every_request_first_clears_the_previous_output():
         assert all(v is None for v in before[0].fn())               # the clearing step empties every output
         assert main.trigger_after == before[0]._id                 # and the request runs after it
     demo.close()
+
+
+@pytest.mark.parametrize("tab", ["tts", "codec"])
+def test_an_overlong_upload_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch, tab):
+    """Issue 27 item 3: a small FLAC of a long stretch of silence was decoded whole by the TTS tab before
+    its length was checked (memory and CPU); both tabs now read the header and refuse first."""
+    import gradio as gr
+    import numpy as np
+    import soundfile as sf
+
+    import data_prep.audio as audio_mod
+    path = tmp_path / "silence.flac"
+    sf.write(path, np.zeros((48000 * 120, 2), np.float32), 48000)     # 2 min of stereo silence, a few KB
+    assert path.stat().st_size < 200_000
+    monkeypatch.setattr(audio_mod, "load_audio", lambda *a, **k: pytest.fail("decoded before the length check"))
+    b = DemoBackend.__new__(DemoBackend)
+    b.limits = DemoLimits(max_prompt_seconds=6, max_codec_seconds=60)
+    b.synth, b.choices = object(), {"x": 1}
+    with pytest.raises(gr.Error, match=r"is 120.0 s long; it must be"):
+        if tab == "tts":
+            b.synthesize(str(path), "what it says", "Hello.", 1.0, 25, 0.8, 0)
+        else:
+            b.codec_roundtrip(str(path), "x")
+
+
+def test_sigterm_takes_the_ctrl_c_path_and_temp_files_live_in_one_private_folder(monkeypatch):
+    """Issue 27 item 4 (the live check is tests/tts/test_demo.py::test_sigterm_leaves_no_temp_files)."""
+    import os
+    import signal
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    for k in ("TMPDIR", "GRADIO_TEMP_DIR"):
+        monkeypatch.setenv(k, os.environ.get(k, ""))
+    root = demo_mod.private_temp_root()
+    try:
+        assert Path(tempfile.mkdtemp()).parent == root and os.environ["GRADIO_TEMP_DIR"].startswith(str(root))
+        old = signal.signal(signal.SIGTERM, demo_mod._sigterm_as_ctrl_c)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            signal.signal(signal.SIGTERM, old)
+    finally:
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
