@@ -15,12 +15,14 @@ import numpy as np
 from core.io import atomic_path
 
 import codec.evaluation.metrics as M
+from codec.evaluation.pitch import PITCH_KEYS, PITCH_TITLES, female_male, fmt_pitch, plot_narrowband
 
 RowKind = Literal["codes", "unquantized", "no_information", "oracle_random", "oracle_griffin_lim"]
 ROW_TITLES = {"unquantized": "unquantized latent", "no_information": "no information (mean latent)",
               "oracle_random": "true STFT magnitude, random phase",
               "oracle_griffin_lim": "true STFT magnitude, Griffin-Lim phase"}
 PLOT_NAMES = ("metrics_vs_bitrate.png", "code_usage.png", "spectrogram.png")
+PITCH_PLOT = "pitch_spectrogram.png"     # narrowband: a female and a male voice, recording and two bitrates
 CURVE_PLOT = "learning_curve.png"        # with --exp-dir: the run's training loss and the scored checkpoints
 
 
@@ -33,6 +35,7 @@ class Row:
     n_q: Optional[int] = None
     scores: dict[str, Optional[dict[str, float]]] = field(default_factory=dict)   # key -> {mean, std, n} | None
     actual_kbps: Optional[float] = None     # what the codes take: n_q x frame rate x bits ("1.2")
+    pitch: Optional[dict] = None            # pooled F0 scores vs the recordings (codec.evaluation.pitch.row_pitch)
 
     @property
     def rate(self) -> Optional[float]:
@@ -87,7 +90,11 @@ def _fmt(s: Optional[dict], std: bool = True) -> str:
 
 def _fmt_scores(row: Row | dict, keys: list[str]) -> str:
     scores = row.scores if isinstance(row, Row) else row["scores"]
-    return ", ".join(f"{k} {_fmt(scores.get(k), std=False)}" for k in keys)
+    pitch = row.pitch if isinstance(row, Row) else row.get("pitch")
+    text = ", ".join(f"{k} {_fmt(scores.get(k), std=False)}" for k in keys)
+    if pitch:
+        text += ", " + ", ".join(f"{k} {c}" for k, c in zip(PITCH_KEYS, fmt_pitch(pitch)))
+    return text
 
 
 def _row_name(r: dict) -> str:
@@ -98,6 +105,10 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
     keys, cks = report["keys"], report["checkpoints"]
     last = cks[-1]
     heads = " | ".join(KEY_TITLES.get(k, k) + (" ↓" if not M.HIGHER_IS_BETTER.get(k, True) else " ↑") for k in keys)
+    pitch = any(r.get("pitch") for r in last["rows"])
+    n_cols = len(keys) + (len(PITCH_KEYS) if pitch else 0)
+    if pitch:
+        heads += " | " + " | ".join(PITCH_TITLES[k] + (" ↑" if k == "within_50" else " ↓") for k in PITCH_KEYS)
     lines = [f"# Codec evaluation: `{last['checkpoint']}` (step {last['step']})", "",
              f"{report['items']} utterances of {', '.join(report['manifests'])} (each cut at "
              f"{report['max_seconds']:g} s), {report['sample_rate']} Hz. Mean ± std over utterances; ↑ higher is "
@@ -115,17 +126,19 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
               "the sign of the waveform), as do the ceiling rows (random or Griffin-Lim phase), so it is strongly "
               "negative in every row, ceilings included; it measures phase agreement, which this codec does not "
               "aim for, not quality: read STOI, PESQ and mel L1." if "si_sdr" in keys else ""), "",
-             f"| row | n_q | {heads} |", "|---|---|" + "---|" * len(keys)]
+             f"| row | n_q | {heads} |", "|---|---|" + "---|" * n_cols]
     for r in last["rows"]:
-        cells = " | ".join(_fmt(r["scores"].get(k)) for k in keys)
+        cells = " | ".join([_fmt(r["scores"].get(k)) for k in keys] + (fmt_pitch(r.get("pitch")) if pitch else []))
         lines.append(f"| {_row_name(r)} | {r['n_q'] if r['n_q'] is not None else '-'} | {cells} |")
+    lines += _pitch_note(report) if pitch else []
     if len(cks) > 1:
         lines += ["", "## Against earlier checkpoints (bitrate rows, means)", "",
-                  f"| checkpoint | step | row | {heads} |", "|---|---|---|" + "---|" * len(keys)]
+                  f"| checkpoint | step | row | {heads} |", "|---|---|---|" + "---|" * n_cols]
         for ck in cks:
             for r in ck["rows"]:
                 if r["kind"] == "codes":
-                    cells = " | ".join(_fmt(r["scores"].get(k), std=False) for k in keys)
+                    cells = " | ".join([_fmt(r["scores"].get(k), std=False) for k in keys]
+                                       + (fmt_pitch(r.get("pitch")) if pitch else []))
                     lines.append(f"| `{ck['checkpoint']}` | {ck['step']} | {_row_name(r)} | {cells} |")
     if last["usage"]:
         lines += ["", f"## Code usage per stage (all stages, {last['frames']} frames)", "",
@@ -134,11 +147,24 @@ def markdown_report(report: dict, plots: bool = True, plot_dir: str = "eval") ->
         lines += [f"| {u['stage']} | {u['codes_used']} | {u['perplexity']:.1f} | {u['residual_rms_rel']:.4f} |"
                   for u in last["usage"]]
     if plots:
-        names = PLOT_NAMES + ((report["learning_curve"],) if report.get("learning_curve") else ())
+        names = PLOT_NAMES + ((report["learning_curve"],) if report.get("learning_curve") else ()) + \
+            ((PITCH_PLOT,) if report.get("pitch_plot") else ())
         lines += ["", "## Plots", ""] + [f"![{n[:-4]}]({plot_dir}/{n})" for n in names]
     pk = ", ".join(f"{k} {v}" for k, v in report["packages"].items() if v)
     lines += ["", f"Metric packages: {pk}. Wall time {report['wall_seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
+
+
+def _pitch_note(report: dict) -> list[str]:
+    """What the pitch columns measure."""
+    return ["", "Pitch: F0 tracks of output and recording (Praat's autocorrelation method through "
+            "praat-parselmouth, 10 ms frames, 40-450 Hz: a 50 Hz frame-rate buzz is measured as 50 Hz, not called "
+            "unvoiced), pooled over the utterances (every frame counts once). F0 error = median |1200 log2(f_out / "
+            "f_rec)| on frames voiced in both, with the share of those frames within 50 cents; GPE = share of them "
+            "more than 20 % off; VDE = share of all frames whose voiced/unvoiced decision differs. A decoder that "
+            "keeps the speaker's pitch scores near 0 cents and GPE 0; the no-information row is the floor."
+            + (f" Narrowband spectrograms of the highest- and lowest-pitched voices: `{PITCH_PLOT}`."
+               if report.get("pitch_plot") else "")]
 
 
 # ------------------------------------------------------------------------------------------ plots
@@ -155,13 +181,37 @@ def _pyplot():
 
 
 def write_plots(out: Path, results: list[CheckpointResult], keys: list[str], wavs: list[np.ndarray],
-                extra: dict, sample_rate: int) -> None:
-    """metrics_vs_bitrate.png, code_usage.png and spectrogram.png in the directory `out`."""
+                extra: dict, sample_rate: int) -> bool:
+    """metrics_vs_bitrate.png, code_usage.png and spectrogram.png in the directory `out`, and with the
+    references' F0 tracks (extra["ref_f0"]) pitch_spectrogram.png; whether that one was drawn."""
     out.mkdir(parents=True, exist_ok=True)
     _plot_metrics(out / PLOT_NAMES[0], results, keys)
     if extra.get("counts") is not None:
         _plot_code_usage(out / PLOT_NAMES[1], results[-1], extra["counts"])
     _plot_spectrograms(out / PLOT_NAMES[2], wavs, extra.get("audio") or {}, sample_rate)
+    if extra.get("ref_f0") is None:
+        return False
+    return _plot_pitch(out / PITCH_PLOT, wavs, extra.get("audio") or {}, extra["ref_f0"], sample_rate)
+
+
+def _plot_pitch(path: Path, wavs: list[np.ndarray], audio: dict, ref_f0: list[np.ndarray], sample_rate: int) -> bool:
+    """Narrowband spectrograms (codec.evaluation.pitch) of the references with the highest and the lowest
+    median F0: the recording and its reconstructions at the lowest and the highest rate."""
+    from data_prep.pitch import track_f0
+    codes_rows = [n for n in audio if n.endswith("kbps")]
+    if not codes_rows or not wavs:
+        return False
+    shown = list(dict.fromkeys((codes_rows[0], codes_rows[-1])))
+    hi, lo = female_male(ref_f0)
+    columns, f0 = [], {}
+    for c, (i, title) in enumerate(((hi, "highest-pitched voice"), (lo, "lowest-pitched voice"))[: 1 if hi == lo else 2]):
+        panels = [("recording", wavs[i], sample_rate)] + [(f"codec {n}", audio[n][i], sample_rate) for n in shown]
+        f0[(c, 0)] = ref_f0[i]
+        for r, n in enumerate(shown, 1):
+            f0[(c, r)] = track_f0(audio[n][i], sample_rate)
+        columns.append((title, panels))
+    plot_narrowband(path, columns, f0)
+    return True
 
 
 def _plot_metrics(path: Path, results: list[CheckpointResult], keys: list[str]) -> None:
@@ -241,6 +291,10 @@ def _plot_spectrograms(path: Path, wavs: list[np.ndarray], audio: dict, sample_r
     plt.close(fig)
 
 
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
 def _running_mean(x: np.ndarray, n: int) -> np.ndarray:
     n = max(1, min(n, x.size))
     c = np.cumsum(np.insert(x, 0, 0.0))
@@ -261,8 +315,11 @@ def write_learning_curve(path: Path, losses: Path, results: list[CheckpointResul
             if not r.get("skipped") and math.isfinite(r.get("mel", float("nan"))):
                 rows.append((r["step"], r["mel"]))
     scored = [r for r in results if r.step.isdigit()]
-    shown = [k for k in keys if k in ("stoi", "pesq", "mel") and any(row.scores.get(k) for row in results[-1].rows)]
-    fig, axes = plt.subplots(1 + len(shown), 1, figsize=(7, 2.4 * (1 + len(shown))), squeeze=False, sharex=True)
+    panels = [(KEY_TITLES.get(k, k), lambda row, k=k: (row.scores.get(k) or {}).get("mean"))
+              for k in keys if k in ("stoi", "pesq", "mel") and any(row.scores.get(k) for row in results[-1].rows)]
+    if any(row.pitch for row in results[-1].rows):
+        panels.append((PITCH_TITLES["cents_median"], lambda row: (row.pitch or {}).get("cents_median")))
+    fig, axes = plt.subplots(1 + len(panels), 1, figsize=(7, 2.4 * (1 + len(panels))), squeeze=False, sharex=True)
     ax = axes[0, 0]
     if rows:
         steps, mel = (np.array(v, dtype=float) for v in zip(*rows))
@@ -271,15 +328,15 @@ def write_learning_curve(path: Path, losses: Path, results: list[CheckpointResul
     ax.set_ylabel("train mel loss")
     ax.grid(alpha=0.3)
     floor = {row.kind: row for row in results[-1].rows if row.kind != "codes"}
-    for ax, k in zip(axes[1:, 0], shown):
+    for ax, (title, get) in zip(axes[1:, 0], panels):
         for kbps in sorted({row.rate for r in scored for row in r.rows if row.kind == "codes"}):
-            pts = [(int(r.step), row.scores[k]["mean"]) for r in scored for row in r.rows
-                   if row.kind == "codes" and row.rate == kbps and row.scores.get(k)]
+            pts = [(int(r.step), get(row)) for r in scored for row in r.rows
+                   if row.kind == "codes" and row.rate == kbps and _finite(get(row))]
             if pts:
                 ax.plot(*zip(*pts), "o-", ms=4, label=f"{kbps:g} kbps")
-        if "no_information" in floor and floor["no_information"].scores.get(k):
-            ax.axhline(floor["no_information"].scores[k]["mean"], color="tab:red", ls=":", label="no information")
-        ax.set_ylabel(KEY_TITLES.get(k, k))
+        if "no_information" in floor and _finite(get(floor["no_information"])):
+            ax.axhline(get(floor["no_information"]), color="tab:red", ls=":", label="no information")
+        ax.set_ylabel(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("training step")
