@@ -82,3 +82,21 @@ def test_every_row_reports_pitch_and_the_report_shows_it(tmp_path):
     rep = E.evaluate([tmp_path / "model"], [str(tmp_path / "m.jsonl")], metrics=("mel",), jobs=1, plots=False,
                      pitch=False)
     assert all(r["pitch"] is None for r in rep["checkpoints"][-1]["rows"])
+
+
+def test_validation_logs_pitch_per_bandwidth():
+    """codec.valid.evaluate_codec: with the items' F0 tracks, each bandwidth's pooled pitch scores."""
+    import torch
+
+    from codec.valid import evaluate_codec
+    from tests.codec.helpers_inference import tiny_model
+    model = tiny_model(3)
+    wav = harmonic(180.0, 0.6, model.config.sample_rate)
+    items = [("a", torch.from_numpy(wav)[None, None])]
+    bws = list(model.config.bandwidths)[:2]
+    res, ex, pitch = evaluate_codec(model, items, bws, model.config.sample_rate,
+                                    ref_f0=P.tracks([wav], model.config.sample_rate))
+    assert set(res) == set(pitch) == set(bws)
+    for p in pitch.values():
+        assert set(P.PITCH_KEYS) <= set(p) and 0 <= p["vde"] <= 1
+    assert evaluate_codec(model, items, bws, model.config.sample_rate)[2] == {}
