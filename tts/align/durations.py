@@ -173,8 +173,19 @@ def run(model_dir: str, out: str, dump: Optional[str] = None, manifests: Sequenc
         raise ValueError("give --dump (and optionally --manifest), or one --manifest with --phonemes")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    src = dump or manifests[0]
+    if not utts:
+        why = ({k: v for k, v in missing.items() if v} or "the dump is empty") if dump else \
+            f"the manifest is empty, or none of its ids has phonemes in {phonemes}"
+        raise ValueError(f"{src}: no utterance to align ({why}); nothing written to {out}")
     rows, skipped = align_utterances(model, feat_cfg, utts, blank_penalty, workers, split=split,
                                      pause_penalty=pause_penalty)
+    if not rows:
+        reason, ids = next(iter(skipped.items()))
+        uid, detail = next(iter(ids.items()))
+        counts = {k: len(v) for k, v in skipped.items()}
+        raise ValueError(f"{src}: none of its {len(utts)} utterances could be aligned ({counts}; first: {uid}: "
+                         f"{reason} {detail}".rstrip() + f"); nothing written to {out}")
     seconds = time.perf_counter() - t0
     counts = {**{k: v for k, v in missing.items() if v}, **{k: len(v) for k, v in skipped.items()}}
     meta = {

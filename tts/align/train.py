@@ -131,8 +131,17 @@ def load_split(name: str, dump: Optional[str], manifest: Optional[str], phonemes
     table = PhoneTable(cfg.model.phones)
     keep, targets, phon = [], [], []
     infeasible = 0
+    if not fs.ids:          # before the run writes its logs: an empty or all-unreadable split is one line
+        first = next(iter(errors.items()), None)
+        raise ValueError(f"{name}: no usable utterance in {dump or manifest} ({len(utts)} listed with phonemes, "
+                         f"{len(errors)} unreadable"
+                         + (f"; first: {first[0]}: {first[1]}" if first else "") + f"; {counts or 'nothing skipped'})")
     for i, u in enumerate(fs.ids):
-        tgt = np.asarray(table.encode(split_tokens(by_id[u].phonemes)), np.int64)
+        try:
+            tgt = np.asarray(table.encode(split_tokens(by_id[u].phonemes)), np.int64)
+        except KeyError as e:
+            raise ValueError(f"{name}: utterance {u}: {e.args[0]} (model.phones; the front end's symbols "
+                             f"data_prep.symbols.SYMBOLS are the default)") from None
         if len(tgt) == 0 or not ctc_feasible(tgt, int(fs.lengths[i])):
             infeasible += 1
             continue
@@ -143,6 +152,8 @@ def load_split(name: str, dump: Optional[str], manifest: Optional[str], phonemes
         fs = FeatureSet([fs.ids[i] for i in keep], np.concatenate([fs.get(i) for i in keep], axis=1),
                         np.concatenate([[0], np.cumsum([fs.lengths[i] for i in keep])]).astype(np.int64))
     counts = {**counts, "unreadable": len(errors), "infeasible_or_empty": infeasible, "used": len(fs)}
+    if not len(fs):
+        raise ValueError(f"{name}: no utterance has phones that fit its frames ({counts})")
     log.info("%s: %d utterances, %d frames (%.2f h) in %.1f s; %s", name, len(fs), fs.feats.shape[1],
              fs.feats.shape[1] / feat_cfg.frame_rate / 3600, time.perf_counter() - t0, counts)
     return Split(fs, targets, phon), feat_cfg, counts
@@ -303,13 +314,13 @@ def fit(cfg: AlignerConfig, accelerator, model, optimizer, train_split: Split, v
             optimizer.step()
         step += 1
         frames_seen += int(lengths.sum()) * world
-        losses.write({"step": step, "loss": float(loss.detach()), "lr": lr, "grad_norm": gnorm,
+        lv = float(loss.detach())        # (float() of a tensor that requires grad warns every run)
+        losses.write({"step": step, "loss": lv, "lr": lr, "grad_norm": gnorm,
                       "frames": int(lengths.sum()), "minutes": round(budget.minutes, 4)})
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{lv:.3f}")
         if tc.log_every and step % tc.log_every == 0:
-            log.info("step %d: loss %.3f, lr %.2e, grad norm %.2f, %.2f min", step, float(loss), lr, gnorm,
-                     budget.minutes)
+            log.info("step %d: loss %.3f, lr %.2e, grad norm %.2f, %.2f min", step, lv, lr, gnorm, budget.minutes)
         if tc.valid_every and step % tc.valid_every == 0:
             validate()
     bar.close()
