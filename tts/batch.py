@@ -24,6 +24,9 @@ class TTSBatch:
     # [B, L] int64 code frames of each phoneme token (forced alignment, docs/durations.md), padded with
     # 0; row b sums to code_lens[b] (AR with model.ar_alignment = "durations"; whole utterance).
     durations: Optional[torch.Tensor] = None
+    # [B] int64 each item's index in its TTSDataset (set by tts.data.collate): lets the validation fetch
+    # another utterance of the same or another speaker for the prompt gain (tts/prompt_gain.py)
+    index: Optional[torch.Tensor] = None
 
     def to(self, device: Union[str, torch.device]) -> "TTSBatch":
         return TTSBatch(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)

@@ -247,7 +247,8 @@ def collate(items: list[dict]) -> TTSBatch:
             dur[b, :len(it["durations"])] = torch.from_numpy(it["durations"].astype(np.int64))
     lens = lambda key, ax: torch.tensor([it[key].shape[ax] for it in items], dtype=torch.long)  # noqa: E731
     return TTSBatch(phonemes=ph, phoneme_lens=lens("phonemes", 0), codes=codes, code_lens=lens("codes", 1),
-                    prompt=prompt, prompt_lens=lens("prompt", 1), durations=dur)
+                    prompt=prompt, prompt_lens=lens("prompt", 1), durations=dur,
+                    index=torch.tensor([int(it["index"]) for it in items], dtype=torch.long))
 
 
 # ------------------------------------------------------------------------------------------ batching

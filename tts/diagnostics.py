@@ -102,6 +102,42 @@ def code_baselines(train: Iterable[np.ndarray], dev: list[np.ndarray], n_q: int,
     return out
 
 
+MIX_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def prompt_mixture_baselines(train: Iterable[np.ndarray], items: list[tuple[np.ndarray, np.ndarray]], n_q: int,
+                             V: int) -> dict:
+    """The NAR's prompt-aware count model: lam * p(code k | code k-1 of the frame) + (1 - lam) * the prompt's
+    own codebook-k unigram, scored on the targets of `items` ([(prompt [K, P], target [K, T])]).
+
+    lam is the best of MIX_WEIGHTS on these same dev items (which flatters the baseline: a model that
+    beats it beats every weight). {"codebook_k": {"given_previous_codebook_and_prompt": {top1, nll, weight}}}."""
+    _, _, cond = count_codes(train, V, n_q)
+    out: dict = {}
+    for k in range(1, n_q):
+        p_cond = _normalise(cond[k])
+        rows, prompt_uni = [], []
+        for prompt, tgt in items:
+            if prompt.shape[1] == 0 or tgt.shape[1] == 0:
+                continue
+            rows.append((tgt[k - 1], tgt[k]))
+            prompt_uni.append(np.bincount(prompt[k], minlength=V) / prompt.shape[1])
+        if not rows:
+            continue
+        best = None
+        for lam in MIX_WEIGHTS:
+            hits, nll, n = 0, 0.0, 0
+            for (ctx, t), u in zip(rows, prompt_uni):
+                prob = lam * p_cond[ctx] + (1 - lam) * u[None, :]
+                hits += int((prob.argmax(1) == t).sum())
+                nll -= float(np.log(prob[np.arange(len(t)), t]).sum())
+                n += len(t)
+            if best is None or nll / n < best["nll"]:
+                best = {"top1": hits / n, "nll": nll / n, "weight": lam}
+        out[f"codebook_{k + 1}"] = {"given_previous_codebook_and_prompt": best}
+    return out
+
+
 def baseline_table(baselines: dict) -> list[str]:
     """Markdown rows: one per codebook and baseline (top-1, NLL)."""
     lines = ["| codebook | baseline (reads no text) | top-1 | NLL (nats) |", "|---:|---|---:|---:|"]
@@ -207,5 +243,5 @@ def plot_attention(maps: list, path, title: str) -> None:
     tmp.replace(path)
 
 
-__all__ = ["count_codes", "SMOOTHING", "shuffled_text", "code_baselines", "baseline_table", "ar_attention", "monotonicity",
+__all__ = ["count_codes", "SMOOTHING", "shuffled_text", "code_baselines", "prompt_mixture_baselines", "baseline_table", "ar_attention", "monotonicity",
            "own_phoneme_share", "attention_summary", "plot_attention"]

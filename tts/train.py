@@ -41,6 +41,7 @@ from .checkpoint import (CodecMismatch, check_codec, check_frontend, export_tts_
 from .config import Part, TTSConfig  # noqa: E402
 from .curves import write_baselines, write_curves  # noqa: E402
 from .data import TTSDataset, build_train_loader, validation_batches  # noqa: E402
+from .prompt_gain import PromptSwap  # noqa: E402
 from .valid import TTSValidation, metric_vector, summarise  # noqa: E402
 
 log = logging.getLogger("tts.train")
@@ -139,7 +140,8 @@ def train(cfg: TTSConfig, part: Part) -> dict:
     valid = validation_batches(valid_ds, dc, tc.seed, run.rank, run.world) if valid_ds is not None else []
     if run.main and valid_ds is not None:
         write_baselines(run.exp_dir, train_ds, valid, 1 if part == "ar" else K)
-    validation = TTSValidation(run, raw, valid, part, K, enabled=valid_ds is not None)
+    swap = PromptSwap(valid_ds, tc.seed) if valid_ds is not None else None     # the prompt gain's donors
+    validation = TTSValidation(run, raw, valid, part, K, enabled=valid_ds is not None, swap=swap)
 
     model.train()
     last_valid = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import yaml
@@ -65,6 +66,9 @@ def test_run_writes_layout_and_loadable_model(reference, part):
     assert [v["step"] for v in valid] == [3, 6]
     keys = ["acc_k1"] if part == "ar" else ["acc_k2", "acc_k3", "acc_k4"]
     assert all(0 <= v[k] <= 1 for v in valid for k in keys)      # top-1 per codebook
+    # both parts report how much the text and the prompt's voice help (finite numbers, any sign this early)
+    assert all(math.isfinite(v[k]) for v in valid for k in ("text_gain_nats", "prompt_gain_nats"))
+    assert all(math.isfinite(v[f"loss_k{k[5:]}"]) for v in valid for k in keys)
     loaded = load_tts_model(exp / "model", codec_sha256=SHA)
     assert loaded.part == part and loaded.meta["codec_sha256"] == SHA
     assert loaded.meta["codec"] == {"sample_rate": 24000, "frame_rate": 75.0, "n_q": 4, "codebook_size": 16}
@@ -76,6 +80,7 @@ def test_run_writes_layout_and_loadable_model(reference, part):
     assert summary["step"] == 6 and summary["part"] == part and summary["data"]["train"]["kept"] == 18
     assert list((exp / "tb").rglob("events.out.tfevents*"))
     assert (exp / "curves.png").stat().st_size > 0 and f"top-1 codebook {keys[0][5:]}" in (exp / "valid.md").read_text()
+    assert "Prompt gain" in (exp / "valid.md").read_text()
     with pytest.raises(CodecMismatch, match=SHA):
         load_tts_model(exp / "model", codec_sha256="f" * 64)
 
