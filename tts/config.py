@@ -26,6 +26,12 @@ ARAttention = Literal["prefix_lm", "causal"]
 #               the durations, so no word can be skipped or repeated.
 ARAlignment = Literal["attention", "durations"]
 Part = Literal["ar", "nar"]
+# What the NAR learns of the voice besides attending to the prompt (tts/models/nar.py):
+#   none   - VALL-E: the prompt's codes are in the sequence, nothing else
+#   global - also a learned global voice vector (the prompt's code embeddings averaged over its frames,
+#            through a small MLP) added to the stage condition of every adaptive layer norm and to every
+#            target frame's input: the voice reaches every layer and frame without having to be found
+VoiceConditioning = Literal["none", "global"]
 
 
 @dataclass
@@ -46,6 +52,7 @@ class ModelConfig:
     ar_attention: ARAttention = "prefix_lm"
     ar_alignment: ARAlignment = "attention"
     duration_loss_weight: float = 1.0   # durations mode: weight of the log-duration MSE beside the code CE
+    voice_conditioning: VoiceConditioning = "none"     # the NAR's global voice vector (see above)
     # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
     # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
     emb_init_std: float = 1.0

@@ -182,6 +182,29 @@ def test_nar_batch_equals_items_and_stage_draw_is_seeded():
     assert draws == {f"acc_k{k}" for k in range(2, cfg.n_q + 1)} and m1 <= draws
 
 
+def test_nar_global_voice_vector_reads_the_prompt_and_ignores_its_padding():
+    """voice_conditioning=global: another prompt changes the logits through the voice vector even with
+    the prompt masked out of attention; garbage beyond prompt_lens changes nothing; batch = items."""
+    _, nar, cfg = tiny_models(0, voice_conditioning="global")
+    perturb_(nar)
+    b = random_batch(garbage_padding=False)
+    st = torch.full((3,), 2)
+    with torch.no_grad():
+        a = nar.stage_logits(b.phonemes, b.phoneme_lens, b.prompt, b.prompt_lens, b.codes, b.code_lens, st)
+        other = (b.prompt + 1) % cfg.codebook_size
+        a2 = nar.stage_logits(b.phonemes, b.phoneme_lens, other, b.prompt_lens, b.codes, b.code_lens, st)
+        padded = torch.cat([b.prompt, torch.randint(0, cfg.codebook_size, (3, cfg.n_q, 5))], 2)
+        a3 = nar.stage_logits(b.phonemes, b.phoneme_lens, padded, b.prompt_lens, b.codes, b.code_lens, st)
+        v1 = nar.voice_vector(nar._sum_codes(b.prompt, torch.full((3,), cfg.n_q)), b.prompt_lens)
+        v2 = nar.voice_vector(nar._sum_codes(other, torch.full((3,), cfg.n_q)), b.prompt_lens)
+    assert (a[0] - a2[0]).abs().max() > 1e-3 and (v1[0] - v2[0]).abs().max() > 1e-3
+    torch.testing.assert_close(v1[1], v2[1])                     # item 1 has no prompt: the same vector
+    torch.testing.assert_close(a, a3, atol=1e-5, rtol=0)
+    out = nar(b, stage=2, return_logits=True)
+    singles = torch.cat([nar(item(b, i), stage=2, return_logits=True).logits for i in range(3)])
+    torch.testing.assert_close(out.logits, singles, atol=1e-5, rtol=0)
+
+
 def test_build_model_rejects_unknown_part():
     with pytest.raises(ValueError, match="expected one of"):
         build_model(tiny_model_config(), "vocoder")

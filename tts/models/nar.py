@@ -9,6 +9,10 @@ Stages are numbered by codebook, 1-based: stage k predicts codebook k from codeb
 k is in 2..n_q (metrics `acc_k{k}` use the same numbers). In training k is drawn per example with
 the torch RNG (`torch.randint`), so a re-seeded step draws the same stages.
 
+Voice (ModelConfig.voice_conditioning): "none" is VALL-E (the prompt is only in the sequence); "global"
+adds a learned voice vector, the prompt's summed code embeddings averaged over its frames through a small
+MLP, to the stage condition of every adaptive layer norm and to every target frame's input.
+
 Positions: the text gets its own sinusoidal positions; the prompt and the target share the audio
 positions, the target continuing after the prompt (in prefix mode the prompt IS the beginning of
 the same utterance).
@@ -42,6 +46,9 @@ class NARModel(nn.Module):
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.transformer = Transformer(cfg, adaptive=True)
         self.heads = nn.Parameter(torch.randn(K - 1, V, d) * 0.02)              # one head per stage
+        # the global voice vector (model.voice_conditioning = "global"): mean prompt embedding -> MLP
+        self.voice = (nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
+                      if cfg.voice_conditioning == "global" else None)
         for e in (self.text_emb, *self.audio_emb):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
         nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
@@ -58,6 +65,13 @@ class NARModel(nn.Module):
             use = (upto > j).to(out.dtype)[:, None, None]
             out = out + self.audio_emb[j](codes[:, j]) * use
         return out
+
+    def voice_vector(self, p_sum: torch.Tensor, prompt_lens: torch.Tensor) -> torch.Tensor:
+        """The global voice vector [B, D] from the prompt's summed code embeddings [B, P, D] (an item
+        without a prompt gets the MLP of a zero mean)."""
+        keep = (torch.arange(p_sum.shape[1], device=p_sum.device)[None, :] < prompt_lens[:, None]).to(p_sum.dtype)
+        mean = (p_sum * keep[..., None]).sum(1) / prompt_lens.clamp(min=1)[:, None].to(p_sum.dtype)
+        return self.voice(mean)
 
     def stage_logits(self, phonemes: torch.Tensor, phoneme_lens: torch.Tensor, prompt: torch.Tensor,
                      prompt_lens: torch.Tensor, codes: torch.Tensor, code_lens: torch.Tensor,
@@ -84,15 +98,19 @@ class NARModel(nn.Module):
             raise ValueError(f"NARModel: prompt codes outside [0, {cfg.codebook_size})")
 
         x_text = self.text_emb(phonemes) + self.text_pos(torch.arange(phonemes.shape[1], device=dev))
-        if P > 0:
-            x_prompt = self._sum_codes(prompt, torch.full((B,), cfg.n_q, device=dev)) + self.audio_pos(ppos)
-        else:
-            x_prompt = torch.zeros(B, 1, cfg.d_model, device=dev, dtype=x_text.dtype)
+        cond = self.stage_emb(stage - 2)
         x_tgt = self._sum_codes(codes, stage - 1) + self.audio_pos(tpos + prompt_lens[:, None])
+        if P > 0:
+            p_sum = self._sum_codes(prompt, torch.full((B,), cfg.n_q, device=dev))
+            x_prompt = p_sum + self.audio_pos(ppos)
+        else:
+            p_sum = x_prompt = torch.zeros(B, 1, cfg.d_model, device=dev, dtype=x_text.dtype)
+        if self.voice is not None:
+            v = self.voice_vector(p_sum, prompt_lens)
+            cond, x_tgt = cond + v, x_tgt + v[:, None]
         x, valid, starts = pack([(x_text, phoneme_lens), (x_prompt, prompt_lens), (x_tgt, code_lens)])
         S = x.shape[1]
         mask = valid[:, None, None, :] | torch.eye(S, dtype=torch.bool, device=dev)[None, None]
-        cond = self.stage_emb(stage - 2)
         h = self.transformer(self.emb_drop(x), mask, cond=cond)
         h_tgt = unpack(h, starts[2], T)                                         # [B, T, D]
         w = self.heads[stage - 2]                                               # [B, V, D]
