@@ -51,6 +51,7 @@ from core.logs import setup_logging
 from core.runtime import usable_cores
 
 from .code_dump import DumpWriter, make_header, plan_shards
+from .code_dump.plan import make_batches
 from .data import read_rows
 
 logger = logging.getLogger("codec.tokenize")
@@ -80,24 +81,6 @@ def _frontend_of(phonemes: Sequence[str]) -> Optional[dict]:
     except FileNotFoundError as e:
         logger.warning("no front end recorded in the dump header: %s", e)
         return None
-
-
-def make_batches(ids: list[str], durations: dict[str, float], max_seconds: float,
-                 max_items: int) -> list[list[str]]:
-    """Consecutive (length-sorted) ids grouped so that items x longest <= max_seconds."""
-    batches: list[list[str]] = []
-    cur: list[str] = []
-    longest = 0.0
-    for u in ids:
-        d = durations[u]
-        if cur and (len(cur) >= max_items or max(longest, d) * (len(cur) + 1) > max_seconds):
-            batches.append(cur)
-            cur, longest = [], 0.0
-        cur.append(u)
-        longest = max(longest, d)
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 @dataclass(frozen=True)
@@ -139,6 +122,7 @@ def _prepare(job: DumpJob, codec, n_q: int, model: str, utts_per_shard: int, ran
         if str(r["id"]) in by_id:
             raise ValueError(f"duplicate utterance id {r['id']!r} in manifests {list(job.manifests)}")
         by_id[str(r["id"])] = r
+    _check_audio_exists(job.manifests, by_id)
     frontend = _frontend_of(job.phonemes)
     durations = {u: float(r["duration"]) for u, r in by_id.items()}
     plan = plan_shards(durations.items(), utts_per_shard=utts_per_shard)
@@ -150,6 +134,16 @@ def _prepare(job: DumpJob, codec, n_q: int, model: str, utts_per_shard: int, ran
     dump.set_plan(plan)
     return _Prepared(job, by_id, durations, read_phonemes(job.phonemes), plan, dump,
                      dump.pending_shards(len(plan), rank, world))
+
+
+def _check_audio_exists(manifests: Sequence[str], by_id: dict[str, dict]) -> None:
+    """Before any encoding: a job without rows, or none of whose audio files exists (a manifest moved away
+    from its relative paths), is an error, not an empty dump."""
+    if not by_id or not any(Path(r["path"]).is_file() for r in by_id.values()):
+        first = next((r["path"] for r in by_id.values()), None)
+        raise ValueError(f"manifests {list(manifests)}: " + ("no utterances" if first is None else
+                         f"none of the {len(by_id)} audio files exists (first: {first}; relative paths are read "
+                         f"from the manifest's folder and the folders above it)") + ": nothing to tokenize")
 
 
 def tokenize(manifests: Sequence[str], model: str, out_dir: str, phonemes: Sequence[str] = (),
@@ -393,7 +387,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(summary))
-    return 0
+    empty = [d.get("out", args.out[0]) for d in summary.get("dumps", [summary]) if d.get("total_utterances") == 0]
+    if empty:
+        print(f"error: no utterance could be encoded into {', '.join(map(str, empty))} (every one skipped: "
+              f"see its {SKIPPED_FILE})", file=sys.stderr)
+    return 1 if empty else 0
 
 
 if __name__ == "__main__":

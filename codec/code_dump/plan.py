@@ -47,3 +47,21 @@ def plan_shards(ids_with_lengths: Iterable[tuple[str, float]], utts_per_shard: O
         if current:
             shards.append(current)
     return [sorted(s, key=lambda u: (-items[u], u)) for s in shards]
+
+
+def make_batches(ids: list[str], durations: dict[str, float], max_seconds: float,
+                 max_items: int) -> list[list[str]]:
+    """Consecutive (length-sorted) ids grouped so that items x longest <= max_seconds."""
+    batches: list[list[str]] = []
+    cur: list[str] = []
+    longest = 0.0
+    for u in ids:
+        d = durations[u]
+        if cur and (len(cur) >= max_items or max(longest, d) * (len(cur) + 1) > max_seconds):
+            batches.append(cur)
+            cur, longest = [], 0.0
+        cur.append(u)
+        longest = max(longest, d)
+    if cur:
+        batches.append(cur)
+    return batches

@@ -236,3 +236,32 @@ def test_default_workers_use_the_cores_not_omp_num_threads(corpus):
     s = tokenize([str(tmp / "m.jsonl")], str(tmp / "model"), str(tmp / "dw"), n_q=3, utts_per_shard=4,
                  progress=False)
     assert s["workers"] == cores and s["utterances"] == 7 and s["total_utterances"] == 7
+
+
+def _manifest_elsewhere(tmp, rows, name, transform):
+    sub = tmp / name
+    sub.mkdir(exist_ok=True)
+    (sub / "m.jsonl").write_text("".join(json.dumps(transform(r)) + "\n" for r in rows))
+    return sub / "m.jsonl"
+
+
+def test_nothing_to_tokenize_is_an_error_before_any_work(corpus, capsys):
+    """Issue 27 item 6: a manifest copied elsewhere (its relative paths no longer resolve) made an empty
+    dump and exit 0; now one line before the codec encodes anything, and no dump."""
+    tmp, _, rows = corpus
+    man = _manifest_elsewhere(tmp, rows, "moved", lambda r: {**r, "path": f"wav_gone/{Path(r['path']).name}"})
+    out = tmp / "moved" / "codes"
+    code = tokenize_main(["--manifest", str(man), "--model", str(tmp / "model"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "none of the 8 audio files exists (first: " in err and "nothing to tokenize" in err
+    assert not out.exists()
+
+
+def test_every_utterance_skipped_is_not_exit_0(corpus, capsys):
+    tmp, _, rows = corpus
+    bad = tmp / "wav" / "101_1_999999.wav"                            # the corpus's corrupt file, for every row
+    man = _manifest_elsewhere(tmp, rows[:2], "allbad", lambda r: {**r, "path": str(bad)})
+    out = tmp / "allbad" / "codes"
+    code = tokenize_main(["--manifest", str(man), "--model", str(tmp / "model"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "no utterance could be encoded into" in err and "skipped.jsonl" in err
