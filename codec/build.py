@@ -19,8 +19,17 @@ def build_decoder(cfg: CodecConfig) -> nn.Module:
         return SEANetDecoder(cfg.seanet)
     if cfg.seanet.decoder == "istft":
         from .models.istft_decoder import ISTFTDecoder
-        return ISTFTDecoder(cfg.seanet)
+        return ISTFTDecoder(cfg.seanet, cfg.sample_rate)
     raise ValueError(f"seanet.decoder={cfg.seanet.decoder!r}: expected 'seanet' or 'istft'")
+
+
+def build_pitch_loss(cfg: CodecConfig):
+    """The harmonic source's F0/voicing loss (codec/losses/pitch.py), or None without a harmonic head."""
+    if cfg.seanet.decoder != "istft" or cfg.seanet.istft.pitch.source != "harmonic":
+        return None
+    from .losses.pitch import PitchLoss
+    p = cfg.seanet.istft.pitch
+    return PitchLoss(p.bins, p.f0_min, p.f0_max, p.target_sigma, cfg.loss.f0, cfg.loss.voicing)
 
 
 def build_encoder(cfg: CodecConfig) -> nn.Module:

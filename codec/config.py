@@ -24,6 +24,24 @@ DecoderKind = Literal["seanet", "istft"]
 EncoderKind = Literal["seanet", "stft"]
 ResidualFrom = Literal["sample", "mean"]
 PhaseWeighting = Literal["none", "magnitude"]
+SourceKind = Literal["none", "harmonic"]
+
+
+@dataclass
+class PitchConfig:
+    """The iSTFT head's harmonic source (codec/models/harmonic.py): F0 and voicing outputs, and voiced frames
+    rendered as the STFT of an F0-driven sine bank times the head's magnitude. "none": the plain head."""
+    source: SourceKind = "none"
+    bins: int = 128                 # F0 classes, log-spaced
+    f0_min: float = 40.0            # Hz, the first class's centre
+    f0_max: float = 600.0           # Hz, the last class's centre
+    target_sigma: float = 1.0       # width (bins) of the Gaussian training targets around the tracker's F0
+    # Voiced frames add an aperiodic part: the head's magnitude x a learned share per bin, with the head's
+    # phase (voiced speech is not purely periodic; a comb alone silences the bins between harmonics).
+    aperiodic: bool = True
+    # Training renders voiced frames with the tracker's F0 and voicing (data.train_f0), as the duration
+    # model of a TTS is teacher-forced; inference uses the head's own. False: its own in training too.
+    teacher_forcing: bool = True
 
 
 @dataclass
@@ -40,6 +58,7 @@ class ISTFTConfig:
     # (80 ms windows at 16 kHz / 50 Hz); 2 = Vocos-like 10 ms hop and 40 ms windows for the same cost.
     upsample: int = 1
     n_fft: int = 0                  # 0 means 4 * (hop / upsample)
+    pitch: PitchConfig = field(default_factory=PitchConfig)
 
 
 @dataclass
@@ -168,6 +187,11 @@ class LossConfig:
     complex: float = 0.0
     complex_scales: tuple[int, ...] = (9, 10, 11)           # n_fft = win = 2**i, hop = win // 4
     complex_compress: float = 0.3
+    # The harmonic source's outputs (seanet.istft.pitch.source=harmonic; codec/losses/pitch.py):
+    # L_G += f0 * CE(F0 classes, Gaussian targets at the tracker's F0; voiced frames)
+    #      + voicing * BCE(voicing, the tracker's). Measured in docs/codec_pitch.md.
+    f0: float = 0.1
+    voicing: float = 0.02
     # Discriminator schedule: off for the first `disc_start` generator updates, then updated every
     # `disc_every` steps; the adversarial and feature losses join the generator loss at disc_start.
     disc_start: int = 50_000
@@ -193,6 +217,9 @@ class OptimConfig:
 class DataConfig:
     train_manifests: tuple[str, ...] = ()     # JSONL manifests (data_prep.libritts)
     valid_manifests: tuple[str, ...] = ()
+    # F0 caches of the training manifests (python -m data_prep.pitch; one .npz per manifest, keyed by id):
+    # the harmonic source's targets. Needed when seanet.istft.pitch.source=harmonic.
+    train_f0: tuple[str, ...] = ()
     segment_seconds: float = 1.0
     min_seconds: float = 0.25
     max_seconds: float = 20.0

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from core.config import load_config, to_dict  # noqa: E402
 from core.seeding import codec_bandwidth_rng  # noqa: E402
 
-from .build import build_codec, build_discriminator, build_mel_loss, build_stft_loss  # noqa: E402
+from .build import build_codec, build_discriminator, build_mel_loss, build_pitch_loss, build_stft_loss  # noqa: E402
 from .checkpoint import export_codec  # noqa: E402
 from .config import CodecConfig  # noqa: E402
 from .data import build_train_loader  # noqa: E402
@@ -67,7 +67,7 @@ def build_complex_loss(cfg: CodecConfig) -> CompressedComplexLoss | None:
 def build_losses(cfg: CodecConfig, model: torch.nn.Module, device) -> dict:
     """The generator's loss modules on `device` (None where the config turns one off)."""
     built = {"mel": build_mel_loss(cfg), "stft": build_stft_loss(cfg), "phase": build_phase_loss(cfg, model),
-             "complex": build_complex_loss(cfg)}
+             "complex": build_complex_loss(cfg), "pitch": build_pitch_loss(cfg)}
     return {k: m.to(device) if m is not None else None for k, m in built.items()}
 
 
@@ -98,9 +98,10 @@ def bandwidth_at(step: int, seed: int, bandwidths: tuple[float, ...], full_prob:
 
 # -- one step ----------------------------------------------------------------------------------------
 def generator_loss(cfg: CodecConfig, out, wav: torch.Tensor, losses: dict, raw_model, raw_disc,
-                   gan_on: bool) -> tuple[torch.Tensor, dict, dict]:
-    """(L_G, its terms time/mel/stft/quant/adv/feat, the optional terms phase*/complex): `out` is the
-    model's output for `wav` [B, 1, T]; the weights are cfg.loss's."""
+                   gan_on: bool, f0: torch.Tensor | None = None) -> tuple[torch.Tensor, dict, dict]:
+    """(L_G, its terms time/mel/stft/quant/adv/feat, the optional terms phase*/complex/pitch): `out` is the
+    model's output for `wav` [B, 1, T] (f0 [B, frames]: the tracker's, for a harmonic decoder); the
+    weights are cfg.loss's."""
     lc, zero = cfg.loss, torch.zeros((), device=wav.device)
     l_time = (out.audio - wav).abs().mean()
     l_mel = losses["mel"](out.audio, wav)
@@ -117,6 +118,9 @@ def generator_loss(cfg: CodecConfig, out, wav: torch.Tensor, losses: dict, raw_m
     if losses["complex"] is not None:
         extra["complex"] = losses["complex"](out.audio, wav)
         loss_g = loss_g + lc.complex * extra["complex"]
+    if losses["pitch"] is not None:
+        extra.update(losses["pitch"](out.pitch, f0))       # "pitch" (weighted), f0_ce, voicing_bce, f0_acc
+        loss_g = loss_g + extra["pitch"]
     l_adv = l_feat = zero
     if gan_on:
         raw_disc.requires_grad_(False)      # no DDP pass: the generator step does not touch D's grads
@@ -166,16 +170,19 @@ def train(cfg: CodecConfig) -> dict:
     model.train()
     disc.train()
     last_eval = {}
-    for wav in run.steps(loader):
+    for batch in run.steps(loader):
         step = run.step
+        wav, f0 = batch if isinstance(batch, (tuple, list)) else (batch, None)
         wav = wav.to(device)
+        f0 = f0.to(device) if f0 is not None else None
+        teacher = f0 if cfg.seanet.istft.pitch.teacher_forcing else None
         bw = bandwidth_at(step, tc.seed, tc.bandwidths, tc.full_bandwidth_prob)
         n_q = cfg.n_q_for_bandwidth(bw)
         lr = run.set_lr(opt_g, oc)
         gan_on = step >= lc.disc_start
 
-        out = model(wav, n_q)
-        loss_g, terms, extra = generator_loss(cfg, out, wav, losses, raw_model, raw_disc, gan_on)
+        out = model(wav, n_q, teacher)
+        loss_g, terms, extra = generator_loss(cfg, out, wav, losses, raw_model, raw_disc, gan_on, f0)
         loss_g = run.debug.poison(step, loss_g)
         bad, grad_norm = run.update(loss_g, opt_g, model.parameters(), oc.grad_clip)
         loss_d = torch.zeros((), device=device)
@@ -207,7 +214,7 @@ def train(cfg: CodecConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m codec.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", action="append", default=[], help="YAML override file(s), applied in order")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")

@@ -97,7 +97,9 @@ def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
         tail = 2
     else:
         raise ValueError("decoder post must end with ELU + conv (SEANet) or an ISTFTHead")
-    dec.post = nn.Sequential(*[m.to(low) for m in post[:-tail]], Cast(torch.float32), *post[-tail:])
+    # an ISTFTStack stays one (its forward passes F0 to the head and it carries the harmonic source's state)
+    stack = type(dec.post) if tail == 1 else nn.Sequential
+    dec.post = stack(*[m.to(low) for m in post[:-tail]], Cast(torch.float32), *post[-tail:])
     for lstm in (enc.lstm, dec.lstm):
         if lstm is not None:
             lstm.to(low)

@@ -116,6 +116,10 @@ class StreamingStack:
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
         self.stack, self.reach, self.chunk = stack, reach, int(chunk)
+        # A stack with state across windows (the iSTFT head's harmonic source: its running phase)
+        # offers new_stream() and forward_window(); every other stack is a plain function of its window.
+        new_stream = getattr(stack, "new_stream", None)
+        self.stream = new_stream() if callable(new_stream) else None
         self.buf: Optional[torch.Tensor] = None
         self.buf_start = 0          # first input block held in buf
         self.n_in = 0               # input samples received so far
@@ -137,7 +141,11 @@ class StreamingStack:
                 break
             a = max(0, self.next_out - r.left)
             stop = min(self.n_in, (end + r.right) * ipf)
-            y = self.stack(self.buf[..., a * ipf - off:stop - off])
+            window = self.buf[..., a * ipf - off:stop - off]
+            if self.stream is not None:
+                y = self.stack.forward_window(window, self.stream, a, self.next_out, end)
+            else:
+                y = self.stack(window)
             outs.append(y[..., (self.next_out - a) * opf:(end - a) * opf])
             self.next_out = end
         keep = max(self.buf_start, self.next_out - r.left)

@@ -22,6 +22,7 @@ class CodecOutput:
     codes: torch.Tensor             # [B, K, frames]
     quant_loss: torch.Tensor        # scalar
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    pitch: object | None = None     # codec.models.istft_decoder.PitchOutput of a harmonic head, else None
 
 
 @dataclass
@@ -76,13 +77,27 @@ class NDVQCodec(nn.Module):
         n = (torch.full_like(power, wav.shape[-1]) if lengths is None else lengths.to(power)).clamp_min(1)
         return ((power / n).sqrt() + 1e-8)[:, None].to(wav.dtype)
 
-    def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
-        """Training/evaluation pass.  wav [B, 1, T] -> CodecOutput (audio [B, 1, T])."""
+    @property
+    def harmonic(self) -> bool:
+        """The decoder renders voiced frames from its own F0 (codec/models/harmonic.py)."""
+        return bool(getattr(self.decoder, "harmonic", False))
+
+    def forward(self, wav: torch.Tensor, n_q: int | None = None, f0: torch.Tensor | None = None) -> CodecOutput:
+        """Training/evaluation pass.  wav [B, 1, T] -> CodecOutput (audio [B, 1, T]).
+
+        f0 [B, frames] (Hz, 0 = unvoiced): the tracker's F0 at the frame centres, teacher-forcing a
+        harmonic decoder (ignored by the others)."""
         scale = self.rms_scale(wav)
         z = self.encoder(wav / scale[:, :, None])
         q = self.quantizer(z, n_q)
-        audio = self.decoder(q.x)[..., : wav.shape[-1]] * scale[:, :, None]
-        return CodecOutput(audio, q.codes, q.loss, q.metrics)
+        if self.harmonic:
+            head = self.decoder.post[-1]
+            audio = self.decoder(q.x, f0=f0)
+            pitch, head.last_pitch = head.last_pitch, None     # only a training forward leaves one
+        else:
+            audio, pitch = self.decoder(q.x), None
+        audio = audio[..., : wav.shape[-1]] * scale[:, :, None]
+        return CodecOutput(audio, q.codes, q.loss, q.metrics, pitch)
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor, n_q: int | None = None, lengths: torch.Tensor | None = None) -> EncodedAudio:
