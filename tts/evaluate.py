@@ -25,7 +25,19 @@ phoneme error rate (PER) against the pronounced phones of the item's text from t
 front end (the NAR's config.json "frontend"). Per item: the WER's substitutions, deletions and
 insertions, each row's duration, and the duration ratio TTS / ground truth. Targets: TTS WER
 <= 1.5x resynthesis WER, TTS PER <= 1.5x resynthesis PER, TTS SIM >= different-speaker floor + 0.1,
-median duration ratio in 0.8-1.25. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png`` and example
+median duration ratio in 0.8-1.25, TTS median F0 within 2 semitones of the prompt's on >= 80 % of the
+items.
+
+Pitch (``tts.evaluation.pitch``, Praat tracks through data_prep.pitch): each output's median F0 and F0
+range against its prompt's, in semitones, and the share of items within 2 semitones; the rows on the
+recording's time axis (resynthesis, ground-truth codebook 1 + NAR) also get the F0 error in cents,
+GPE and VDE against the recording. Floors and ceilings (``tts.evaluation.voices``): the ground-truth
+row is the same-speaker ceiling; the different-speaker floor (SIM and pitch: each prompt against the
+other test speakers' recordings), the codec-domain floor (SIM against their codec resynthesis) and,
+with ``--train-manifest``, the nearest training voice (SIM of each prompt to its most similar
+training speaker). WER, PER, SIM and the pitch rows carry bootstrap 95 % intervals over items
+(``tts.evaluation.bootstrap``: 1000 resamples, seed 0). ``--jobs N`` scores interleaved shares of
+the items in N worker processes. Writes ``report.json``, ``report.md``, ``scores.png``, ``spectrograms.png``, ``pitch_spectrograms.png`` and example
 wavs (``examples/``) to ``--out`` (``tts.evaluation.report``).
 
 Input: ``--list`` is stage 7's JSONL (``tts.zeroshot_list``: id, text, ref_wav, prompt_wav,
@@ -39,29 +51,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
 import numpy as np
 
 from core.logs import setup_logging
-from data_prep.audio import save_audio
 
-from .evaluation.inputs import EvalItem, load_items, load_wav, tts_n_q
-from .evaluation.nar import NARRow, load_nar_row, model_frontend
-from .evaluation.scoring import (EvalReport, RowScores, duration_summary, mean, phone_scores, sim_floor, speech_seconds,
-                           targets, word_errors)
+from .evaluation.bootstrap import mean_ci, ratio_ci
+from .evaluation.inputs import EvalItem, load_items, tts_n_q
+from .evaluation.items import CODEC_METRICS, ROWS, Row, Scored, score_items
+from .evaluation.pitch import ALIGNED_ROWS, floor_summary, pitch_target, row_summary
+from .evaluation.scoring import EvalReport, RowScores, duration_summary, mean, phone_scores, targets, word_errors
+from .evaluation.voices import cross_speaker_means, nearest_voice, pick_training_utterances
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "evaluate", "load_items", "main", "ROWS"]
+__all__ = ["EvalConfig", "evaluate", "load_items", "main", "ROWS", "CODEC_METRICS", "Row"]
 
-Row = Literal["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
-ROWS: tuple[Row, ...] = ("ground_truth", "resynthesis", "gt_cb1_nar", "tts")
 LMMode = Literal["test_texts", "general"]
-CODEC_METRICS = ("pesq", "stoi", "si_sdr", "mel")
 
 
 @dataclass
@@ -75,238 +86,135 @@ class EvalConfig:
     examples: int = 3
     nar: Optional[str] = None           # exported NAR dir: the "ground-truth codebook 1 + NAR" row (with codec)
     aligner: Optional[str] = None       # tts.align recognizer dir: PER on every row (None: no PER)
-
-
-@dataclass
-class _Tools:
-    """What scores the rows: the ASR, the speaker encoder, codec.evaluation.metrics (or None), and the optional codec,
-    phoneme recognizer (PER), text front end and NAR row."""
-    asr: object
-    spk: object
-    metrics: object
-    use_dnsmos: bool
-    codec: object = None
-    n_q: Optional[int] = None
-    recognizer: object = None
-    frontend: object = None
-    fe_source: Optional[str] = None
-    nar_row: Optional[NARRow] = None
-
-
-@dataclass
-class _Run:
-    """One evaluation's state: its items, tools, per-item records and embeddings."""
-    items: list[EvalItem]
-    cfg: EvalConfig
-    tools: _Tools
-    out: Optional[Path]
-    texts: list[str]
-    per_item: list[dict]
-    ref_phones: Optional[list[list[str]]] = None
-    prompt_emb: list[Optional[np.ndarray]] = field(default_factory=list)
-    gt_emb: list[Optional[np.ndarray]] = field(default_factory=list)
-
-
-@dataclass
-class _RowAudio:
-    """What one row's items gave, in item order (an item without audio: an empty hypothesis)."""
-    hyps: list[str] = field(default_factory=list)
-    phones: list[list[str]] = field(default_factory=list)
-    sims: list[float] = field(default_factory=list)
-    dns: list[dict] = field(default_factory=list)
-    cms: list[dict] = field(default_factory=list)
-    secs: list[float] = field(default_factory=list)
-    have: int = 0
-
-
-def _load_tools(cfg: EvalConfig, texts: list[str]) -> _Tools:
-    from .evaluation.asr import load_asr
-    from .evaluation.speaker import SpeakerEncoder
-    asr = load_asr(cfg.asr_model, lm_texts=texts if (cfg.lm == "test_texts" and not cfg.asr_model) else None)
-    spk = SpeakerEncoder()
-    metrics_mod = None
-    if cfg.dnsmos or cfg.codec_metrics:
-        try:
-            import codec.evaluation.metrics as metrics_mod
-        except ImportError:  # pragma: no cover - codec.evaluation.metrics is part of the project
-            metrics_mod = None
-    use_dnsmos = bool(cfg.dnsmos and metrics_mod is not None and metrics_mod.available_metrics().get("dnsmos"))
-    if cfg.dnsmos and not use_dnsmos:
-        log.warning("DNSMOS skipped: speechmos/onnxruntime/librosa are not installed (pip install 'ndvq[eval]')")
-    tools = _Tools(asr, spk, metrics_mod, use_dnsmos, n_q=cfg.n_q)
-    if cfg.codec:
-        from codec.api import Codec
-        tools.codec = Codec.from_pretrained(cfg.codec)
-        tools.n_q = tools.n_q or tools.codec.n_q
-        if not 1 <= tools.n_q <= tools.codec.n_q:
-            raise ValueError(f"--n-q {tools.n_q} is outside 1..{tools.codec.n_q} of codec {cfg.codec}")
-    if cfg.aligner:
-        from tts.align.recognizer import PhonemeRecognizer
-        try:
-            tools.recognizer = PhonemeRecognizer.from_pretrained(cfg.aligner)
-        except RuntimeError as e:          # weights that do not fit their config.json (an older format)
-            raise ValueError(f"--aligner {cfg.aligner}: cannot load the recognizer: "
-                             f"{str(e).splitlines()[0]} {' '.join(str(e).splitlines()[1:2]).strip()}") from e
-    if tools.recognizer is not None or (cfg.nar and tools.codec is not None):
-        tools.frontend, tools.fe_source = model_frontend(
-            cfg.nar, cfg.aligner, tools.recognizer.record if tools.recognizer is not None else None)
-    tools.nar_row = load_nar_row(cfg.nar, tools.codec, tools.frontend)
-    return tools
+    train_manifest: Optional[str] = None    # training manifest: the nearest-training-voice row (None: no row)
+    jobs: int = 1                       # worker processes scoring shares of the items (each loads its tools)
 
 
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None
              ) -> EvalReport:
     """Score every row on ``items``; resynthesised and NAR-row audio is written to ``out_dir/<row>/``."""
-    from core.progress import progress
-
     t0 = time.time()
     texts = [it.text for it in items]
-    tools = _load_tools(cfg, texts)
-    run = _Run(items, cfg, tools, Path(out_dir) if out_dir else None, texts,
-               [{"id": it.id, "speaker": it.speaker, "text": it.text} for it in items])
-    if tools.recognizer is not None:
-        from tts.align.recognizer import pronounced
-        run.ref_phones = [pronounced(seq) for seq in tools.frontend.phonemize(texts)]
-        for rec, ph in zip(run.per_item, run.ref_phones):
-            rec["ref_phones"] = " ".join(ph)
-    for it in progress(items, desc="prompts", unit="utt", leave=False):
-        a = load_wav(it.prompt_wav)
-        run.prompt_emb.append(tools.spk.embed(*a) if a is not None else None)
-
+    speakers = [it.speaker for it in items]
+    picks = (pick_training_utterances(cfg.train_manifest, exclude=[s for s in speakers if s])
+             if cfg.train_manifest else None)
+    sc = _merge(_score(cfg, items, out_dir, picks), len(items))
+    ref_phones = ([rec["ref_phones"].split() for rec in sc.recs]
+                  if sc.recs and all("ref_phones" in rec for rec in sc.recs) else None)
     rows: dict[str, RowScores] = {}
-    for row in ROWS:
-        if row == "resynthesis" and tools.codec is None or row == "gt_cb1_nar" and tools.nar_row is None:
-            continue
-        acc = _RowAudio()
-        for i, it in enumerate(progress(items, desc=row, unit="utt", leave=False)):
-            rec = run.per_item[i].setdefault(row, {})
-            a, ref = _row_audio(run, row, it, rec)
-            _score_item(run, row, i, a, ref, rec, acc)
-        if acc.have == 0:
+    for row in sc.rows:
+        scores = _row_scores(texts, sc, row, ref_phones)
+        if scores is None:
             log.warning("row %s: no audio for any item; left out", row)
             continue
-        rows[row] = _row_scores(run, row, acc)
-
-    floor = sim_floor(items, run.prompt_emb, run.gt_emb)
-    durations = duration_summary(run.per_item)
-    setting = _setting(run)
-    return EvalReport(rows=rows, sim_floor=floor, targets=targets(rows, floor, durations), items=run.per_item,
-                      seconds=round(time.time() - t0, 1), setting=setting, durations=durations)
-
-
-def _row_audio(run: _Run, row: Row, it: EvalItem, rec: dict):
-    """(audio, the recording) of one item in one row: read (ground truth, TTS) or made from the recording
-    (resynthesis, the NAR row; written to out/<row>/<id>.wav)."""
-    if row == "ground_truth":
-        return load_wav(it.ref_wav), None
-    if row == "tts":
-        return load_wav(it.out_wav), None
-    codec, ref, a = run.tools.codec, load_wav(it.ref_wav), None
-    if ref is not None and row == "resynthesis":
-        res = codec.encode(ref[0], ref[1], n_q=run.tools.n_q)
-        a = (codec.decode(res)[0, 0].numpy(), codec.sample_rate)
-    elif ref is not None:
-        a, why = run.tools.nar_row.audio(it, ref)
-        if a is None:
-            log.warning("%s: %s row left out for this item: %s", it.id, row, why)
-    if a is not None and run.out is not None:
-        path = run.out / row / f"{it.id}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_audio(path, a[0], a[1])
-        rec["wav"] = str(path)
-    return a, ref
+        rows[row] = scores
+    floors = _floors(speakers, sc)
+    floor = floors.get("different_speaker", {}).get("sim")
+    durations = duration_summary(sc.recs)
+    t = targets(rows, floor, durations)
+    if "sim" in t:
+        t["sim"]["ci"] = rows["tts"].ci.get("sim")
+    pt = pitch_target(rows["tts"].pitch if "tts" in rows else None)
+    if pt:
+        t["pitch"] = pt
+    return EvalReport(rows=rows, sim_floor=floor, targets=t, items=sc.recs, seconds=round(time.time() - t0, 1),
+                      setting={**sc.setting, "jobs": cfg.jobs}, durations=durations, floors=floors)
 
 
-def _score_item(run: _Run, row: Row, i: int, a, ref, rec: dict, acc: _RowAudio) -> None:
-    """Transcript, phones, similarity to the prompt, DNSMOS and (resynthesis) codec metrics of one item."""
-    from .evaluation.speaker import cosine
-    tools = run.tools
-    if row == "ground_truth":
-        run.gt_emb.append(None)
-    if a is None:
-        acc.hyps.append("")
-        acc.phones.append([])
-        rec["missing"] = True
-        return
-    acc.have += 1
-    wav, sr = a
-    rec["seconds"] = len(wav) / sr
-    rec["speech_seconds"] = speech_seconds(wav, sr)
-    acc.secs.append(rec["seconds"])
-    hyp = tools.asr.transcribe(wav, sr)
-    acc.hyps.append(hyp)
-    rec["hyp"] = hyp
-    if tools.recognizer is not None:
-        acc.phones.append(tools.recognizer.transcribe(wav, sr))
-        rec["phones"] = " ".join(acc.phones[-1])
-    emb = tools.spk.embed(wav, sr)
-    if row == "ground_truth":
-        run.gt_emb[-1] = emb
-    if run.prompt_emb[i] is not None:
-        rec["sim"] = cosine(run.prompt_emb[i], emb)
-        acc.sims.append(rec["sim"])
-    if tools.use_dnsmos:
-        rec["dnsmos"] = tools.metrics.dnsmos(wav, sr)
-        acc.dns.append(rec["dnsmos"])
-    if row == "resynthesis" and run.cfg.codec_metrics and tools.metrics is not None:
-        rec["codec_metrics"] = tools.metrics.score_pair(ref[0], _resample_to(wav, sr, ref[1]), ref[1],
-                                                        metrics=CODEC_METRICS)
-        acc.cms.append(rec["codec_metrics"])
+def _score(cfg: EvalConfig, items: list[EvalItem], out_dir, picks) -> list[Scored]:
+    """score_items on all items here, or on `cfg.jobs` interleaved shares in worker processes (spawned:
+    a forked torch process can hang), the training speakers shared out the same way."""
+    n, jobs = len(items), max(1, min(cfg.jobs, len(items)))
+    if jobs == 1:
+        return [score_items(cfg, items, range(n), out_dir, picks)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    spk = sorted(picks or {})
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=setup_logging) as pool:
+        futs = [pool.submit(score_items, cfg, items, range(j, n, jobs), out_dir,
+                            {s: picks[s] for s in spk[j::jobs]} if picks else None) for j in range(jobs)]
+        return [f.result() for f in futs]
 
 
-def _row_scores(run: _Run, row: Row, acc: _RowAudio) -> RowScores:
-    """The row's WER (and PER), with each item's share in its record; logged."""
+def _merge(parts: list[Scored], n: int) -> Scored:
+    """One Scored in item order from the workers' shares."""
+    first = parts[0]
+    m = Scored(list(range(n)), [None] * n, [None] * n, [None] * n, rows=[r for r in ROWS if r in first.rows],
+               setting=first.setting)
+    m.emb = {r: [None] * n for r in m.rows}
+    m.f0 = {r: [None] * n for r in m.rows}
+    for p in parts:
+        m.train_emb.update(p.train_emb)
+        for k, i in enumerate(p.indices):
+            m.recs[i], m.prompt_emb[i], m.prompt_f0[i] = p.recs[k], p.prompt_emb[k], p.prompt_f0[k]
+            for r in m.rows:
+                m.emb[r][i], m.f0[r][i] = p.emb[r][k], p.f0[r][k]
+    return m
+
+
+def _row_scores(texts: list[str], sc: Scored, row: str, ref_phones) -> Optional[RowScores]:
+    """The row's WER, PER, SIM, DNSMOS, codec metrics and pitch from its items' records (each item's WER and
+    PER written back to its record), with bootstrap intervals; logged. None when no item has audio."""
     from .evaluation.asr import word_error_rate
-    texts, per_item, n = run.texts, run.per_item, len(run.items)
-    w = word_error_rate(texts, acc.hyps)
+    recs = [rec[row] for rec in sc.recs]
+    have, n = sum("seconds" in r for r in recs), len(recs)
+    if have == 0:
+        return None
+    hyps = [r.get("hyp", "") for r in recs]
+    w = word_error_rate(texts, hyps)
     for i, v in enumerate(w.per_item):
-        per_item[i][row]["wer"] = v
-        per_item[i][row]["wer_errors"] = word_errors(texts[i], acc.hyps[i])
+        recs[i]["wer"], recs[i]["wer_errors"] = v, word_errors(texts[i], hyps[i])
+    errs = [sum(r["wer_errors"][k] for k in ("substitutions", "deletions", "insertions")) for r in recs]
+    ci = {"wer": ratio_ci(errs, [r["wer_errors"]["ref_words"] for r in recs])}
     per = per_detail = None
-    if run.ref_phones is not None:
-        per, per_items, per_detail = phone_scores(run.ref_phones, acc.phones)
-        for i, v in enumerate(per_items):
-            per_item[i][row]["per"] = v
-    sims, dns, cms = acc.sims, acc.dns, acc.cms
+    if ref_phones is not None:
+        per, per_items, per_detail = phone_scores(ref_phones, [r["phones"].split() if r.get("phones") else []
+                                                               for r in recs])
+        for r, v in zip(recs, per_items):
+            r["per"] = v
+        keep = [i for i, ph in enumerate(ref_phones) if ph]
+        ci["per"] = ratio_ci([per_items[i] * len(ref_phones[i]) for i in keep], [len(ref_phones[i]) for i in keep])
+    sims = [r["sim"] for r in recs if "sim" in r]
+    ci["sim"] = mean_ci(sims)
+    dns = [r["dnsmos"] for r in recs if "dnsmos" in r]
+    cms = [r["codec_metrics"] for r in recs if "codec_metrics" in r]
+    refs = sc.f0.get("ground_truth") if row in ALIGNED_ROWS else None
     scores = RowScores(
-        name=row, n=acc.have, missing=n - acc.have, wer=w.wer,
+        name=row, n=have, missing=n - have, wer=w.wer,
         wer_detail={"substitutions": w.substitutions, "deletions": w.deletions,
                     "insertions": w.insertions, "ref_words": w.ref_words},
-        per=per, per_detail=per_detail or {}, seconds=mean(acc.secs),
+        per=per, per_detail=per_detail or {}, seconds=mean([r.get("seconds") for r in recs]),
         sim=mean(sims), sim_std=float(np.std(sims)) if sims else None,
         dnsmos={k: mean([d[k] for d in dns]) for k in dns[0]} if dns else {},
-        codec_metrics={k: mean([c[k] for c in cms]) for k in cms[0]} if cms else {})
-    log.info("%s: WER %.3f (S %d, D %d, I %d), PER %s, SIM %s (%d items, %d missing)", row, w.wer,
-             w.substitutions, w.deletions, w.insertions, "n/a" if per is None else f"{per:.3f}",
-             "n/a" if scores.sim is None else f"{scores.sim:.3f}", acc.have, n - acc.have)
+        codec_metrics={k: mean([c[k] for c in cms]) for k in cms[0]} if cms else {}, ci=ci,
+        pitch=row_summary([r.get("pitch") for r in recs], sc.f0[row] if refs else (), refs or ()))
+    log.info("%s: WER %.3f (S %d, D %d, I %d), PER %s, SIM %s, F0 within 2 st of the prompt %s (%d items, %d missing)",
+             row, w.wer, w.substitutions, w.deletions, w.insertions, "n/a" if per is None else f"{per:.3f}",
+             "n/a" if scores.sim is None else f"{scores.sim:.3f}",
+             "n/a" if scores.pitch.get("within_2st") is None else f"{scores.pitch['within_2st']:.2f}", have, n - have)
     return scores
 
 
-def _setting(run: _Run) -> dict:
-    """How the evaluation was made (scorers, models, front end), for the report."""
-    cfg, tools, items = run.cfg, run.tools, run.items
-    asr, metrics_mod = tools.asr, tools.metrics
-    setting = {"asr": asr.name, "asr_constrained": bool(getattr(asr, "constrained", False)),
-               "asr_oov": list(getattr(asr, "oov", [])), "speaker_encoder": tools.spk.name,
-               "n_items": len(items), "n_speakers": len({it.speaker for it in items}),
-               "codec": cfg.codec, "n_q": tools.n_q, "dnsmos": tools.use_dnsmos,
-               "metric_versions": metrics_mod.package_versions() if metrics_mod else {}}
-    if tools.nar_row is not None:
-        nar_cfg = tools.nar_row.model.cfg
-        setting.update(nar=cfg.nar, nar_n_q=int(nar_cfg.n_q), nar_prompt_mode=nar_cfg.prompt_mode)
-    if tools.recognizer is not None:
-        training = tools.recognizer.record.get("training") or {}
-        setting.update(aligner=cfg.aligner, aligner_dev_per=(training.get("final_valid") or {}).get("per"),
-                       aligner_steps=training.get("steps"), aligner_train_data=training.get("train_manifest")
-                       or training.get("train_dump"))
-    if tools.frontend is not None:
-        setting["frontend"] = tools.fe_source
-    return setting
-
-
-def _resample_to(wav: np.ndarray, sr: int, target: int) -> np.ndarray:
-    from data_prep.audio import resample
-    return wav if sr == target else resample(wav, sr, target)
+def _floors(speakers: list, sc: Scored) -> dict:
+    """The reference rows beside the ceiling (tts.evaluation.voices, tts.evaluation.pitch): each prompt against
+    other speakers' recordings (SIM and pitch), against their codec resynthesis (SIM), and against its
+    nearest training voice (SIM); per-item values with intervals."""
+    floors: dict = {}
+    if "ground_truth" in sc.emb:
+        v = cross_speaker_means(speakers, sc.prompt_emb, sc.emb["ground_truth"])
+        floors["different_speaker"] = {"sim": mean(v), "sim_ci": mean_ci(v), "per_item": v,
+                                       "pitch": floor_summary(speakers, sc.prompt_f0, sc.f0["ground_truth"])}
+    if "resynthesis" in sc.emb:
+        v = cross_speaker_means(speakers, sc.prompt_emb, sc.emb["resynthesis"])
+        floors["codec_different_speaker"] = {"sim": mean(v), "sim_ci": mean_ci(v), "per_item": v}
+    if sc.train_emb:
+        near = [nearest_voice(p, sc.train_emb) for p in sc.prompt_emb]
+        v = [s for s, _ in near]
+        floors["nearest_training_voice"] = {
+            "sim": mean(v), "sim_ci": mean_ci(v), "per_item": v, "speakers": [spk for _, spk in near],
+            "n_training_speakers": len(sc.train_emb),
+            "recordings_per_speaker": max(len(e) for e in sc.train_emb.values())}
+    return {k: v for k, v in floors.items() if v["sim"] is not None or v.get("pitch", {}).get("n")}
 
 
 # ----------------------------------------------------------------------------------- CLI
@@ -326,6 +234,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                     help="pocketsphinx LM: built from the evaluated sentences (constrained), or the bundled one")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS even if speechmos is installed")
     ap.add_argument("--examples", type=int, default=3, help="example items copied to OUT/examples")
+    ap.add_argument("--train-manifest", default=None,
+                    help="training manifest: the row 'nearest training voice' (each prompt's similarity to its most "
+                         "similar training speaker, a few recordings each)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="worker processes scoring shares of the items (default: up to 2; 1 = in this process)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: small sequential ops, and the machine may be shared)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -340,7 +253,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if a.aligner and not Path(a.aligner).is_dir():
             raise FileNotFoundError(f"--aligner {a.aligner}: no such directory (train it: recipe stage 4)")
         cfg = EvalConfig(codec=a.codec, n_q=n_q, asr_model=a.asr_model, lm=a.lm, dnsmos=not a.no_dnsmos,
-                         examples=a.examples, nar=a.nar, aligner=a.aligner)
+                         examples=a.examples, nar=a.nar, aligner=a.aligner, train_manifest=a.train_manifest,
+                         jobs=max(1, a.jobs))
         report = evaluate(items, cfg, out_dir=a.out)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)

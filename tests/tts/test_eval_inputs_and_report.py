@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from data_prep.audio import save_audio
-from tts.evaluation.report import _markdown, _spectrogram_figure
+from tts.evaluation.plots import _spectrogram_figure
+from tts.evaluation.report import _markdown
 from tts.evaluation.inputs import load_items
 from tts.evaluation.scoring import EvalReport, RowScores
 

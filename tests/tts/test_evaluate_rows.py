@@ -169,7 +169,7 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
     out = tmp_path / "eval"
     assert main(["--list", str(tmp_path / "list.jsonl"), "--out", str(out), "--codec", str(exp / "codec" / "model"),
                  "--nar", str(exp / "nar" / "model"), "--aligner", str(aligner), "--no-dnsmos",
-                 "--examples", "1"]) == 0
+                 "--examples", "1", "--jobs", "1"]) == 0
     rep = json.loads((out / "report.json").read_text())
     assert list(rep["rows"]) == ["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
     assert all(r["n"] == 2 and r["missing"] == 0 and r["per"] is not None for r in rep["rows"].values())
@@ -194,7 +194,7 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
                                     for it in rep["items"]], abs=1e-6)
     assert rep["durations"]["median_untrimmed"] == pytest.approx(np.median([t / g for g, t in gt_sec]), abs=1e-3)
     assert rep["durations"]["median"] == pytest.approx(np.median(ratios))
-    assert set(rep["targets"]) == {"wer", "per", "sim", "duration"}
+    assert set(rep["targets"]) == {"wer", "per", "sim", "duration", "pitch"}
     assert rep["setting"]["aligner_dev_per"] == 0.9 and "NAR's config.json" in rep["setting"]["frontend"]
     md = (out / "report.md").read_text()
     assert "ground-truth codebook 1 + NAR" in md and "TTS PER <= 1.5 x resynthesis PER" in md

@@ -1,4 +1,5 @@
-"""Writes a tts.evaluate report: report.json, report.md, scores.png, spectrograms.png, examples/."""
+"""Writes a tts.evaluate report: report.json, report.md, scores.png, spectrograms.png, pitch_spectrograms.png,
+examples/."""
 from __future__ import annotations
 
 import json
@@ -7,15 +8,14 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
-from data_prep.audio import load_audio
 from core.io import atomic_path, atomic_write_text
+
+from .bootstrap import fmt_ci
+from .plots import ROW_TITLES, plot_pitch, plot_scores, plot_spectrograms
 
 log = logging.getLogger(__name__)
 
-ROW_TITLES = {"ground_truth": "ground truth", "resynthesis": "codec resynthesis",
-              "gt_cb1_nar": "ground-truth codebook 1 + NAR", "tts": "TTS (zero-shot)"}
+PITCH_PLOT = "pitch_spectrograms.png"
 
 
 def _f(x: Optional[float], nd: int = 3) -> str:
@@ -32,10 +32,11 @@ def write_report(report, items, out_dir: str | Path, examples: int = 3) -> Path:
     atomic_write_text(out / "report.json", json.dumps(d, indent=2, ensure_ascii=False) + "\n")
     plots = []
     try:
-        if _plot_scores(report, out / "scores.png"):
-            plots.append("scores.png")
-        if _plot_spectrograms(report, items, out / "spectrograms.png"):
-            plots.append("spectrograms.png")
+        for name, ok in (("scores.png", lambda p: plot_scores(report, p)),
+                         ("spectrograms.png", lambda p: plot_spectrograms(report, items, p)),
+                         (PITCH_PLOT, lambda p: plot_pitch(report, items, p))):
+            if ok(out / name):
+                plots.append(name)
     except ImportError as e:  # pragma: no cover - matplotlib is a core dependency
         log.warning("plots skipped: %s", e)
     md = _markdown(report, ex, plots)
@@ -54,6 +55,8 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     has_per = any(r.per is not None for r in report.rows.values())
     lines += _table(report, has_per)
     lines += _notes(report, has_per)
+    lines += _floor_note(report)
+    lines += _pitch_table(report)
     lines += _targets(report.targets)
     lines += _setting(report)
     if plots:
@@ -69,25 +72,91 @@ def _markdown(report, examples: list[dict], plots: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+FLOOR_TITLES = {"different_speaker": "different speaker (SIM floor)",
+                "codec_different_speaker": "codec resynthesis of another speaker (codec-domain SIM floor)",
+                "nearest_training_voice": "nearest training voice"}
+
+
 def _table(report, has_per: bool) -> list[str]:
-    """The rows' scores, one line each, and the different-speaker SIM floor."""
+    """The rows' scores (WER, PER and SIM with their bootstrap 95 % intervals), one line each, then the SIM
+    floors: different speaker, codec-domain, nearest training voice."""
     rows = report.rows
     lines: list[str] = []
-    head = ["row", "items", "WER", "S / D / I words"] + (["PER", "S / D / I phones"] if has_per else []) + \
+    head = ["row", "items", "WER", "S / D / I words"] + (["PER", "S / D / I phones"] if has_per
+                                                                   else []) + \
         ["SIM to prompt", "DNSMOS ovrl", "PESQ", "STOI", "mel L1", "mean s"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
-        cm = r.codec_metrics
+        cm, ci = r.codec_metrics, getattr(r, "ci", None) or {}
         miss = f" ({r.missing} missing)" if r.missing else ""
-        cells = [ROW_TITLES.get(name, name), f"{r.n}{miss}", _f(r.wer), _sdi(r.wer_detail)]
+        cells = [ROW_TITLES.get(name, name), f"{r.n}{miss}", fmt_ci(r.wer, ci.get("wer")), _sdi(r.wer_detail)]
         if has_per:
-            cells += [_f(r.per), _sdi(r.per_detail)]
-        cells += [_f(r.sim), _f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a', _f(cm.get('pesq'), 2),
-                  _f(cm.get('stoi')), _f(cm.get('mel')), _f(r.seconds, 2)]
+            cells += [fmt_ci(r.per, ci.get("per")), _sdi(r.per_detail)]
+        cells += [fmt_ci(r.sim, ci.get("sim")), _f(r.dnsmos.get('ovrl'), 2) if r.dnsmos else 'n/a',
+                  _f(cm.get('pesq'), 2), _f(cm.get('stoi')), _f(cm.get('mel')), _f(r.seconds, 2)]
         lines.append("| " + " | ".join(cells) + " |")
-    if report.sim_floor is not None:
-        cells = ["different speaker (SIM floor)"] + [""] * (head.index("SIM to prompt") - 1) + [_f(report.sim_floor)]
-        lines.append("| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |")
+    floors = dict(getattr(report, "floors", None) or {})
+    if not floors and report.sim_floor is not None:
+        floors = {"different_speaker": {"sim": report.sim_floor}}
+    for key, title in FLOOR_TITLES.items():
+        f = floors.get(key)
+        if f and f.get("sim") is not None:
+            cells = [title, str(sum(v is not None for v in f.get("per_item", []))) if f.get("per_item") else ""] + \
+                [""] * (head.index("SIM to prompt") - 2) + [fmt_ci(f["sim"], f.get("sim_ci"))]
+            lines.append("| " + " | ".join(cells + [""] * (len(head) - len(cells))) + " |")
+    return lines
+
+
+def _floor_note(report) -> list[str]:
+    """What the intervals and the SIM floors mean."""
+    f = getattr(report, "floors", None) or {}
+    lines = ["[low, high] beside WER, PER, SIM and the pitch scores: a bootstrap 95 % interval over items (1000 resamples of the items with replacement, seed 0); a "
+             "corpus WER or PER is recomputed on each resample as its errors over its reference words or phones."]
+    if "codec_different_speaker" in f:
+        lines.append("The codec-domain floor scores each prompt against the codec resynthesis of the other test "
+                     "speakers' recordings: every output of the codec shares its artefacts, so read the TTS's SIM "
+                     "between this floor and the resynthesis row (the same speaker through the codec).")
+    if "nearest_training_voice" in f:
+        n = f["nearest_training_voice"]
+        lines.append(f"Nearest training voice: each prompt's similarity to its most similar training speaker (mean "
+                     f"cosine to {n.get('recordings_per_speaker')} recordings of each of "
+                     f"{n.get('n_training_speakers')} training speakers, the largest): what a model that maps every "
+                     f"new voice to the nearest voice it was trained on would score.")
+    return [" ".join(lines), ""]
+
+
+def _pitch_table(report) -> list[str]:
+    """Each row's pitch against its prompt (and, on the recording's time axis, against the recording), the
+    ground truth as the same-speaker ceiling and the different-speaker floor."""
+    rows = {n: r.pitch for n, r in report.rows.items() if getattr(r, "pitch", None)}
+    floor = ((getattr(report, "floors", None) or {}).get("different_speaker") or {}).get("pitch")
+    if not rows:
+        return []
+    head = ["row", "items", "median F0 within 2 st of the prompt's [95 % CI]", "mean distance from the prompt's median (st)",
+            "median F0 (Hz)", "F0 range (st)", "range minus the prompt's (st)", "F0 error vs recording (cents)",
+            "within 50 c", "GPE", "VDE"]
+    lines = ["", "## Pitch", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    named = [(ROW_TITLES.get(n, n) + (" (same-speaker ceiling)" if n == "ground_truth" else ""), p)
+             for n, p in rows.items()]
+    if floor and floor.get("n"):
+        named.append(("different speaker (floor)", floor))
+    for title, p in named:
+        v = p.get("vs_recording") or {}
+        cells = [title, str(p.get("n", "")), fmt_ci(p.get("within_2st"), p.get("within_2st_ci")),
+                 fmt_ci(p.get("abs_st_mean"), p.get("abs_st_ci"), 2), _f(p.get("f0_median_hz"), 0),
+                 _f(p.get("range_st_mean"), 1), fmt_ci(p.get("range_diff_mean"), p.get("range_diff_ci"), 1),
+                 fmt_ci(v.get("cents_median"), v.get("cents_median_ci"), 0) if v else "",
+                 fmt_ci(v.get("within_50"), v.get("within_50_ci"), 2) if v else "",
+                 fmt_ci(v.get("gpe"), v.get("gpe_ci"), 2) if v else "", fmt_ci(v.get("vde"), v.get("vde_ci"), 2) if v else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Pitch: F0 tracks by Praat's autocorrelation method (praat-parselmouth, 10 ms frames, 40-450 Hz; a "
+              "50 Hz frame-rate buzz is measured as 50 Hz). Each output's median F0 and range (P5-P95 of its voiced "
+              "frames, in semitones) are compared with its prompt's; recordings of one speaker differ by about "
+              "0.4-1.0 semitone, so the ground-truth row is the ceiling, and the floor compares each prompt with the "
+              "other test speakers' recordings. Rows on the recording's time axis (codec resynthesis, ground-truth "
+              "codebook 1 + NAR) are also scored frame by frame against the recording, pooled over items: median F0 "
+              "error in cents on frames voiced in both, the share within 50 cents, GPE (share more than 20 % off) and "
+              "VDE (share of frames whose voicing differs).", ""]
     return lines
 
 
@@ -140,7 +209,7 @@ def _targets(t: dict) -> list[str]:
     lines = ["## Targets", ""]
     if not t:
         lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")
-    for key in ("wer", "per", "sim", "duration"):
+    for key in ("wer", "per", "sim", "pitch", "duration"):
         if key not in t:
             continue
         v = t[key]
@@ -149,7 +218,10 @@ def _targets(t: dict) -> list[str]:
             lines.append(f"- {v['rule']}: median {_f(v['tts'], 2)} (range {_f(v['min'], 2)}-{_f(v['max'], 2)}): "
                          f"{verdict}")
         elif key == "sim":
-            lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} (floor {_f(v['base'])}): "
+            lines.append(f"- {v['rule']}: TTS {fmt_ci(v['tts'], v.get('ci'))} vs limit {_f(v['limit'])} (floor "
+                         f"{_f(v['base'])}): {verdict}")
+        elif key == "pitch":
+            lines.append(f"- {v['rule']}: TTS {fmt_ci(v['tts'], v.get('ci'), 2)} vs limit {_f(v['limit'], 2)}: "
                          f"{verdict}")
         else:
             lines.append(f"- {v['rule']}: TTS {_f(v['tts'])} vs limit {_f(v['limit'])} "
@@ -202,84 +274,3 @@ def _copy_examples(report, items, out: Path, n: int) -> list[dict]:
                 e[k] = str(dst.relative_to(out))
         res.append(e)
     return res
-
-
-def _plot_scores(report, path: Path) -> bool:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    names = list(report.rows)
-    panels = [("WER per utterance", lambda r: r.get("wer")), ("PER per utterance", lambda r: r.get("per")),
-              ("SIM to prompt", lambda r: r.get("sim")),
-              ("DNSMOS ovrl", lambda r: (r.get("dnsmos") or {}).get("ovrl"))]
-    data = []
-    for title, get in panels:
-        vals = [[get(it[n]) for it in report.items if n in it and get(it[n]) is not None
-                 and np.isfinite(get(it[n]))] for n in names]
-        if any(vals):
-            data.append((title, vals))
-    if not data:
-        return False
-    fig, axes = plt.subplots(1, len(data), figsize=(4.6 * len(data), 3.8), squeeze=False)
-    rng = np.random.default_rng(0)
-    for ax, (title, vals) in zip(axes[0], data):
-        keep = [(n, v) for n, v in zip(names, vals) if v]
-        ax.boxplot([v for _, v in keep], showfliers=False)
-        for k, (_, v) in enumerate(keep, 1):
-            ax.scatter(k + rng.uniform(-0.12, 0.12, len(v)), v, s=10, alpha=0.6)
-        ax.set_xticks(range(1, len(keep) + 1), [ROW_TITLES.get(n, n).replace(" (zero-shot)", "") for n, _ in keep],
-                      rotation=15)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        if title.startswith("SIM") and report.sim_floor is not None:
-            ax.axhline(report.sim_floor, color="gray", ls="--", lw=1, label="different-speaker floor")
-            ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"{report.setting['n_items']} items, one scoring stack")
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return True
-
-
-def _plot_spectrograms(report, items, path: Path) -> bool:
-    """Prompt / ground truth / (ground-truth codebook 1 + NAR) / TTS output of the first item that has the
-    prompt, the recording and the output, on one time axis."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    for it, rec in zip(items, list(report.items) + [{}] * len(items)):
-        srcs = [("prompt", it.prompt_wav), ("ground truth", it.ref_wav), ("TTS output", it.out_wav)]
-        if all(p and Path(p).is_file() for _, p in srcs):
-            nar = (rec.get("gt_cb1_nar") or {}).get("wav")
-            if nar and Path(nar).is_file():
-                srcs.insert(2, ("GT codebook 1 + NAR", nar))
-            break
-    else:
-        return False
-    fig = _spectrogram_figure(srcs, f"{it.id}: \u201c{it.text[:90]}\u201d")
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return True
-
-
-def _spectrogram_figure(srcs: list[tuple[str, str]], title: str, sr: int = 24000):
-    """One panel per (title, wav path), all on the same seconds axis (0 .. the longest), so a 2.3 s
-    output is drawn shorter than a 4.0 s recording instead of stretched to its width."""
-    import matplotlib.pyplot as plt
-    from codec.evaluation.metrics import log_mel_spectrogram
-    wavs = [load_audio(p, sample_rate=sr)[0] for _, p in srcs]
-    span = max(len(w) for w in wavs) / sr
-    fig, axes = plt.subplots(1, len(srcs), figsize=(13, 3.4), sharex=True, sharey=True)
-    for ax, (name, _), wav in zip(axes, srcs, wavs):
-        m = log_mel_spectrogram(wav, sr)  # [80, frames] log10
-        ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
-                  extent=[0, len(wav) / sr, 0, m.shape[0]], vmin=m.max() - 5, vmax=m.max())
-        ax.set_xlim(0, span)
-        ax.set_title(f"{name} ({len(wav) / sr:.1f} s)")
-        ax.set_xlabel("s")
-    axes[0].set_ylabel("mel bin")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = ["RowScores", "EvalReport", "word_errors", "phone_scores", "speech_seconds", "duration_summary",
-           "sim_floor", "targets", "mean", "SPEECH_FLOOR_DB"]
+           "targets", "mean", "SPEECH_FLOOR_DB"]
 
 WER_TARGET_RATIO = 1.5      # TTS WER <= 1.5x resynthesis WER
 PER_TARGET_RATIO = 1.5      # TTS PER <= 1.5x resynthesis PER
@@ -30,6 +30,8 @@ class RowScores:
     sim_std: Optional[float] = None
     dnsmos: dict = field(default_factory=dict)         # mean ovrl/sig/bak/p808
     codec_metrics: dict = field(default_factory=dict)  # mean pesq/stoi/si_sdr/mel vs the recording
+    ci: dict = field(default_factory=dict)             # bootstrap 95 % intervals: wer, per, sim -> [low, high]
+    pitch: dict = field(default_factory=dict)          # tts.evaluation.pitch.row_summary
 
 
 @dataclass
@@ -41,6 +43,7 @@ class EvalReport:
     items: list[dict]                    # per item, per row: hyp, wer, sim, dnsmos, ...
     seconds: float
     durations: dict = field(default_factory=dict)      # duration ratio TTS / ground truth: median, min, max
+    floors: dict = field(default_factory=dict)         # different_speaker, codec_different_speaker, nearest_training_voice
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -114,18 +117,6 @@ def duration_summary(per_item: Sequence[dict]) -> dict:
         return {}
     return {"n": len(ratios), "median": float(np.median(ratios)), "min": float(np.min(ratios)),
             "max": float(np.max(ratios)), "median_untrimmed": float(np.median(raw))}
-
-
-def sim_floor(items: Sequence, prompt_emb, gt_emb) -> Optional[float]:
-    """Mean cosine of each prompt to the recordings of OTHER speakers (needs speaker labels)."""
-    sims = []
-    for i, a in enumerate(prompt_emb):
-        for j, b in enumerate(gt_emb):
-            if a is None or b is None or items[i].speaker is None or items[j].speaker is None:
-                continue
-            if items[i].speaker != items[j].speaker:
-                sims.append(float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))))
-    return float(np.mean(sims)) if sims else None
 
 
 def targets(rows: dict[str, RowScores], floor: Optional[float] = None, durations: Optional[dict] = None) -> dict:
