@@ -27,7 +27,7 @@
 #   --align-args "k=v ..." extra forced-aligner overrides (stage 4), e.g. "train.max_minutes=6"
 #   --ar-args "k=v ..."    extra AR config overrides (stage 5), e.g. "train.max_minutes=20"
 #   --nar-args "k=v ..."   extra NAR config overrides (stage 6)
-#   --zs-per-speaker N     stage 7: test utterances per unseen speaker in the zero-shot list (default 2;
+#   --zs-per-speaker N     stage 7: test utterances per unseen speaker in the zero-shot list (default 8;
 #                      0 = all)
 #   --synth-args "..."     extra `python -m tts.synthesize` options for stage 7, e.g. "--top-k 10"
 #   --asr-model DIR    stage 8: a local Whisper / HuBERT-CTC transformers checkpoint instead of pocketsphinx
@@ -80,7 +80,7 @@ tts_conf=""
 ar_args=""
 nar_args=""
 align_args=""
-zs_per_speaker=2
+zs_per_speaker=8
 synth_args=""
 asr_model=""
 eval_args=""
@@ -330,6 +330,7 @@ if stage_ok 8 eval "$exp_dir"; then
   # shellcheck disable=SC2086  # eval_args is a list of options
   run "$python" -m tts.evaluate --list "$synth_dir/list.jsonl" --out "$exp_dir/eval" \
     --codec "$codec_dir/model" --nar "$exp_dir/nar/model" \
+    --train-manifest "$data_dir/manifests/$train_subset.jsonl" --jobs "$nj" \
     $( [ -d "$exp_dir/aligner/model" ] && echo --aligner "$exp_dir/aligner/model" ) \
     $( [ -n "$asr_model" ] && echo --asr-model "$asr_model" ) $eval_args
   log "report: $exp_dir/eval/report.md"
