@@ -80,9 +80,14 @@ def save_checkpoint(exp_dir: str | Path, step: int, model: nn.Module, discrimina
 def load_checkpoint(path: str | Path, model: nn.Module, discriminator: nn.Module | None = None) -> dict:
     """Load weights into `model` (and `discriminator`) in place; return the training state dict."""
     path = Path(path)
-    load_model(model, str(path / WEIGHTS_FILE), strict=True)
-    if discriminator is not None:
-        load_model(discriminator, str(path / "discriminator.safetensors"), strict=True)
+    for m, name in ((model, WEIGHTS_FILE), (discriminator, "discriminator.safetensors")):
+        if m is None:
+            continue
+        bad = _weights_problem(m, path / name)
+        if bad:
+            raise ValueError(f"cannot resume from {path / name}: it {bad}. The model's shape changed since "
+                             f"this checkpoint: train in a new exp_dir (or restore the old config)")
+        load_model(m, str(path / name), strict=True)
     return torch.load(path / "state.pt", map_location="cpu", weights_only=True)
 
 
@@ -116,22 +121,78 @@ def save_model_dir(model: nn.Module, record: Any, out_dir: str | Path) -> Path:
     return out_dir
 
 
+def model_kind(data: dict) -> str:
+    """What a model directory's config.json describes, for messages: "an AR model", "a NAR model" (TTS),
+    "an aligner model", "a codec", or "an unknown model"."""
+    part = data.get("part")
+    if part in ("ar", "nar"):
+        return f"{'an' if part == 'ar' else 'a'} {part.upper()} model"
+    if str(data.get("format", "")).endswith("aligner"):
+        return "an aligner model"
+    if "quantizer" in data and "seanet" in data:
+        return "a codec"
+    return "an unknown model"
+
+
+_KIND_OF = {"codec": "a codec", "aligner model": "an aligner model", "AR model": "an AR model",
+            "NAR model": "a NAR model", "TTS model": ("an AR model", "a NAR model")}
+
+
 def read_model_config(path: str | Path, what: str = "model") -> tuple[dict, Path]:
     """(the parsed config.json, its path) of a model or checkpoint directory (or of the file itself);
-    FileNotFoundError in one line if it is not one."""
+    FileNotFoundError in one line if it is not one, ValueError in one line naming the file if config.json is
+    not a JSON object or (for a `what` of _KIND_OF) describes another kind of model."""
     path = Path(path)
     file = path if path.is_file() else path / CONFIG_FILE
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found: {path} is not a {what} directory "
                                 f"(expected {CONFIG_FILE} + {WEIGHTS_FILE})")
-    return json.loads(file.read_text(encoding="utf-8")), file
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{file}: not valid JSON ({e}): the {what} directory {path} is damaged") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: a JSON object expected, found {type(data).__name__}")
+    want, kind = _KIND_OF.get(what), model_kind(data)
+    if want is not None and kind not in (want if isinstance(want, tuple) else (want,)) \
+            and kind != "an unknown model":
+        raise ValueError(f"{file.parent} holds {kind}, not {what if isinstance(want, tuple) else want}: "
+                         f"pass the {what} directory here")
+    return data, file
+
+
+def _weights_problem(model: nn.Module, file: Path) -> str | None:
+    """Why `file` (safetensors) cannot be loaded into `model`, from its header alone, or None."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+        return f"cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'damaged'}; truncated?)"
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing, extra = sorted(set(mine) - set(shapes)), sorted(set(shapes) - set(mine))
+    other = [k for k in sorted(set(mine) & set(shapes)) if mine[k] != shapes[k]]
+    if not (missing or extra or other):
+        return None
+    parts = [f"{len(missing)} tensor(s) missing (e.g. {missing[0]})" if missing else "",
+             f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+             f"{len(other)} of another shape (e.g. {other[0]}: {list(shapes[other[0]])} in the file, "
+             f"{list(mine[other[0]])} in the model)" if other else ""]
+    return "does not fit the model its config describes: " + ", ".join(p for p in parts if p)
 
 
 def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load `path/model.safetensors` into `model` (strict: every tensor present, none extra)."""
+    """Load `path/model.safetensors` into `model` (strict: every tensor present, none extra); a damaged file
+    or one of other shapes is a ValueError in one line naming the folder."""
     file = Path(path) / WEIGHTS_FILE
     if not file.is_file():
         raise FileNotFoundError(f"{file} not found: {path} is not a model directory (expected "
                                 f"{CONFIG_FILE} + {WEIGHTS_FILE})")
-    load_model(model, str(file), strict=True, device=str(device))
+    bad = _weights_problem(model, file)
+    if bad:
+        raise ValueError(f"{file} {bad}")
+    try:
+        load_model(model, str(file), strict=True, device=str(device))
+    except Exception as e:  # noqa: BLE001 - a header that reads but data that does not (truncated)
+        raise ValueError(f"{file} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}; truncated?)") from None
     return model

@@ -112,7 +112,9 @@ def read_record(path: str | os.PathLike) -> tuple[TTSConfig, Part, dict]:
     data, file = read_model_config(path, "TTS model")
     part = data.get("part")
     if part not in ("ar", "nar"):
-        raise ValueError(f"{file}: 'part' must be 'ar' or 'nar', got {part!r}")
+        from core.checkpoint import model_kind
+        raise ValueError(f"{file.parent} holds {model_kind(data)} (config.json 'part' is {part!r}), not a TTS AR "
+                         f"or NAR model")
     data = _upgrade(data, file)
     cfg = from_dict(TTSConfig, {k: v for k, v in data.items() if k in _CONFIG_KEYS}, str(file))
     meta = {k: v for k, v in data.items() if k not in _CONFIG_KEYS}
@@ -133,6 +135,15 @@ def load_tts_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     return LoadedTTS(model=model.to(device).eval(), config=cfg, part=part, meta=meta)
 
 
+def default_exp_dir() -> Path:
+    """Where synthesis and the demo look for EXP/{codec,ar,nar}/model by default: ./exp when it holds a
+    codec (run from egs/libritts), else the recipe's egs/libritts/exp of this checkout."""
+    here = Path("exp")
+    if (here / "codec" / "model").is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "egs" / "libritts" / "exp"
+
+
 def frontend_record(phonemes_dir: str | os.PathLike):
     """(TextFrontend, its record for config.json) of the front end saved in `phonemes_dir`."""
     from data_prep.frontend import TextFrontend
@@ -141,4 +152,4 @@ def frontend_record(phonemes_dir: str | os.PathLike):
 
 
 __all__ = ["CodecMismatch", "LoadedTTS", "load_tts_model", "check_codec", "check_frontend", "export_tts_model",
-           "read_record", "model_record", "frontend_record", "META_KEYS", "REMOVED_KEYS", "RENAMED_KEYS"]
+           "read_record", "model_record", "frontend_record", "default_exp_dir", "META_KEYS", "REMOVED_KEYS", "RENAMED_KEYS"]

@@ -122,9 +122,9 @@ def _sigterm_as_ctrl_c(signum, frame):
 
 
 def default_exp_dir() -> Path:
-    """./exp when it holds a codec (run from egs/libritts), else the recipe's egs/libritts/exp."""
-    here = Path("exp")
-    return here if (here / "codec" / "model").is_dir() else REPO / "egs" / "libritts" / "exp"
+    """./exp when it holds a codec (run from egs/libritts), else the recipe's egs/libritts/exp (as synthesis)."""
+    from .checkpoint import default_exp_dir as default
+    return default()
 
 
 class DemoBackend:

@@ -7,7 +7,8 @@ import re
 MIN_PROMPT_SECONDS = 1.0      # a shorter prompt holds too little of the voice
 MAX_PROMPT_SECONDS = 20.0     # a longer prompt leaves the AR few frames of max_frames and is slow to encode
 MAX_TEXT_WORDS = 1000         # a longer text is refused (about 6 minutes of speech); --max-words to change
-MAX_TEXT_CHARS = 20_000       # a text longer than this is refused before it is phonemised (any word count)
+MAX_TEXT_CHARS_PER_WORD = 20  # a text over max words x this many characters is refused before it is phonemised
+MAX_PROMPT_TEXT_CHARS = 1000  # a 20 s prompt says about 60 words (350 characters); refused before phonemising
 
 # an item id, used as a file name in an output folder: no folder parts, no leading dot, no absolute path
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -26,5 +27,17 @@ def check_item_id(rid, where: str) -> str:
     return rid
 
 
-__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS", "MAX_TEXT_CHARS", "ID_RE", "ID_RULE",
-           "BadItemId", "check_item_id"]
+def text_problem(value, what: str, max_chars: int | None) -> str | None:
+    """Why `value` cannot be a text (not a string, empty, or over `max_chars` characters), or None. Checked
+    by length first: a huge text is refused before any work on it."""
+    if not isinstance(value, str):
+        return f"{what} must be a string, got {type(value).__name__} {value!r:.40}"
+    if max_chars and len(value) > max_chars:
+        return f"{what} has {len(value):,} characters; the limit is {max_chars:,}"
+    if not value.strip():
+        return f"{what} is empty"
+    return None
+
+
+__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS", "MAX_TEXT_CHARS_PER_WORD",
+           "MAX_PROMPT_TEXT_CHARS", "ID_RE", "ID_RULE", "BadItemId", "check_item_id", "text_problem"]

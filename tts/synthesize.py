@@ -20,7 +20,7 @@ from typing import Optional, Union
 
 import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
-from .limits import BadItemId, check_item_id  # noqa: E402
+from .limits import MAX_PROMPT_TEXT_CHARS, MAX_TEXT_CHARS_PER_WORD, BadItemId, check_item_id, text_problem  # noqa: E402
 from .sampling import SamplingConfig  # noqa: E402
 from .synthesizer import MAX_TEXT_WORDS, SynthesisError, SynthesisResult, Synthesizer, split_sentences  # noqa: E402,F401
 
@@ -64,18 +64,18 @@ def _check_nearest_folder(p: Path, candidates, what: str) -> None:
             return
 
 
-def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
-    """Rows of a --list JSONL, checked before any model is loaded: JSON, the required keys, and an id
-    that is a plain file name ([A-Za-z0-9][A-Za-z0-9._-]*, no folder parts) used once. A row without an
-    id gets its line number. A relative prompt_wav that is not found from the current folder is looked up
-    from the list's folder and the folders above it (tts.zeroshot_list writes recipe-relative paths)."""
-    from core.io import path_from_file
+def read_list(list_path: Union[str, os.PathLike], max_words: Optional[int] = MAX_TEXT_WORDS) -> list[dict]:
+    """Rows of a --list JSONL, checked before any model is loaded: JSON, the required keys as strings (texts
+    bounded by length first: tts.limits.text_problem), and an id that is a plain file name
+    (tts.limits.check_item_id) used once. A row without an id gets its line number. A relative prompt_wav is
+    read from the current folder, else from the list's folder and the folders above it (tts.zeroshot_list
+    writes recipe-relative paths); a warning says which folder when it is not the list's own."""
     list_path = Path(list_path)
     try:
         lines = list_path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise SynthesisError(f"--list {list_path}: cannot read it ({e})") from e
-    rows, seen = [], {}
+    rows, seen, bases = [], {}, set()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -88,6 +88,11 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
         missing = [k for k in ("text", "prompt_wav", "prompt_text") if k not in row]
         if missing:
             raise SynthesisError(f"{list_path}:{n}: missing {missing}")
+        for key, cap in (("text", max_words and max_words * MAX_TEXT_CHARS_PER_WORD),
+                         ("prompt_text", MAX_PROMPT_TEXT_CHARS), ("prompt_wav", 4096)):
+            bad = text_problem(row[key], key, cap)
+            if bad and not bad.endswith("empty"):   # an empty text: that item's error in results.jsonl
+                raise SynthesisError(f"{list_path}:{n}: {bad}")
         try:
             rid = check_item_id(row.setdefault("id", f"{n:05d}"), f"{list_path}:{n}")
         except BadItemId as e:
@@ -96,20 +101,52 @@ def read_list(list_path: Union[str, os.PathLike]) -> list[dict]:
             raise SynthesisError(f"{list_path}:{n}: id {rid!r} is used again (first on line {seen[rid]}); "
                                  f"each item writes <id>.wav")
         seen[rid] = n
-        wav = Path(str(row["prompt_wav"]))
-        if not wav.is_absolute() and not wav.exists():           # from the list's folder or one above it
-            row["prompt_wav"] = path_from_file(wav, list_path.parent)
+        row["prompt_wav"] = _prompt_path(row["prompt_wav"], list_path, bases)
         rows.append(row)
     if not rows:
         raise SynthesisError(f"--list {list_path}: no items")
+    for base in sorted(bases):
+        logger.warning("%s: relative prompt_wav paths were found from %s (above the list's folder)", list_path, base)
     return rows
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def _prompt_path(wav: str, list_path: Path, bases: set) -> str:
+    """A list row's prompt_wav: as given when absolute or found from the current folder, else from the list's
+    folder and the folders above it (the one used, when above the list's folder, goes into `bases`)."""
+    from core.io import path_from_file
+    p = Path(wav)
+    if p.is_absolute() or p.exists():
+        return wav
+    hint: list = []
+    found = path_from_file(p, list_path.parent, hint)
+    if hint and Path(os.path.abspath(hint[0])) != Path(os.path.abspath(list_path.parent)):
+        bases.add(str(hint[0]))
+    return found
+
+
+def _write(path: Path, audio, sr: int) -> Optional[str]:
+    """Write one output atomically (data_prep.audio.save_audio); why it failed, or None."""
     from data_prep.audio import save_audio
-    from core.io import write_jsonl
-    from core.logs import setup_logging
-    ap = argparse.ArgumentParser(prog="python -m tts.synthesize", description="VALL-E zero-shot synthesis.")
+    try:
+        save_audio(path, audio, sr)
+    except (OSError, RuntimeError) as e:        # full disk, no permission, a folder in the way (LibsndfileError)
+        return f"cannot write {path}: {type(e).__name__}: {e}"
+    return None
+
+
+class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each default that is a value (not None, not a flag's False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or not action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = SamplingConfig()
+    ap = argparse.ArgumentParser(prog="python -m tts.synthesize", description="VALL-E zero-shot synthesis.",
+                                 formatter_class=_Defaults)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="text to speak (single mode)")
     src.add_argument("--list", help="JSONL of {id, text, prompt_wav, prompt_text[, prompt_sr]} (batch mode)")
@@ -117,25 +154,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--prompt-text", help="transcript of the prompt (single mode)")
     ap.add_argument("--out", default="out.wav", help="output wav (single mode)")
     ap.add_argument("--out-dir", help="output folder (batch mode): <id>.wav + results.jsonl")
-    ap.add_argument("--exp-dir", default="exp", help="where the defaults live: EXP/{codec,ar,nar}/model")
+    ap.add_argument("--exp-dir", default=None, help="where the defaults live: EXP/{codec,ar,nar}/model (default "
+                                                    "./exp if it holds a codec, else egs/libritts/exp)")
     ap.add_argument("--codec", help="codec directory or Hub id (default EXP/codec/model)")
     ap.add_argument("--ar", help="AR model directory or Hub id (default EXP/ar/model)")
     ap.add_argument("--nar", help="NAR model directory or Hub id (default EXP/nar/model)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--max-words", type=int, default=MAX_TEXT_WORDS,
-                    help=f"refuse a text longer than this (default {MAX_TEXT_WORDS}; 0: no limit)")
-    d = SamplingConfig()
-    ap.add_argument("--temperature", type=float, default=d.temperature)
-    ap.add_argument("--top-k", type=int, default=d.top_k)
-    ap.add_argument("--top-p", type=float, default=d.top_p)
-    ap.add_argument("--repetition-window", type=int, default=d.repetition_window)
-    ap.add_argument("--repetition-tau", type=float, default=d.repetition_tau)
-    ap.add_argument("--max-length-factor", type=float, default=d.max_length_factor)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    ap.add_argument("--seed", type=int, default=None, help="item i of a list uses seed + i (default: random, "
+                                                           "reported)")
+    ap.add_argument("--batch-size", type=int, default=8, help="sentences decoded together")
+    ap.add_argument("--max-words", type=int, default=MAX_TEXT_WORDS, help="refuse a longer text (0: no limit)")
+    ap.add_argument("--temperature", type=float, default=d.temperature, help=">= 0; 0 = greedy")
+    ap.add_argument("--top-k", type=int, default=d.top_k, help="0 = off")
+    ap.add_argument("--top-p", type=float, default=d.top_p, help="in (0, 1]; 1 = off")
+    ap.add_argument("--repetition-window", type=int, default=d.repetition_window, help="0 = no repetition guard")
+    ap.add_argument("--repetition-tau", type=float, default=d.repetition_tau, help=">= 0")
+    ap.add_argument("--max-length-factor", type=float, default=d.max_length_factor,
+                    help="an AR without durations stops at this x the expected length")
     ap.add_argument("--speed", type=float, default=d.speed,
-                    help="speaking rate relative to the prompt's (an AR with durations; 2 = twice as fast)")
+                    help="speaking rate relative to the prompt's, in [0.25, 4] (an AR with durations; 2 = twice "
+                         "as fast)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from core.logs import setup_logging
+    ap = _parser()
     a = ap.parse_args(argv)
     setup_logging(a.verbose)
     if a.text is not None and (not a.prompt_wav or a.prompt_text is None):
@@ -151,25 +196,35 @@ def main(argv: Optional[list[str]] = None) -> int:
             check_output_file(a.out)
             if not Path(a.prompt_wav).is_file():
                 raise SynthesisError(f"--prompt-wav {a.prompt_wav}: no such file")
+            for key, value, cap in (("--text", a.text, a.max_words and a.max_words * MAX_TEXT_CHARS_PER_WORD),
+                                    ("--prompt-text", a.prompt_text, MAX_PROMPT_TEXT_CHARS)):
+                bad = text_problem(value, key, cap)
+                if bad:
+                    raise SynthesisError(bad)
             rows = None
         else:
             check_output_dir(a.out_dir)
-            rows = read_list(a.list)
+            rows = read_list(a.list, a.max_words or None)
         syn = Synthesizer.from_pretrained(codec=a.codec, ar=a.ar, nar=a.nar, device=a.device, exp_dir=a.exp_dir)
         syn.max_text_words = a.max_words or None
         if rows is None:
             res = syn.synthesize(a.text, a.prompt_wav, a.prompt_text, sampling=sc, seed=a.seed)
-            save_audio(a.out, res.audio, res.sample_rate)
+            failed = _write(Path(a.out), res.audio, res.sample_rate)
+            if failed:
+                raise SynthesisError(f"{failed}; nothing written (choose another --out)")
             logger.info("wrote %s: %.2f s of audio in %.2f s (seed %d, stops %s)", a.out, res.duration,
                         res.seconds, res.seed, res.stops)
             return 0
-        return _batch_mode(syn, a, rows, sc, save_audio, write_jsonl)
+        return _batch_mode(syn, a, rows, sc)
     except (SynthesisError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
-def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig, save_audio, write_jsonl) -> int:
+def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig) -> int:
+    """Each batch's items are written (atomically) as soon as it is done; a failed item, in synthesis or in
+    its write, is reported in results.jsonl and the last line names every failure."""
+    from core.io import write_jsonl
     from core.progress import progress
     list_path = Path(a.list)
     out_dir = Path(a.out_dir)
@@ -177,6 +232,11 @@ def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig, save_
     base = a.seed if a.seed is not None else secrets.randbits(31)
     report: dict[int, dict] = {}
     bs = max(1, a.batch_size)
+
+    def fail(i: int, why: str) -> None:
+        report[i] = {"id": rows[i]["id"], "text": rows[i].get("text"), "error": f"{list_path} id {rows[i]['id']}: {why}"}
+        logger.error("%s", report[i]["error"])
+
     for s0 in progress(range(0, len(rows), bs), desc="synthesize", unit="batch"):
         idx = list(range(s0, min(len(rows), s0 + bs)))
         try:
@@ -190,23 +250,32 @@ def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig, save_
                     res.append(syn.synthesize_batch([rows[i]], sampling=sc, seeds=[base + i], batch_size=1)[0])
                 except SynthesisError as e:
                     res.append(None)
-                    report[i] = {"id": rows[i]["id"], "text": rows[i].get("text"),
-                                 "error": f"{list_path} id {rows[i]['id']}: {e}"}
-                    logger.error("%s", report[i]["error"])
+                    fail(i, str(e))
         for i, r in zip(idx, res):
             if r is None:
                 continue
             name = f"{rows[i]['id']}.wav"            # ids are checked file names (read_list)
-            save_audio(out_dir / name, r.audio, r.sample_rate)
+            why = _write(out_dir / name, r.audio, r.sample_rate)
+            if why:
+                fail(i, why)
+                continue
             report[i] = {"id": rows[i]["id"], "wav": name, "text": r.text, "seed": r.seed,
                          "audio_seconds": round(r.duration, 3), "wall_seconds": round(r.seconds, 3),
                          "frames": r.frames, "stops": r.stops}
             for k in ("speaker", "prompt_wav", "prompt_text", "ref_wav"):
                 if rows[i].get(k) is not None:
                     report[i][k] = rows[i][k]
-    write_jsonl(out_dir / "results.jsonl", [report[i] for i in range(len(rows))])
-    failed = sum(1 for r in report.values() if "error" in r)
-    logger.info("wrote %d of %d items to %s (%d failed)", len(rows) - failed, len(rows), out_dir, failed)
+    failed = [report[i]["id"] for i in range(len(rows)) if "error" in report[i]]
+    try:
+        write_jsonl(out_dir / "results.jsonl", [report[i] for i in range(len(rows))])
+    except OSError as e:
+        print(f"error: cannot write {out_dir / 'results.jsonl'} ({e}); {len(rows) - len(failed)} wav(s) were "
+              f"written", file=sys.stderr)
+        return 1
+    logger.info("wrote %d of %d items to %s", len(rows) - len(failed), len(rows), out_dir)
+    if failed:
+        print(f"error: {len(failed)} of {len(rows)} items failed ({', '.join(failed[:10])}"
+              f"{', ...' if len(failed) > 10 else ''}): see {out_dir / 'results.jsonl'}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -37,7 +37,8 @@ import torch  # noqa: E402
 
 from data_prep.symbols import NON_PHONES  # noqa: E402
 
-from .limits import MAX_PROMPT_SECONDS, MAX_TEXT_WORDS, MIN_PROMPT_SECONDS  # noqa: E402
+from .limits import (MAX_PROMPT_SECONDS, MAX_PROMPT_TEXT_CHARS, MAX_TEXT_CHARS_PER_WORD, MAX_TEXT_WORDS,  # noqa: E402
+                     MIN_PROMPT_SECONDS, text_problem)
 from .models import ARModel, NARModel  # noqa: E402
 from .models.decoding import ARRequest, ar_generate, nar_generate, plan_durations  # noqa: E402
 from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator  # noqa: E402
@@ -148,9 +149,10 @@ class Synthesizer:
         return int(self.codec.sample_rate)
 
     @classmethod
-    def from_pretrained(cls, codec=None, ar=None, nar=None, device=None, exp_dir="exp",
+    def from_pretrained(cls, codec=None, ar=None, nar=None, device=None, exp_dir=None,
                         precision: str = "fp32") -> "Synthesizer":
-        """Load the codec and both models (directories or Hub ids; defaults exp_dir/{codec,ar,nar}/model).
+        """Load the codec and both models (directories or Hub ids; defaults exp_dir/{codec,ar,nar}/model;
+        exp_dir defaults to ./exp when it holds a codec, else the recipe's egs/libritts/exp).
 
         Checks that both models were trained on this codec's codes (CodecMismatch naming both
         hashes) and with this text front end (FrontendMismatch naming the differing settings).
@@ -158,9 +160,9 @@ class Synthesizer:
         from codec.api import Codec, check_device
         from data_prep.frontend import TextFrontend
 
-        from .checkpoint import check_codec, check_frontend, load_tts_model
+        from .checkpoint import check_codec, check_frontend, default_exp_dir, load_tts_model
         dev = check_device(device)
-        exp = Path(exp_dir)
+        exp = Path(exp_dir) if exp_dir is not None else default_exp_dir()
         codec_dir = _resolve(codec if codec is not None else exp / "codec" / "model", "codec")
         ar_dir = _resolve(ar if ar is not None else exp / "ar" / "model", "AR model")
         nar_dir = _resolve(nar if nar is not None else exp / "nar" / "model", "NAR model")
@@ -169,7 +171,8 @@ class Synthesizer:
         for want, d in (("ar", ar_dir), ("nar", nar_dir)):
             lt = load_tts_model(d, device=dev)
             if lt.part != want:
-                raise ValueError(f"{d}: is a {lt.part.upper()} model, expected the {want.upper()} model here")
+                raise ValueError(f"{d} holds {'an AR' if lt.part == 'ar' else 'a NAR'} model; the "
+                                 f"{want.upper()} model is expected here (--{want})")
             check_codec(lt.meta, cdc.checkpoint_sha256, f"{want.upper()} model {d}")
             loaded[want] = lt
         fe = TextFrontend.from_record(loaded["ar"].meta.get("frontend") or {}, f"AR model {ar_dir}")
@@ -183,13 +186,15 @@ class Synthesizer:
         """Checked, normalised sentences of `text`: too long a text is refused; characters no English
         voice can read (other scripts, emoji) are dropped with a warning naming them."""
         from data_prep.text import unpronounceable
-        if not isinstance(text, str) or not text.strip():
-            raise SynthesisError(f"{where}: text is empty")
-        words = len(text.split())
-        if self.max_text_words and words > self.max_text_words:
-            raise SynthesisError(f"{where}: text has {words} words; the limit is {self.max_text_words} "
-                                 f"(about {self.max_text_words // 150} minutes of speech): split it into several "
-                                 f"items, or raise the limit (--max-words)")
+        bad = text_problem(text, "text", None)
+        if bad:
+            raise SynthesisError(f"{where}: {bad}")
+        words, cap = len(text.split()), self.max_text_words
+        if cap and (words > cap or len(text) > cap * MAX_TEXT_CHARS_PER_WORD):      # before phonemising
+            has = f"{words} words" if words > cap else f"{len(text):,} characters"
+            raise SynthesisError(f"{where}: text has {has}; the limit is {cap} words, {cap * MAX_TEXT_CHARS_PER_WORD:,} "
+                                 f"characters (about {cap // 150} minutes of speech): split it into several items, "
+                                 f"or raise the limit (--max-words)")
         clean, dropped = unpronounceable(text)
         if dropped:
             if not clean.strip():
@@ -211,6 +216,10 @@ class Synthesizer:
         return torch.tensor([int(s not in NON_PHONES) for s in syms], dtype=torch.long)
 
     def _prompt(self, wav, sr: Optional[int], prompt_text: str, where: str) -> _Prompt:
+        bad = text_problem(prompt_text, "prompt_text", MAX_PROMPT_TEXT_CHARS)      # before any work
+        if bad:
+            raise SynthesisError(f"{where}: {bad}" + (": the AR needs the transcript of the prompt"
+                                                      if bad.endswith("empty") else ""))
         if isinstance(wav, (str, os.PathLike)):
             from data_prep.audio import AudioError, load_audio
             try:
@@ -235,8 +244,6 @@ class Synthesizer:
         level = 20 * math.log10(float(np.sqrt(np.mean(w.astype(np.float64) ** 2))) + 1e-12)
         if level < SILENCE_DBFS:
             raise SynthesisError(f"{where}: prompt is silent (RMS {level:.0f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
-        if not prompt_text or not prompt_text.strip():
-            raise SynthesisError(f"{where}: prompt_text is empty: the AR needs the transcript of the prompt")
         res = self.codec.encode(w, sample_rate=int(sr), n_q=self.n_q)          # resamples other rates
         return _Prompt(res.item_codes(0).cpu(), float(res.scales[0, 0]), self._text_ids(prompt_text, f"{where}: prompt_text"))
 
@@ -365,5 +372,5 @@ class Synthesizer:
 def _resolve(path_or_id: Union[str, os.PathLike], what: str) -> Path:
     """A local directory, or a Hub id "owner/name" downloaded (config.json + model.safetensors only)."""
     from core.hub import resolve_model_dir
-    return resolve_model_dir(path_or_id, what, hint=f"run the recipe's training stages or pass "
-                                                    f"--{what.split()[0].lower()}")
+    return resolve_model_dir(path_or_id, what, hint=f"run the recipe's training stages (egs/libritts/run.sh), "
+                                                    f"or pass --exp-dir (the recipe's exp) or --{what.split()[0].lower()}")

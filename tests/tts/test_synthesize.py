@@ -101,7 +101,7 @@ def test_loading_checks_codec_frontend_and_part(exp, tmp_path):
     export_model(ar, "ar", other / "ar" / "model", sha, codec, TextFrontend.default(with_stress=False))
     with pytest.raises(FrontendMismatch, match="with_stress"):
         Synthesizer.from_pretrained(exp_dir=other)
-    with pytest.raises(ValueError, match="expected the NAR model"):
+    with pytest.raises(ValueError, match="the NAR model is expected here"):
         Synthesizer.from_pretrained(exp_dir=exp, nar=exp / "ar" / "model")
     with pytest.raises(FileNotFoundError, match="not a directory"):
         Synthesizer.from_pretrained(exp_dir=tmp_path / "missing")
