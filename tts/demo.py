@@ -40,7 +40,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .limits import MAX_PROMPT_SECONDS, MIN_PROMPT_SECONDS
+from .demo_temp import private_temp_root, release_temp_users, sigterm_as_ctrl_c
+from .limits import MAX_PROMPT_SECONDS, MIN_PROMPT_SECONDS, DefaultsHelp
 
 log = logging.getLogger(__name__)
 
@@ -93,32 +94,6 @@ def check_upload_seconds(path: str, lo: float, hi: float, what: str) -> tuple[fl
         raise _refuse(f"{what} is {dur:.1f} s long; it must be {lo:g}-{hi:g} s"
                       + (" (3 s of clean speech works best)." if what == "Prompt" else "."))
     return dur, sr
-
-
-def private_temp_root() -> Path:
-    """A fresh folder that becomes this process's temporary folder (tempfile, TMPDIR, Gradio's upload cache):
-    removing it on shutdown removes every temporary file the demo, Gradio and the libraries made."""
-    root = Path(tempfile.mkdtemp(prefix="ndvq-demo-"))
-    os.environ["TMPDIR"] = str(root)
-    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
-    tempfile.tempdir = str(root)
-    atexit.register(shutil.rmtree, root, True)
-    return root
-
-
-def _release_temp_users(root: Path) -> None:
-    """Run now the finalizers that would remove a folder inside `root` at exit (the espeak wrappers' copies
-    of their library): after `root` is gone they would fail with a traceback."""
-    import weakref
-    for f in list(getattr(weakref.finalize, "_registry", {})):
-        info = f.peek()
-        if info and any(isinstance(x, str) and x.startswith(str(root)) for x in info[2]):
-            f()
-
-
-def _sigterm_as_ctrl_c(signum, frame):
-    """SIGTERM (how services are stopped) takes the Ctrl+C path: the server closes, the temp folder goes."""
-    raise KeyboardInterrupt
 
 
 def default_exp_dir() -> Path:
@@ -357,22 +332,24 @@ def launch(demo, host: str, port: Optional[int], limits: DemoLimits, concurrency
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tts.demo", description="Gradio demo: zero-shot TTS and codec.")
+    ap = argparse.ArgumentParser(prog="python -m tts.demo", description="Gradio demo: zero-shot TTS and codec.",
+                                 formatter_class=DefaultsHelp)
     ap.add_argument("--exp-dir", default=None, help="recipe exp dir (default ./exp if it has a codec, "
                                                      "else egs/libritts/exp)")
     ap.add_argument("--codec", default=None, help="codec dir (default EXP/codec/model)")
     ap.add_argument("--ar", default=None, help="AR model dir (default EXP/ar/model)")
     ap.add_argument("--nar", default=None, help="NAR model dir (default EXP/nar/model)")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    ap.add_argument("--port", type=int, default=7860, help="port to listen on")
     ap.add_argument("--concurrency", type=int, default=1, help="requests processed at once (queue)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     d = DemoLimits()
-    ap.add_argument("--max-text-chars", type=int, default=d.max_text_chars)
-    ap.add_argument("--max-prompt-seconds", type=float, default=d.max_prompt_seconds)
-    ap.add_argument("--max-codec-seconds", type=float, default=d.max_codec_seconds)
-    ap.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--max-text-chars", type=int, default=d.max_text_chars, help="text and prompt transcript")
+    ap.add_argument("--max-prompt-seconds", type=float, default=d.max_prompt_seconds,
+                    help=f"prompt length (at least {d.min_prompt_seconds:g} s)")
+    ap.add_argument("--max-codec-seconds", type=float, default=d.max_codec_seconds, help="codec tab input length")
+    ap.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb, help="any upload")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     a = ap.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # no network calls from the server
     from core.logs import setup_logging
@@ -393,7 +370,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     limits = DemoLimits(max_text_chars=a.max_text_chars, max_prompt_seconds=a.max_prompt_seconds,
                         max_codec_seconds=a.max_codec_seconds, max_upload_mb=a.max_upload_mb)
     root = private_temp_root()
-    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    signal.signal(signal.SIGTERM, sigterm_as_ctrl_c)
     try:
         backend = DemoBackend(codec_dir, Path(a.ar) if a.ar else None, Path(a.nar) if a.nar else None, exp,
                               limits, device=a.device)
@@ -401,7 +378,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         log.info("stopped")
     finally:
-        _release_temp_users(root)
+        release_temp_users(root)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

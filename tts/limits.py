@@ -2,6 +2,7 @@
 the one rule for an item id that becomes a file name (tts.synthesize --list, tts.evaluate, tts.zeroshot_list)."""
 from __future__ import annotations
 
+import argparse
 import re
 
 MIN_PROMPT_SECONDS = 1.0      # a shorter prompt holds too little of the voice
@@ -39,5 +40,14 @@ def text_problem(value, what: str, max_chars: int | None) -> str | None:
     return None
 
 
-__all__ = ["MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS", "MAX_TEXT_CHARS_PER_WORD",
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """--help of the CLIs that take these limits (synthesis, the demo): each default that is a value."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or not action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+__all__ = ["DefaultsHelp", "MIN_PROMPT_SECONDS", "MAX_PROMPT_SECONDS", "MAX_TEXT_WORDS", "MAX_TEXT_CHARS_PER_WORD",
            "MAX_PROMPT_TEXT_CHARS", "ID_RE", "ID_RULE", "BadItemId", "check_item_id", "text_problem"]

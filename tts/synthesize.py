@@ -20,7 +20,7 @@ from typing import Optional, Union
 
 import core.runtime  # noqa: E402,F401  (first: the OpenMP waiting policy, before torch loads)
 
-from .limits import MAX_PROMPT_TEXT_CHARS, MAX_TEXT_CHARS_PER_WORD, BadItemId, check_item_id, text_problem  # noqa: E402
+from .limits import DefaultsHelp, MAX_PROMPT_TEXT_CHARS, MAX_TEXT_CHARS_PER_WORD, BadItemId, check_item_id, text_problem  # noqa: E402
 from .sampling import SamplingConfig  # noqa: E402
 from .synthesizer import MAX_TEXT_WORDS, SynthesisError, SynthesisResult, Synthesizer, split_sentences  # noqa: E402,F401
 
@@ -134,19 +134,10 @@ def _write(path: Path, audio, sr: int) -> Optional[str]:
     return None
 
 
-class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
-    """--help shows each default that is a value (not None, not a flag's False)."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or not action.help:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _parser() -> argparse.ArgumentParser:
     d = SamplingConfig()
     ap = argparse.ArgumentParser(prog="python -m tts.synthesize", description="VALL-E zero-shot synthesis.",
-                                 formatter_class=_Defaults)
+                                 formatter_class=DefaultsHelp)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="text to speak (single mode)")
     src.add_argument("--list", help="JSONL of {id, text, prompt_wav, prompt_text[, prompt_sr]} (batch mode)")

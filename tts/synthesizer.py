@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from data_prep.symbols import NON_PHONES  # noqa: E402
 
 from .limits import (MAX_PROMPT_SECONDS, MAX_PROMPT_TEXT_CHARS, MAX_TEXT_CHARS_PER_WORD, MAX_TEXT_WORDS,  # noqa: E402
-                     MIN_PROMPT_SECONDS, text_problem)
+                     MIN_PROMPT_SECONDS, check_item_id, text_problem)
 from .models import ARModel, NARModel  # noqa: E402
 from .models.decoding import ARRequest, ar_generate, nar_generate, plan_durations  # noqa: E402
 from .sampling import SamplingConfig, derive_seed, length_bounds, make_generator  # noqa: E402

@@ -132,7 +132,7 @@ def test_sigterm_takes_the_ctrl_c_path_and_temp_files_live_in_one_private_folder
     root = demo_mod.private_temp_root()
     try:
         assert Path(tempfile.mkdtemp()).parent == root and os.environ["GRADIO_TEMP_DIR"].startswith(str(root))
-        old = signal.signal(signal.SIGTERM, demo_mod._sigterm_as_ctrl_c)
+        old = signal.signal(signal.SIGTERM, demo_mod.sigterm_as_ctrl_c)
         try:
             with pytest.raises(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGTERM)

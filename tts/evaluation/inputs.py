@@ -12,7 +12,7 @@ import numpy as np
 from core.hub import CONFIG_FILE
 from core.io import path_from_file, read_jsonl
 from data_prep.audio import AudioError, audio_info, load_audio
-from tts.limits import check_item_id
+from tts.synthesizer import check_item_id      # tts.limits' one id rule (evaluation sits above synthesis)
 
 log = logging.getLogger(__name__)
 
