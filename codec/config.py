@@ -25,6 +25,7 @@ EncoderKind = Literal["seanet", "stft"]
 ResidualFrom = Literal["sample", "mean"]
 PhaseWeighting = Literal["none", "magnitude"]
 SourceKind = Literal["none", "harmonic"]
+AperiodicPhase = Literal["head", "noise"]
 
 
 @dataclass
@@ -39,6 +40,9 @@ class PitchConfig:
     # Voiced frames add an aperiodic part: the head's magnitude x a learned share per bin, with the head's
     # phase (voiced speech is not purely periodic; a comb alone silences the bins between harmonics).
     aperiodic: bool = True
+    # The aperiodic part's phase: the head's own ("head"), or a fixed pseudo-random phase per (frame, bin)
+    # ("noise": noise cannot add up to a frame-rate buzz the way a learned absolute phase does).
+    aperiodic_phase: AperiodicPhase = "head"
     # Training renders voiced frames with the tracker's F0 and voicing (data.train_f0), as the duration
     # model of a TTS is teacher-forced; inference uses the head's own. False: its own in training too.
     teacher_forcing: bool = True

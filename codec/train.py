@@ -29,6 +29,7 @@ from __future__ import annotations
 from core.training import TrainingRun, run_cli  # noqa: I001
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -218,7 +219,13 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", action="append", default=[], help="YAML override file(s), applied in order")
     p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. train.max_steps=100")
+    p.add_argument("--needs-f0", action="store_true",
+                   help="train nothing: exit 0 if this config trains on F0 tracks (data.train_f0; a harmonic "
+                        "decoder, see python -m data_prep.pitch), 3 if not")
     args = p.parse_args(argv)
+    if args.needs_f0:
+        from .data import needs_f0
+        sys.exit(0 if needs_f0(load_config(CodecConfig, args.config, args.overrides)) else 3)
     run_cli(lambda: train(load_config(CodecConfig, args.config, args.overrides)))
 
 

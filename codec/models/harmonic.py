@@ -98,6 +98,16 @@ def excitation_spectrum(exc: torch.Tensor, n_fft: int, hop: int, frames: int, wi
     return spec * (2.0 / float(window.sum()))
 
 
+def noise_phase(first: int, frames: int, bins: int, device=None) -> torch.Tensor:
+    """A fixed pseudo-random phase [bins, frames] for frames first .. first + frames - 1 (an integer hash of
+    (frame, bin)): the same for a frame whichever window computes it, so chunked decoding stays exact."""
+    t = torch.arange(first, first + frames, device=device, dtype=torch.int64)[None, :]
+    k = torch.arange(bins, device=device, dtype=torch.int64)[:, None]
+    h = ((t * 73856093) ^ (k * 19349663)) % 4294967291
+    h = (h * 2654435761) % 4294967296
+    return h.double().div(4294967296.0).mul(2 * math.pi).float()
+
+
 @dataclass
 class SourceStream:
     """The sine bank's state between canonical windows of a chunked decode."""

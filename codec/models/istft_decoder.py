@@ -45,8 +45,8 @@ from torch import nn
 
 from ..config import ISTFTConfig, PitchConfig, SEANetConfig
 from .conv import SConv1d, SLSTM, pad1d
-from .harmonic import (F0Bins, SourceStream, cycles, excitation_spectrum, fill_unvoiced, sine_bank,
-                       upsample_f0)
+from .harmonic import (F0Bins, SourceStream, cycles, excitation_spectrum, fill_unvoiced, noise_phase,
+                       sine_bank, upsample_f0)
 
 MAX_LOG_MAGNITUDE = 10.0
 
@@ -145,6 +145,7 @@ class ISTFTHead(nn.Module):
             self.bins = F0Bins(pitch.bins, pitch.f0_min, pitch.f0_max)
             self.pitch_proj = nn.Linear(dim, pitch.bins + 1)
             self.aperiodic = nn.Linear(dim, n_fft // 2 + 1) if pitch.aperiodic else None
+            self.noise_phase = pitch.aperiodic_phase == "noise"
             if self.aperiodic is not None:      # start mostly periodic: the comb carries the voiced frames
                 nn.init.zeros_(self.aperiodic.weight)
                 nn.init.constant_(self.aperiodic.bias, -3.0)
@@ -202,7 +203,11 @@ class ISTFTHead(nn.Module):
         comb = excitation_spectrum(exc, self.n_fft, self.hop, T, self.window.float())
         noise = spec
         if self.aperiodic is not None:
-            noise = spec * torch.sigmoid(self.aperiodic(hn.float())).transpose(1, 2)
+            if self.noise_phase:
+                first = window[0] if window is not None else 0
+                ph = noise_phase(first, T, spec.shape[1], spec.device)
+                noise = mag * torch.polar(torch.ones_like(ph), ph)
+            noise = noise * torch.sigmoid(self.aperiodic(hn.float())).transpose(1, 2)
         return torch.where(voiced[:, None, :], mag * comb + noise, spec)
 
     def _stream_in(self, f0, voiced, st: SourceStream, window):

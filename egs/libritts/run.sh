@@ -237,12 +237,22 @@ valid_subset=dev-clean
 test_subset=test-clean
 
 if stage_ok 3 codec "$exp_dir"; then
+  # A harmonic decoder (codec_mini.yaml) trains its F0 and voicing outputs on tracked F0: track the
+  # training subset once (data/f0/<subset>.npz, written atomically, so an existing file is complete).
+  f0_cache="$data_dir/f0/$train_subset.npz"
+  f0_args=()
+  # shellcheck disable=SC2086
+  if "$python" -m codec.train --config "$codec_conf" $codec_args --needs-f0; then
+    [ -f "$f0_cache" ] || run "$python" -m data_prep.pitch --manifest "$data_dir/manifests/$train_subset.jsonl" \
+      --out "$f0_cache" --jobs "$nj"
+    f0_args=("data.train_f0=[$f0_cache]")
+  fi
   # shellcheck disable=SC2086  # codec_args is a list of key=value words
   launch -m codec.train --config "$codec_conf" \
     "train.exp_dir=$codec_dir" \
     "data.train_manifests=[$data_dir/manifests/$train_subset.jsonl]" \
     "data.valid_manifests=[$data_dir/manifests/$valid_subset.jsonl]" \
-    $codec_args
+    ${f0_args[@]+"${f0_args[@]}"} $codec_args
   run "$python" -m codec.evaluate --exp-dir "$codec_dir" --oracles \
     --manifest "$data_dir/manifests/$test_subset.jsonl" --out "$codec_dir/eval"
   stage_done 3 codec "$exp_dir"
