@@ -24,6 +24,7 @@ reads JSON and tensors only; no code is executed.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,15 @@ class Codec:
     def resolve_n_q(self, bandwidth: Optional[float] = None, n_q: Optional[int] = None) -> int:
         if bandwidth is not None and n_q is not None:
             raise ValueError("give bandwidth or n_q, not both")
+        if bandwidth is not None:           # refused, not clamped (as the CLI): 0, -1, 100, NaN
+            lo, hi = self.kbps(1), self.kbps(self.n_q)
+            try:
+                bw = float(bandwidth)
+            except (TypeError, ValueError):
+                bw = math.nan
+            if not lo - 1e-9 <= bw <= hi + 1e-9:           # False for NaN
+                raise ValueError(f"bandwidth {bandwidth!r} is outside {lo:g}..{hi:g} kbps of this codec "
+                                 f"(1..{self.n_q} codebooks of {lo:g} kbps)")
         if n_q is None:
             n_q = self.n_q if bandwidth is None else self.config.n_q_for_bandwidth(float(bandwidth))
         if not 1 <= int(n_q) <= self.n_q:

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from .format import RESERVED_KEYS, PathLike, _dumps
+from .format import RESERVED_KEYS, DumpError, PathLike, _dumps
 from .reader import CodeDump
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,11 @@ def export_hf(dump_dir: PathLike, out_dir: PathLike, n_q: Optional[int] = None) 
         raise ImportError("export_hf needs the `datasets` package: pip install 'datasets>=2.14' "
                           "(or pip install 'ndvq[datasets]')") from None
     dump = CodeDump(dump_dir)
+    if len(dump) == 0:
+        raise DumpError(f"{dump.dir}: the dump holds no utterance: nothing to export (see its skipped.jsonl)")
     n_q = dump.n_q if n_q is None else int(n_q)
+    if not 1 <= n_q <= dump.n_q:
+        raise DumpError(f"--n-q {n_q} is outside 1..{dump.n_q} of {dump.dir}")
     seq = getattr(datasets, "List", None) or datasets.Sequence
     features = datasets.Features({
         "id": datasets.Value("string"), "speaker": datasets.Value("string"),

@@ -83,3 +83,32 @@ def test_mistyped_local_path_is_not_a_hub_id(tmp_path, monkeypatch, capsys):
     sf.write(tmp_path / "a.wav", noise(8000, seed=1).numpy(), 16000)
     assert main(["encode", "a.wav", "a.ndvq", "--model", "exp/codec_typo"]) == 1
     assert "codec: exp/codec_typo is not a directory" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("truncate", "model.safetensors cannot be read"),
+    ("shapes", "does not fit the model its config describes"),
+    ("json", "config.json: not valid JSON"),
+    ("tts", "holds an AR model, not a codec"),
+])
+def test_damaged_or_foreign_codec_folder_is_one_line(setup, tmp_path, capsys, damage, words):
+    """Issue 27 item 8: a truncated model.safetensors, weights of other shapes, a broken config.json or a
+    folder of another kind was a traceback or 'unknown key ... for CodecConfig'."""
+    import json
+    import shutil
+    tmp, _ = setup
+    model = tmp_path / "model"
+    shutil.copytree(tmp / "model", model)
+    w = model / "model.safetensors"
+    if damage == "truncate":
+        w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    elif damage == "shapes":
+        tiny_codec(seed=0, codebook_size=64).save_pretrained(tmp_path / "other")
+        shutil.copy(tmp_path / "other" / "model.safetensors", w)
+    elif damage == "json":
+        (model / "config.json").write_text("{")
+    else:
+        (model / "config.json").write_text(json.dumps({"part": "ar", "model": {}}))
+    assert main(["encode", str(tmp / "in" / "solo.wav"), str(tmp_path / "o.ndvq"), "--model", str(model)]) == 1
+    msg = _one_error_line(capsys)
+    assert words in msg and str(model) in msg

@@ -268,3 +268,17 @@ def test_docs_numpy_reader_snippet_works(tmp_path):
     for r in ns["index"]:
         np.testing.assert_array_equal(ns["codes"](r), utts[r["id"]]["codes"])
         np.testing.assert_array_equal(ns["codes"](r, 1), utts[r["id"]]["codes"][:1])
+
+
+def test_export_hf_of_an_empty_dump_is_one_line(tmp_path, capsys):
+    """Issue 27 item 13: export-hf on an empty dump (every utterance skipped) was a traceback."""
+    pytest.importorskip("datasets")
+    dump = DumpWriter(tmp_path / "d", make_header("abc123", 24000, 75.0, N_Q, CB))
+    dump.set_plan([[]])
+    with dump.shard(0):
+        pass
+    dump.finalize(1)
+    assert main(["export-hf", str(tmp_path / "d"), str(tmp_path / "hf")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds no utterance: nothing to export" in err[0]
+    assert not (tmp_path / "hf").exists()
