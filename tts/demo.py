@@ -58,7 +58,9 @@ class DemoLimits:
     max_temp_files: int = 60          # outputs kept in the demo's temp folder (4 per codec request)
 
 
-_PATH_RE = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"]+)+[\\/]([^\s\\/'\":]+)")
+# an absolute path: at the start or after a space, quote or bracket (a relative path such as
+# egs/libritts/run.sh is kept whole)
+_PATH_RE = re.compile(r"(?<![^\s'\"(\[=])(?:[A-Za-z]:)?(?:[\\/][^\s\\/'\"]+)+[\\/]([^\s\\/'\":]+)")
 
 
 def scrub_paths(msg: str) -> str:

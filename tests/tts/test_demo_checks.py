@@ -141,3 +141,10 @@ def test_sigterm_takes_the_ctrl_c_path_and_temp_files_live_in_one_private_folder
     finally:
         import shutil
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_scrubbing_server_paths_keeps_relative_paths_whole():
+    """Issue 27 item 13: "egs/libritts/run.sh" became "egsrun.sh" in the page."""
+    assert scrub_paths("the recipe (egs/libritts/run.sh stages 5-6)") == "the recipe (egs/libritts/run.sh stages 5-6)"
+    assert scrub_paths("see ./exp/ar/model") == "see ./exp/ar/model"
+    assert scrub_paths("'/tmp/gradio/x/up.wav': bad") == "'up.wav': bad"
