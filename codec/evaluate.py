@@ -318,7 +318,7 @@ def evaluate(checkpoints: Sequence[str | Path], manifests: Sequence[str], bandwi
 
 # ------------------------------------------------------------------------------------------ CLI
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m codec.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", action="append", help="model or checkpoint directory (repeatable; the last "

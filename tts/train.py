@@ -179,7 +179,7 @@ def train(cfg: TTSConfig, part: Part) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m tts.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", required=True, choices=["ar", "nar"], help="which model to train")
     p.add_argument("--config", action="append", default=[], help="YAML override file(s), applied in order")

@@ -90,3 +90,35 @@ def test_align_durations_of_nothing_is_an_error_and_writes_nothing(tmp_path, cap
     assert err.startswith(f"error: {man}: ") and "nothing written" in err and len(err.strip().splitlines()) == 1
     assert ("no utterance to align" if case == "empty" else "none of its 3 utterances could be aligned") in err
     assert not out.exists()
+
+
+def test_espeak_timing_help_and_text_mode():
+    """Issue 27 item 12: `python -m tts.align.espeak_timing --help` crashed (it read JSON from stdin)."""
+    import shutil
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "tts.align.espeak_timing", "--help"], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0 and "usage: python -m tts.align.espeak_timing" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "tts.align.espeak_timing"], input="not json", capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    if shutil.which("espeak-ng"):
+        from tts.align.espeak_timing import phone_events
+        wav, events, sr = phone_events("Hello.", "en-us", 50, 175, 0)
+        assert sr > 0 and len(wav) > 0 and [p for _, p in events][:1] == ["h"]
+
+
+def test_boundaries_input_errors_are_one_line(tmp_path, capsys):
+    """Issue 27 item 12: input errors came inside a traceback; the needed <file>.meta.json was undocumented."""
+    from tts.align.boundaries import main
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    assert main(["--durations", str(tmp_path / "d.jsonl"), "--phonemes", "p", "--corpus", str(corpus)]) == 2
+    assert "no mini_corpus.json" in capsys.readouterr().err
+    size = dict(train_speakers=1, test_speakers=1, dev_speakers=1, train_utts=1, dev_utts=1, test_utts=1)
+    (corpus / "mini_corpus.json").write_text(json.dumps({"size": size, "seed": 0}))
+    (tmp_path / "d.jsonl").write_text(json.dumps({"id": "a", "frames": 2, "durations": [1, 1], "logp": 0}) + "\n")
+    code = main(["--durations", str(tmp_path / "d.jsonl"), "--phonemes", "p", "--corpus", str(corpus)])
+    err = capsys.readouterr().err
+    assert code == 2 and "d.meta.json not found" in err and "--frame-rate" in err and "Traceback" not in err

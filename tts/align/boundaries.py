@@ -1,7 +1,10 @@
 """Boundary error of the aligner against espeak-ng's own phoneme timings (mini corpus only).
 
     python -m tts.align.boundaries --durations dur/dev-clean.jsonl --phonemes data/phonemes/dev-clean.jsonl \
-        --corpus data/mini/LibriTTS [--out report.json]
+        --corpus data/mini/LibriTTS [--out report.json] [--frame-rate 50]
+
+The frame rate of the durations comes from the meta file tts.align.durations writes beside them
+(dur/dev-clean.meta.json), or from --frame-rate.
 
 The mini corpus (data_prep.mini_corpus) is espeak-ng speech, and espeak-ng reports when each phoneme
 starts in the audio it synthesises (library phoneme events, espeakINITIALIZE_PHONEME_EVENTS; the
@@ -31,7 +34,7 @@ import numpy as np
 from core.io import atomic_write_text, read_jsonl
 from core.logs import setup_logging
 
-from .durations import read_durations
+from .durations import meta_path, read_durations
 from .espeak_timing import phone_events
 from .phones import is_phone, split_tokens
 
@@ -97,14 +100,24 @@ def summarize(err: np.ndarray) -> dict:
 
 def measure(durations_file: str, phonemes_file: str, corpus_dir: str, frame_rate: Optional[float] = None,
             check_cli: bool = True, limit: Optional[int] = None) -> dict:
+    """The report; FileNotFoundError / ValueError in one line for bad input, before any synthesis."""
     from data_prep.mini_plan import CorpusSize, plan_corpus
-    corpus = json.loads((Path(corpus_dir) / "mini_corpus.json").read_text())
+    plan = Path(corpus_dir) / "mini_corpus.json"
+    if not plan.is_file():
+        raise FileNotFoundError(f"--corpus {corpus_dir}: no mini_corpus.json: espeak-ng timings exist only for "
+                                f"the mini corpus (data/mini/LibriTTS, written by recipe stage 0)")
+    corpus = json.loads(plan.read_text())
     _, jobs = plan_corpus(CorpusSize(**corpus["size"]), int(corpus["seed"]), corpus.get("accent_policy", "single"))
     job_of = {j.utt_id: j for j in jobs}
     durs = read_durations(durations_file)
-    meta_file = Path(durations_file).with_name(Path(durations_file).name.replace(".jsonl", ".meta.json"))
+    meta_file = meta_path(durations_file)
     if frame_rate is None:
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{meta_file} not found (tts.align.durations writes it beside "
+                                    f"{durations_file}): pass --frame-rate")
         frame_rate = float(json.loads(meta_file.read_text())["frame_rate"])
+    if not Path(phonemes_file).is_file():
+        raise FileNotFoundError(f"--phonemes {phonemes_file}: no such file")
     phon = {str(r["id"]): r["phonemes"] for r in read_jsonl(phonemes_file)}
     errors, per_utt, skipped, paired, total = [], [], 0, 0, 0
     for uid in list(durs)[:limit]:
@@ -137,9 +150,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", default=None, help="write the report (JSON) here")
     p.add_argument("--limit", type=int, default=None, help="first N utterances only")
     p.add_argument("--no-cli-check", action="store_true", help="skip the library-vs-command-line audio check")
+    p.add_argument("--frame-rate", type=float, default=None,
+                   help="frames per second of the durations (default: from <durations minus .jsonl>.meta.json)")
     args = p.parse_args(argv)
     setup_logging()
-    rep = measure(args.durations, args.phonemes, args.corpus, check_cli=not args.no_cli_check, limit=args.limit)
+    try:
+        rep = measure(args.durations, args.phonemes, args.corpus, frame_rate=args.frame_rate,
+                      check_cli=not args.no_cli_check, limit=args.limit)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
     if args.out:
         atomic_write_text(args.out, json.dumps(rep, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in rep.items() if k != "per_utterance"}, indent=2, ensure_ascii=False))

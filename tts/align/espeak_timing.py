@@ -98,13 +98,34 @@ def phone_events(text: str, voice: str, pitch: int, speed: int, gap: int) -> tup
     return wav, [(int(s), str(p)) for s, p in out["events"]], int(out["sample_rate"])
 
 
-def _main() -> None:
-    req = json.loads(sys.stdin.read())
-    timer = EspeakTimer()
-    wav, events = timer.synth(req["text"], req["voice"], int(req["pitch"]), int(req["speed"]), int(req["gap"]))
-    sys.stdout.write(json.dumps({"sample_rate": timer.sample_rate, "events": events,
-                                 "wav": base64.b64encode(wav.astype("<i2").tobytes()).decode()}))
+def _main(argv: list[str]) -> int:
+    """With no arguments (how `phone_events` calls it): a JSON request {text, voice, pitch, speed, gap} on
+    stdin, the JSON answer {sample_rate, events, wav (base64 int16)} on stdout. With --text: the phoneme
+    start times of one text, one line each."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m tts.align.espeak_timing", description=__doc__.split("\n\n")[0],
+                                 epilog="Without arguments it reads a JSON request on stdin (the internal use).")
+    ap.add_argument("--text", help="print the phoneme start times of this text")
+    ap.add_argument("--voice", default="en-us")
+    ap.add_argument("--pitch", type=int, default=50)
+    ap.add_argument("--speed", type=int, default=175, help="words per minute")
+    ap.add_argument("--gap", type=int, default=0, help="word gap (10 ms units)")
+    a = ap.parse_args(argv)
+    try:
+        req = vars(a) if a.text is not None else json.loads(sys.stdin.read())
+        timer = EspeakTimer()
+        wav, events = timer.synth(req["text"], req["voice"], int(req["pitch"]), int(req["speed"]), int(req["gap"]))
+    except (ValueError, KeyError, RuntimeError, OSError) as e:
+        sys.stderr.write(f"error: {e!r} (stdin: a JSON request {{text, voice, pitch, speed, gap}}; "
+                         f"or use --text)\n")
+        return 2
+    if a.text is not None:
+        sys.stdout.write("".join(f"{s / timer.sample_rate:8.3f} s  {p}\n" for s, p in events))
+    else:
+        sys.stdout.write(json.dumps({"sample_rate": timer.sample_rate, "events": events,
+                                     "wav": base64.b64encode(wav.astype("<i2").tobytes()).decode()}))
+    return 0
 
 
 if __name__ == "__main__":
-    _main()
+    sys.exit(_main(sys.argv[1:]))
