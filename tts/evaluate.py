@@ -18,7 +18,8 @@ Scores: WER (``tts.evaluation.asr``: pocketsphinx with an LM built from the eval
 ``--lm general`` or ``--asr-model DIR``), speaker similarity to the prompt (``tts.evaluation.speaker``; on the
 ground-truth row this is two different utterances of the same speaker, the *ceiling*; a
 different-speaker *floor* pairs each prompt with other speakers' recordings), DNSMOS where
-speechmos is installed, and the codec metrics of ``codec.evaluation.metrics`` (PESQ, STOI, SI-SDR, mel) for the
+speechmos is installed (on ``--dnsmos-items`` items, default 16, evenly spread: it costs 0.45 s a
+clip), and the codec metrics of ``codec.evaluation.metrics`` (PESQ, STOI, SI-SDR, mel) for the
 resynthesis row against the recording. With ``--aligner DIR`` (the recipe's exp/aligner/model, a CTC
 phoneme recognizer trained by ``tts.align`` on the training speakers only) every row also gets a
 phoneme error rate (PER) against the pronounced phones of the item's text from the models' own text
@@ -88,6 +89,7 @@ class EvalConfig:
     aligner: Optional[str] = None       # tts.align recognizer dir: PER on every row (None: no PER)
     train_manifest: Optional[str] = None    # training manifest: the nearest-training-voice row (None: no row)
     jobs: int = 1                       # worker processes scoring shares of the items (each loads its tools)
+    dnsmos_items: Optional[int] = 16    # DNSMOS on this many items, evenly spread (None: all; 0.45 s a clip)
 
 
 def evaluate(items: list[EvalItem], cfg: EvalConfig = EvalConfig(), out_dir: Optional[str | Path] = None
@@ -233,6 +235,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--lm", choices=["test_texts", "general"], default="test_texts",
                     help="pocketsphinx LM: built from the evaluated sentences (constrained), or the bundled one")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS even if speechmos is installed")
+    ap.add_argument("--dnsmos-items", type=int, default=16,
+                    help="DNSMOS (0.45 s a clip) on this many items, evenly spread (default 16; 0 = all)")
     ap.add_argument("--examples", type=int, default=3, help="example items copied to OUT/examples")
     ap.add_argument("--train-manifest", default=None,
                     help="training manifest: the row 'nearest training voice' (each prompt's similarity to its most "
@@ -254,7 +258,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise FileNotFoundError(f"--aligner {a.aligner}: no such directory (train it: recipe stage 4)")
         cfg = EvalConfig(codec=a.codec, n_q=n_q, asr_model=a.asr_model, lm=a.lm, dnsmos=not a.no_dnsmos,
                          examples=a.examples, nar=a.nar, aligner=a.aligner, train_manifest=a.train_manifest,
-                         jobs=max(1, a.jobs))
+                         jobs=max(1, a.jobs), dnsmos_items=a.dnsmos_items or None)
         report = evaluate(items, cfg, out_dir=a.out)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)

@@ -92,6 +92,7 @@ def plot_narrowband(path: Path, columns: Sequence[tuple[str, Sequence[tuple[str,
             if tr is not None and np.any(tr > 0):
                 t = np.arange(len(tr)) * 0.01
                 ax.plot(t, np.where(tr > 0, tr, np.nan), color="cyan", lw=0.7, alpha=0.8)
+            ax.set_facecolor("black")             # beyond a shorter panel's end: silence, not white
             ax.set_xlim(0, span)
             ax.set_ylim(0, NARROW_MAX_HZ)
             med = median_f0(tr) if tr is not None else math.nan

@@ -240,7 +240,9 @@ def _setting(report) -> list[str]:
     if s.get("asr_oov"):
         lines.append(f"  Words the bundled dictionary cannot recognise (always errors): {', '.join(s['asr_oov'])}.")
     lines.append(f"- Speaker similarity: cosine of {s['speaker_encoder']} embeddings.")
-    lines.append(f"- DNSMOS: {'speechmos (P.835 ovrl)' if s.get('dnsmos') else 'not installed / off'}.")
+    dn = (f" on {s['dnsmos_items']} of the {s['n_items']} items, evenly spread (0.45 s a clip)"
+          if s.get("dnsmos_items") and s["dnsmos_items"] < s.get("n_items", 0) else "")
+    lines.append(f"- DNSMOS: {'speechmos (P.835 ovrl)' + dn if s.get('dnsmos') else 'not installed / off'}.")
     lines.append(f"- Text normalisation for WER: data_prep.text.normalize_text, lower case, no punctuation.")
     lines.append(f"- Wall time: {report.seconds:.0f} s.")
     for name, r in rows.items():
