@@ -53,6 +53,9 @@ __all__ = ["Synthesizer", "SynthesisResult", "SynthesisError", "split_sentences"
            "PAUSE_SECONDS", "MAX_SENTENCE_CHARS", "SILENCE_DBFS"]
 
 
+PROMPT_PHONES_PER_SECOND = (4.0, 25.0)   # outside: the prompt's transcript and audio do not match (a warning)
+
+
 class SynthesisError(ValueError):
     """Bad input to synthesis (empty text, unusable prompt, ...); the message says what and where."""
 
@@ -245,7 +248,9 @@ class Synthesizer:
         if level < SILENCE_DBFS:
             raise SynthesisError(f"{where}: prompt is silent (RMS {level:.0f} dBFS < {SILENCE_DBFS:.0f} dBFS)")
         res = self.codec.encode(w, sample_rate=int(sr), n_q=self.n_q)          # resamples other rates
-        return _Prompt(res.item_codes(0).cpu(), float(res.scales[0, 0]), self._text_ids(prompt_text, f"{where}: prompt_text"))
+        ids = self._text_ids(prompt_text, f"{where}: prompt_text")
+        _check_prompt_rate(int(self._min_frames(torch.tensor(ids)).sum()), dur, where)
+        return _Prompt(res.item_codes(0).cpu(), float(res.scales[0, 0]), ids)
 
     def _nar_phonemes(self, seg: _Segment) -> torch.Tensor:
         """What the NAR saw in training: prefix mode -> the whole utterance's phonemes (prompt text +
@@ -367,6 +372,16 @@ class Synthesizer:
                                            seconds=share, text=it["text"], seed=int(seeds[i]),
                                            sentences=sentences[i], frames=frames, stops=stop))
         return results
+
+
+def _check_prompt_rate(phones: int, seconds: float, where: str) -> None:
+    """Warn when the prompt's transcript cannot be what its audio says: the speaking rate, and with it the
+    output's length, comes from their ratio (speech has about 8-18 phones a second)."""
+    rate = phones / max(seconds, 1e-6)
+    if not PROMPT_PHONES_PER_SECOND[0] <= rate <= PROMPT_PHONES_PER_SECOND[1]:
+        logger.warning("%s: prompt_text has %d phones for %.1f s of prompt audio (%.1f a second; speech has about "
+                       "8-18): does the transcript match the recording? The output's speaking rate follows it",
+                       where, phones, seconds, rate)
 
 
 def _resolve(path_or_id: Union[str, os.PathLike], what: str) -> Path:

@@ -164,3 +164,14 @@ def test_resuming_with_a_changed_model_shape_says_use_a_new_exp_dir(tmp_path):
     save_checkpoint(tmp_path, 1, torch.nn.Linear(4, 3), None, {"a": 1}, {"step": 1})
     with pytest.raises(ValueError, match=r"shape changed since this checkpoint: train in a new exp_dir"):
         load_checkpoint(tmp_path / "checkpoints" / "step-00000001", torch.nn.Linear(4, 5))
+
+
+def test_a_transcript_that_cannot_match_the_prompt_is_warned(syn, caplog):
+    """Issue 27 item 10: a wrong prompt transcript changed the speaking rate silently."""
+    t = np.arange(32000) / 16000
+    wav = (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    long_text = "this transcript is far too long for two seconds of audio, " * 4
+    for prompt_text, warned in (("a test prompt", False), ("Hi.", True), (long_text, True)):
+        caplog.clear()
+        syn.synthesize("Hello.", wav, prompt_text, prompt_sr=16000, seed=0)
+        assert ("does the transcript match the recording" in caplog.text) == warned, prompt_text
