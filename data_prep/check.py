@@ -11,7 +11,8 @@ sentence rows need the mini corpus's records and say "n/a" otherwise.
 What it measures (held-out = dev or test):
 
 * speakers: held-out speaker ids also in training; for the mini corpus, espeak-ng timbres (variants)
-  and pitch/speed cells shared with training; measured median F0 of each held-out speaker and its
+  and cells shared with training (stock voices: pitch/speed cells; designed voices: cells of the vocal-tract
+  x pitch grid, and each held-out voice's distance to the nearest training voice in that grid); measured median F0 of each held-out speaker and its
   distance (semitones) to the nearest training speaker; optionally (``--speaker-sim``, needs
   resemblyzer) the cosine similarity of each held-out speaker to its nearest training speaker;
 * text: held-out word types/tokens never seen in training, held-out 2/3/4-grams seen in training,
@@ -38,6 +39,7 @@ from core.io import atomic_write_text, iter_jsonl
 from core.logs import setup_logging
 from data_prep.check_audio import LIMITER_PEAK, audio_stats, speaker_features
 from data_prep.libritts import read_manifest
+from data_prep.mini_design import design_position
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,10 @@ class SplitReport:
     timbres: list[str] = field(default_factory=list)
     timbres_in_train: list[str] = field(default_factory=list)
     speakers_with_train_timbre: int | None = None
-    cells_in_train: int | None = None           # (timbre-independent) pitch/speed cells used by training
+    cells_in_train: int | None = None           # cells used by training (stock: pitch/speed; designed: tract/pitch)
+    # designed voices: each held-out voice's distance to the nearest training voice in the design grid
+    # (bands, the larger of the tract and pitch differences; >= 2 * cell margin by construction)
+    design_nearest_train_bands: dict[str, float] = field(default_factory=dict)
     f0_median_hz: dict[str, float] = field(default_factory=dict)
     f0_nearest_train_semitones: dict[str, float] = field(default_factory=dict)
     nearest_train_similarity: dict[str, float] = field(default_factory=dict)
@@ -243,7 +248,14 @@ def _speaker_leakage(rep: SplitReport, spks: list[str], tr: _Train, f0: dict, em
         rep.speakers_with_train_timbre = sum(tr.timbre(s) in tr.timbres for s in spks)
     if tr.cells:
         rep.cells_in_train = sum(tuple(tr.designs[s].get("cell", ())) in tr.cells for s in spks if s in tr.designs)
+    placed = {t: design_position(tr.designs[t]["tract"], tr.designs[t]["pitch_hz"]) for t in tr.speakers
+              if tr.designs.get(t, {}).get("tract")}
     for s in spks:
+        d = tr.designs.get(s, {})
+        if placed and d.get("tract"):
+            x = design_position(d["tract"], d["pitch_hz"])
+            rep.design_nearest_train_bands[s] = round(min(max(abs(x[0] - y[0]), abs(x[1] - y[1]))
+                                                          for y in placed.values()), 3)
         if s in f0:
             rep.f0_median_hz[s] = round(f0[s], 1)
             others = [f0[t] for t in tr.speakers if t in f0]
@@ -303,7 +315,10 @@ def format_report(rep: LeakageReport) -> str:
     row("timbres shared with training", lambda s: f"{len(s.timbres_in_train)} of {len(s.timbres)}"
         + (f" ({_fmt_list(s.timbres_in_train, 4)})" if s.timbres_in_train else "") if s.timbres else "n/a")
     row("speakers with a training timbre", lambda s: na(s.speakers_with_train_timbre))
-    row("speakers in a training pitch/speed cell", lambda s: na(s.cells_in_train))
+    row("speakers in a training cell (stock: pitch/speed; designed: tract/pitch)", lambda s: na(s.cells_in_train))
+    row("designed voice to nearest training voice, bands (min / median)",
+        lambda s: f"{min(s.design_nearest_train_bands.values()):.2f} / "
+                  f"{statistics.median(s.design_nearest_train_bands.values()):.2f}" if s.design_nearest_train_bands else "n/a")
     row("F0 to nearest training speaker, semitones (min / median)",
         lambda s: f"{min(s.f0_nearest_train_semitones.values()):.2f} / "
                   f"{statistics.median(s.f0_nearest_train_semitones.values()):.2f}" if s.f0_nearest_train_semitones else "n/a")

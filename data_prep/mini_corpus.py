@@ -11,7 +11,13 @@ Written under ``<root>/LibriTTS/`` at 24 kHz, 16-bit mono (espeak's 22,050 Hz re
 
 Subsets: ``train-clean-100``, ``dev-clean``, ``test-clean``, built for zero-shot evaluation:
 
-* voices: every speaker is an espeak-ng *timbre* (a variant, +m2, +f3, +Annie, ...) at a pitch (-p) and
+* voices (``--size default``): 460 training voices designed by the project (formants, pitch base and
+  range, tone, breath, flutter, roughness: data_prep/mini_design.py), written as espeak-ng variant files
+  into ``<root>/espeak-ng-voices/`` (an English copy of espeak-ng's data, read with ``--path``; nothing
+  is written to system folders), 4 utterances each: the same hours as the stock corpus, 11x the voices.
+  Dev and test voices come from cells of the design space (vocal-tract scale x pitch base) that no
+  training voice uses;
+* voices (``--size stock``): every speaker is an espeak-ng *timbre* (a variant, +m2, +f3, +Annie, ...) at a pitch (-p) and
   speed (-s). The timbres of the test speakers, those of the dev speakers (an unseen-speaker validation
   split) and those of training are disjoint (:data:`data_prep.mini_plan.TIMBRES`: variants grouped by a
   speaker encoder's similarity, a group never split across subsets), and dev/test speakers sit in
@@ -63,10 +69,12 @@ from data_prep.mini_plan import (ACCENTS_FILE, BUNDLED_FRACTION, CORPUS_VERSION,
                                  LEVEL_JITTER_DB, MEAN_UTT_SECONDS, PEAK_LIMIT, PITCH_BANDS, PITCH_RANGE, SAMPLE_RATE,
                                  SENTINEL, SIZES, SPEED_BANDS, SPEED_RANGE, SUBSETS, TIMBRES, TRAIL_SILENCE_S,
                                  AccentPolicy, CorpusSize, Speaker, UttJob, is_heldout_cell, plan_corpus)
-from data_prep.mini_voice import check_voices, espeak_ng_version, synthesize
+from data_prep.mini_design import BANDS, CELL_MARGIN, PITCH_HZ_RANGE, TRACT_RANGE, design_cells
+from data_prep.mini_voice import check_designed_voices, check_voices, espeak_ng_version, synthesize, write_voice_folder
 from data_prep.sentences import handwritten, heldout_words
 
 log = logging.getLogger(__name__)
+VOICE_DIR = "espeak-ng-voices"      # <root>/espeak-ng-voices: the designed voices' espeak-ng data folder
 
 
 @dataclass
@@ -125,7 +133,10 @@ def corpus_settings(size: CorpusSize, seed: int, speakers: list[Speaker], accent
                                                                 for s in range(SPEED_BANDS) if is_heldout_cell((p, s))]},
         "audio": {"level_db": list(LEVEL_DB), "level_jitter_db": LEVEL_JITTER_DB, "peak_limit": PEAK_LIMIT,
                   "lead_silence_s": list(LEAD_SILENCE_S), "trail_silence_s": list(TRAIL_SILENCE_S)},
-        "speakers": [{**asdict(s), "cell": list(s.cell)} for s in speakers],
+        "design_grid": {"tract_range": list(TRACT_RANGE), "pitch_hz_range": list(PITCH_HZ_RANGE), "bands": BANDS,
+                        "cell_margin": CELL_MARGIN, "heldout_cells": [list(c) for c in design_cells(heldout=True)]},
+        # the voice folder's place is not a setting (a moved corpus is the same corpus)
+        "speakers": [{**{k: v for k, v in asdict(s).items() if k != "voice_dir"}, "cell": list(s.cell)} for s in speakers],
         "sentences": {"bundled_fraction": BUNDLED_FRACTION,
                       "handwritten_dev": list(handwritten("dev")), "handwritten_test": list(handwritten("test")),
                       "dev_only_words": heldout_words("dev"), "test_only_words": heldout_words("test")},
@@ -139,9 +150,16 @@ def build_corpus(root: str | os.PathLike, size: CorpusSize, seed: int = 0, jobs:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng / brew install espeak-ng)")
     root = Path(root)
     t0 = time.perf_counter()
-    speakers, plan = plan_corpus(size, seed, accents)
+    voice_dir = (root / VOICE_DIR).resolve()
+    speakers, plan = plan_corpus(size, seed, accents, voice_dir=str(voice_dir))
     used = {s.id for s in speakers} & {j.speaker.id for j in plan}
-    check_voices([s.espeak_voice() for s in speakers if s.id in used])
+    if size.voices == "designed":
+        for folder in sorted({s.voice_dir for s in speakers if s.id in used}):
+            write_voice_folder(Path(folder), {s.variant: s.variant_file() for s in speakers
+                                              if s.id in used and s.voice_dir == folder})
+        check_designed_voices([s for s in speakers if s.id in used])
+    else:
+        check_voices([s.espeak_voice() for s in speakers if s.id in used])
     config = json.loads(json.dumps(corpus_settings(size, seed, speakers, accents)))  # tuples -> lists, as on disk
     config_file = root / "LibriTTS" / "mini_corpus.json"
     if config_file.exists() and json.loads(config_file.read_text(encoding="utf-8")) != config:
@@ -181,7 +199,8 @@ def size_from_args(name: str, speakers: int | None, hours: float | None) -> Corp
     n_dev = max(1, n // 7)
     n_train = n - n_test - n_dev
     train_utts = size.train_utts if hours is None else max(1, math.ceil(hours * 3600 / MEAN_UTT_SECONDS / n_train))
-    return CorpusSize(n_train, n_test, n_dev, train_utts, size.dev_utts, size.test_utts, size.train_chapters)
+    return CorpusSize(n_train, n_test, n_dev, train_utts, size.dev_utts, size.test_utts, size.train_chapters,
+                      size.voices)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,9 @@
-"""The mini corpus's plan (data_prep/mini_corpus.py): its speakers (espeak-ng timbres at pitch/speed cells,
-held-out ones disjoint from training) and every utterance's text, level and silences, deterministic for a
-seed (every random choice is made up front from ``random.Random(seed)``)."""
+"""The mini corpus's plan (data_prep/mini_corpus.py): its speakers and every utterance's text, level and
+silences, deterministic for a seed (every random choice is made up front from ``random.Random(seed)``).
+
+Speakers (CorpusSize.voices): ``designed`` (default): hundreds of espeak-ng variants the project writes
+itself (data_prep/mini_design.py), held-out ones in cells of a tract x pitch grid no training voice uses;
+``stock``: espeak-ng's own variants at pitch/speed cells, held-out timbres and cells disjoint from training."""
 from __future__ import annotations
 
 import math
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from data_prep.mini_design import (FEMALE_FROM_HZ, VARIANT_PREFIX, design_cells, sample_design, variant_text)
 from data_prep.sentences import make_sentences
 
 CORPUS_VERSION = "2"
@@ -19,6 +23,10 @@ SPLIT_OF_SUBSET = dict(zip(SUBSETS, ("train", "dev", "test")))
 SENTINEL = ".ndvq_complete"
 ACCENTS_FILE = "accents.tsv"
 AccentPolicy = Literal["single", "per-speaker"]
+VoicePolicy = Literal["designed", "stock"]
+# espeak-ng 1.51 lists at most 349 voices of a data folder (N_VOICES_LIST) and then finds none: the
+# designed voices are spread over folders of this many (<voice_dir>/0, /1, ...)
+VOICES_PER_FOLDER = 250
 DEFAULT_ACCENT = "en-us"
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
 # espeak-ng 1.51 ignores the variant of "en-gb+m2" (every en-gb+variant is the plain en-gb voice: a
@@ -63,12 +71,19 @@ class CorpusSize:
     dev_utts: int  # per dev speaker
     test_utts: int  # per test speaker
     train_chapters: int = 2
+    # "stock" when not said: mini_corpus.json files written before designed voices existed mean stock
+    voices: VoicePolicy = "stock"
 
 
+# "default": 460 designed training voices x 4 utterances, the same 1,840 training utterances (hours) as
+# "stock", the earlier default of 40 stock espeak-ng variants x 46.
 SIZES: dict[str, CorpusSize] = {
-    "tiny": CorpusSize(train_speakers=4, test_speakers=2, dev_speakers=2, train_utts=6, dev_utts=3, test_utts=4),
-    "default": CorpusSize(train_speakers=40, test_speakers=8, dev_speakers=8, train_utts=46, dev_utts=8,
-                          test_utts=12, train_chapters=3),
+    "tiny": CorpusSize(train_speakers=4, test_speakers=2, dev_speakers=2, train_utts=6, dev_utts=3, test_utts=4,
+                       voices="designed"),
+    "default": CorpusSize(train_speakers=460, test_speakers=8, dev_speakers=8, train_utts=4, dev_utts=8,
+                          test_utts=12, train_chapters=1, voices="designed"),
+    "stock": CorpusSize(train_speakers=40, test_speakers=8, dev_speakers=8, train_utts=46, dev_utts=8,
+                        test_utts=12, train_chapters=3, voices="stock"),
 }
 
 
@@ -84,10 +99,21 @@ class Speaker:
     gap: int
     level_db: float
     split: str = "train"
-    cell: tuple[int, int] = (0, 0)  # (pitch band, speed band)
+    cell: tuple[int, int] = (0, 0)  # stock: (pitch band, speed band); designed: (tract band, pitch band)
+    design: str = ""  # designed voices: the variant file's settings (data_prep/mini_design.py)
+    tract: float = 0.0  # designed voices: formant-frequency scale and pitch base (Hz)
+    pitch_hz: float = 0.0
+    voice_dir: str = ""  # designed voices: the espeak-ng data folder holding the variant (not a setting)
 
     def espeak_args(self) -> list[str]:
-        return ["-v", self.espeak_voice(), "-p", str(self.pitch), "-s", str(self.speed), "-g", str(self.gap)]
+        if self.design and not self.voice_dir:
+            raise ValueError(f"speaker {self.id}: a designed voice needs its espeak-ng folder (plan_corpus voice_dir)")
+        path = ["--path=" + self.voice_dir] if self.design else []
+        return [*path, "-v", self.espeak_voice(), "-p", str(self.pitch), "-s", str(self.speed), "-g", str(self.gap)]
+
+    def variant_file(self) -> str:
+        """The espeak-ng variant file of a designed voice."""
+        return variant_text(self.variant, self.gender, self.design)
 
     def espeak_voice(self) -> str:
         return f"{ESPEAK_VOICE_NAME.get(self.voice, self.voice)}+{self.variant}"
@@ -163,10 +189,35 @@ def make_speakers(size: CorpusSize, rng: random.Random, accents: AccentPolicy = 
     return speakers
 
 
-def plan_corpus(size: CorpusSize, seed: int, accents: AccentPolicy = "single") -> tuple[list[Speaker], list[UttJob]]:
-    """Decide everything (speakers, chapters, sentences, ids, silences, levels) from the seed."""
+def make_designed_speakers(size: CorpusSize, rng: random.Random, accents: AccentPolicy = "single",
+                           voice_dir: str = "") -> list[Speaker]:
+    """Training, dev and test speakers (in that order) with designed voices: training ones in the training
+    cells of the tract x pitch grid, dev and test ones in the held-out cells (data_prep/mini_design.py)."""
+    speakers: list[Speaker] = []
+    for split, n in (("train", size.train_speakers), ("dev", size.dev_speakers), ("test", size.test_speakers)):
+        cells = design_cells(heldout=split != "train")
+        rng.shuffle(cells)
+        for i in range(n):
+            cell = cells[i % len(cells)]
+            tract, pitch_hz, settings = sample_design(cell, rng)
+            idx = len(speakers)
+            voice = ACCENTS[rng.randrange(len(ACCENTS))] if accents == "per-speaker" else DEFAULT_ACCENT
+            speakers.append(Speaker(id=str(100 + 3 * idx), voice=voice, variant=f"{VARIANT_PREFIX}{idx:04d}",
+                                    gender="F" if pitch_hz >= FEMALE_FROM_HZ else "M", pitch=50,
+                                    speed=rng.randint(*SPEED_RANGE), gap=rng.randint(0, 2),
+                                    level_db=round(rng.uniform(*LEVEL_DB), 1), split=split, cell=cell,
+                                    design=settings, tract=tract, pitch_hz=pitch_hz,
+                                    voice_dir=f"{voice_dir}/{idx // VOICES_PER_FOLDER}" if voice_dir else ""))
+    return speakers
+
+
+def plan_corpus(size: CorpusSize, seed: int, accents: AccentPolicy = "single",
+                voice_dir: str = "") -> tuple[list[Speaker], list[UttJob]]:
+    """Decide everything (speakers, chapters, sentences, ids, silences, levels) from the seed. voice_dir:
+    the parent of the designed voices' espeak-ng data folders (data_prep.mini_voice.write_voice_folder)."""
     rng = random.Random(seed)
-    speakers = make_speakers(size, rng, accents)
+    speakers = (make_designed_speakers(size, rng, accents, voice_dir) if size.voices == "designed"
+                else make_speakers(size, rng, accents))
     plan: list[tuple[str, Speaker, int, int]] = []  # subset, speaker, n_utts, n_chapters
     per_split = {"train": (size.train_utts, size.train_chapters), "dev": (size.dev_utts, 1),
                  "test": (size.test_utts, 1)}

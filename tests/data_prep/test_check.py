@@ -4,6 +4,7 @@ import json
 
 from data_prep.check import check_corpus, format_report, main, ngrams, words
 from core.io import read_jsonl, write_jsonl
+from data_prep.mini_design import CELL_MARGIN
 from data_prep.phonemes import prepare_phonemes
 
 
@@ -25,6 +26,9 @@ def test_clean_mini_corpus_has_no_leaks(tiny_manifests, tmp_path):
         assert s.cells_in_train == 0 and s.handwritten_in_train == 0 and s.heldout_words_in_train == 0
         assert s.sentences_in_train == 0 and s.heldout_words_listed > 0
         assert all(v > 0 for v in s.f0_median_hz.values())
+        # designed voices: every held-out voice is at least 2 cell margins from every training voice
+        assert len(s.design_nearest_train_bands) == s.speakers
+        assert min(s.design_nearest_train_bands.values()) >= 2 * CELL_MARGIN - 1e-3
     assert rep.symbols["in_train"] > 20 and rep.symbols["unk_tokens"] == 0
     assert rep.audio["lead_silence_ms_median"] >= 90 and rep.audio["peak_limited_frac"] == 0
     assert rep.corpus["espeak_ng_version"]
@@ -43,4 +47,5 @@ def test_leaky_split_is_reported(tiny_manifests, tmp_path):
     assert t["speakers_in_train"] == t["speakers"] > 0 and t["sentences_in_train"] == 5
     assert t["word_types_unseen"] == 0 and t["ngrams_in_train_frac"]["4"] == 1.0
     assert t["timbres_in_train"] == t["timbres"] and t["speakers_with_train_timbre"] == t["speakers"]
+    assert set(t["design_nearest_train_bands"].values()) == {0.0}        # the same voices: distance 0
     assert (tmp_path / "out.md").read_text(encoding="utf-8").startswith("# Leakage check")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ from data_prep.check import words
 from data_prep.mini_corpus import build_corpus, size_from_args
 from data_prep.mini_plan import (ACCENTS_FILE, PEAK_LIMIT, SIZES, SUBSETS, TIMBRES, CorpusSize, cell_of, is_heldout_cell,
                                  plan_corpus)
-from data_prep.mini_voice import check_voices
+from data_prep.mini_design import CELL_MARGIN, design_cell, design_cells, design_position, is_heldout_design_cell
+from data_prep.mini_plan import VOICES_PER_FOLDER
+from data_prep.mini_voice import _espeak, check_voices
 from data_prep.sentences import handwritten, heldout_words
 
 
@@ -56,8 +59,48 @@ def test_speaker_splits_are_disjoint(tiny_corpus):
     assert not train & test and not train & dev and not dev & test  # dev: an unseen-speaker validation split
 
 
+def test_designed_voices_hold_out_cells_of_the_design_space():
+    speakers, _ = plan_corpus(SIZES["default"], seed=0, voice_dir="/x")
+    by_split = {sp: [s for s in speakers if s.split == sp] for sp in ("train", "dev", "test")}
+    assert [len(by_split[k]) for k in ("train", "dev", "test")] == [460, 8, 8]
+    assert SIZES["default"].train_speakers * SIZES["default"].train_utts == \
+        SIZES["stock"].train_speakers * SIZES["stock"].train_utts          # the same training hours
+    for s in speakers:
+        assert design_cell(s.tract, s.pitch_hz) == s.cell and is_heldout_design_cell(s.cell) == (s.split != "train")
+        pitch_line = next(ln for ln in s.variant_file().splitlines() if ln.startswith("pitch "))
+        assert "formant 5" in s.variant_file() and abs(int(pitch_line.split()[1]) - s.pitch_hz) <= 1
+        assert s.espeak_args()[0].startswith("--path=/x/")
+    assert len({s.design for s in speakers}) == len({s.variant for s in speakers}) == len(speakers)
+    assert {s.gender for s in speakers} == {"M", "F"}
+    assert max(Counter(s.voice_dir for s in speakers).values()) <= VOICES_PER_FOLDER   # espeak-ng lists <= 349
+    pos = {s.id: design_position(s.tract, s.pitch_hz) for s in speakers}
+    for s in by_split["dev"] + by_split["test"]:
+        nearest = min(max(abs(pos[s.id][0] - pos[t.id][0]), abs(pos[s.id][1] - pos[t.id][1])) for t in by_split["train"])
+        assert nearest >= 2 * CELL_MARGIN - 1e-3
+    # the training voices cover the space: every training cell is used
+    assert {s.cell for s in by_split["train"]} == set(design_cells(heldout=False))
+    with pytest.raises(ValueError, match="espeak-ng folder"):
+        plan_corpus(SIZES["default"], seed=0)[0][0].espeak_args()
+
+
+def test_designed_voices_are_read_from_the_corpus_folder(tiny_corpus):
+    """The tiny corpus's voices are designed: espeak-ng reads them from <root>/espeak-ng-voices, they differ
+    from each other and from the plain voice; without the folder espeak-ng would silently use the plain voice."""
+    meta = json.loads((tiny_corpus / "LibriTTS" / "mini_corpus.json").read_text(encoding="utf-8"))
+    assert meta["size"]["voices"] == "designed" and all(s["design"] for s in meta["speakers"])
+    folder = tiny_corpus / "espeak-ng-voices" / "0"
+    assert (folder / "phondata").exists() and len(list((folder / "voices" / "!v").iterdir())) == len(meta["speakers"])
+    name = meta["speakers"][0]["variant"]
+    probe = "A quick test."
+    a = _espeak([f"--path={folder}", "-v", f"en-us+{name}"], probe)
+    b = _espeak([f"--path={folder}", "-v", f"en-us+{meta['speakers'][1]['variant']}"], probe)
+    plain = _espeak(["-v", "en-us"], probe)
+    assert a != b and a != plain
+    assert _espeak(["-v", f"en-us+{name}"], probe) == plain      # espeak-ng's own folder: silently the plain voice
+
+
 def test_heldout_voices_use_unseen_timbres_and_cells():
-    speakers, _ = plan_corpus(SIZES["default"], seed=0)
+    speakers, _ = plan_corpus(SIZES["stock"], seed=0)
     by_split = {sp: [s for s in speakers if s.split == sp] for sp in ("train", "dev", "test")}
     assert [len(by_split[k]) for k in ("train", "dev", "test")] == [40, 8, 8]
     train_timbres = {s.variant for s in by_split["train"]}
@@ -130,7 +173,7 @@ def test_per_speaker_accents_are_written_for_the_phonemes_stage(tmp_path):
     _write_indexes(tmp_path, speakers, jobs, "per-speaker")
     langs = read_speaker_languages(tmp_path / "LibriTTS" / ACCENTS_FILE)
     assert langs == {s.id: s.voice for s in speakers}
-    many, _ = plan_corpus(SIZES["default"], seed=0, accents="per-speaker")
+    many, _ = plan_corpus(SIZES["stock"], seed=0, accents="per-speaker")
     assert len({s.voice for s in many}) >= 6
     check_voices([s.espeak_voice() for s in many])  # no accent/variant pair espeak-ng would substitute
 
