@@ -60,7 +60,7 @@ def write_curves(exp_dir: Path, part: Part) -> None:
     vfile = exp_dir / "valid.jsonl"
     valid = [json.loads(ln) for ln in vfile.read_text().splitlines() if ln.strip()] if vfile.exists() else []
     keys = sorted({k for v in valid for k in v if k.startswith("acc_k")}, key=lambda k: int(k[5:]))
-    gain = [k for k in GAIN_KEYS if any(k in v for v in valid)]
+    gain = [k.replace("acc", "loss") for k in keys if len(keys) > 1] + [k for k in GAIN_KEYS if any(k in v for v in valid)]
     bfile = exp_dir / "baselines.json"
     baselines = json.loads(bfile.read_text()) if bfile.exists() else {}
     lines = [f"# {part.upper()} validation (teacher-forced, dev dump)", "",
@@ -81,7 +81,7 @@ def write_curves(exp_dir: Path, part: Part) -> None:
         lines += ["", PROMPT_GAIN_NOTE[part]]
     if baselines:
         lines += ["", "Baselines that read no text, fitted on the training dump, scored on the positions this validation scores "
-                  "(`baselines.json`; the loss above is comparable with their NLL only for the AR's codebook 1):", "",
+                  "(`baselines.json`; their NLL compares with the loss of the AR (codebook 1) and the NAR's loss kK columns):", "",
                   *baseline_table(baselines)]
     atomic_write_text(exp_dir / "valid.md", "\n".join(lines) + "\n")
     try:
