@@ -201,14 +201,15 @@ class ISTFTHead(nn.Module):
             self._stream_out(f0, voiced, run, stream, window)
         exc = sine_bank(run[:, :-1], f0_s, self.sample_rate)
         comb = excitation_spectrum(exc, self.n_fft, self.hop, T, self.window.float())
-        noise = spec
+        voiced_spec = mag * comb
         if self.aperiodic is not None:
+            noise = spec
             if self.noise_phase:
                 first = window[0] if window is not None else 0
                 ph = noise_phase(first, T, spec.shape[1], spec.device)
                 noise = mag * torch.polar(torch.ones_like(ph), ph)
-            noise = noise * torch.sigmoid(self.aperiodic(hn.float())).transpose(1, 2)
-        return torch.where(voiced[:, None, :], mag * comb + noise, spec)
+            voiced_spec = voiced_spec + noise * torch.sigmoid(self.aperiodic(hn.float())).transpose(1, 2)
+        return torch.where(voiced[:, None, :], voiced_spec, spec)
 
     def _stream_in(self, f0, voiced, st: SourceStream, window):
         """The frames before the first emitted one take the previous windows' (valid) values; the start

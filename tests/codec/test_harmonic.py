@@ -46,10 +46,11 @@ def test_sine_bank_is_the_sum_of_its_harmonics():
     assert run.shape[1] == f_s.shape[1] + 1 and float(run[0, 0]) == 0.0
 
 
-@pytest.mark.parametrize("f0_hz", [110.0, 240.0])
-def test_teacher_forced_head_renders_the_given_pitch(f0_hz):
+@pytest.mark.parametrize("aperiodic", [True, False])
+@pytest.mark.parametrize("f0_hz", [85.0, 100.0, 240.0])        # 100: a multiple of the 50 Hz frame rate
+def test_teacher_forced_head_renders_the_given_pitch(f0_hz, aperiodic):
     torch.manual_seed(0)
-    head = ISTFTHead(24, 1280, 320, 1, PitchConfig(source="harmonic"), 16000).eval()
+    head = ISTFTHead(24, 1280, 320, 1, PitchConfig(source="harmonic", aperiodic=aperiodic), 16000).eval()
     plain = ISTFTHead(24, 1280, 320, 1, None, 16000).eval()
     plain.load_state_dict({k: v for k, v in head.state_dict().items() if k in plain.state_dict()})
     x = torch.randn(1, 24, 100)
