@@ -171,6 +171,10 @@ def test_sigterm_leaves_no_temp_files(server):
     with pytest.raises(AppError, match="Prompt is 8.0 s long"):
         client.predict(handle_file(str(_wav(tmp / "long8.wav", 8.0))), "hello", "Hi.", 1.0, 25, 0.8, 0,
                        api_name="/synthesize")
+    big = tmp / "big.wav"                                          # over the 10 MB upload cap: Gradio refuses it
+    sf.write(big, np.zeros(16000 * 400, np.float32), 16000)
+    with pytest.raises(Exception):
+        client.predict(handle_file(str(big)), "hello", "Hi.", 1.0, 25, 0.8, 0, api_name="/synthesize")
     assert any(server["systmp"].iterdir())                       # the server's files were there while it ran
     proc = server["proc"]
     proc.send_signal(signal.SIGTERM)
