@@ -166,10 +166,13 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
                      "prompt_wav": str(recordings[prompt]), "prompt_text": TEXTS[prompt],
                      "out_wav": str(wavs / f"u{i}.wav")})
     (tmp_path / "list.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train = [{"id": f"t{i}", "speaker": "T", "path": str(recordings[i]), "duration": sf.info(str(recordings[i])).duration}
+             for i in (0, 2)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
     out = tmp_path / "eval"
     assert main(["--list", str(tmp_path / "list.jsonl"), "--out", str(out), "--codec", str(exp / "codec" / "model"),
                  "--nar", str(exp / "nar" / "model"), "--aligner", str(aligner), "--no-dnsmos",
-                 "--examples", "1", "--jobs", "1"]) == 0
+                 "--examples", "1", "--jobs", "1", "--train-manifest", str(tmp_path / "train.jsonl")]) == 0
     rep = json.loads((out / "report.json").read_text())
     assert list(rep["rows"]) == ["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
     assert all(r["n"] == 2 and r["missing"] == 0 and r["per"] is not None for r in rep["rows"].values())
@@ -195,6 +198,14 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
     assert rep["durations"]["median_untrimmed"] == pytest.approx(np.median([t / g for g, t in gt_sec]), abs=1e-3)
     assert rep["durations"]["median"] == pytest.approx(np.median(ratios))
     assert set(rep["targets"]) == {"wer", "per", "sim", "duration", "pitch"}
+    # pitch on every row, against the recording on the rows of its time axis; intervals; the floors
+    for name, row in rep["rows"].items():
+        assert row["pitch"]["n"] == 2 and set(row["ci"]) == {"wer", "per", "sim"}, name
+        assert ("vs_recording" in row["pitch"]) == (name in ("resynthesis", "gt_cb1_nar")), name
+    assert rep["rows"]["resynthesis"]["pitch"]["vs_recording"]["voiced_both"] > 0
+    assert set(rep["floors"]) == {"different_speaker", "codec_different_speaker", "nearest_training_voice"}
+    assert rep["floors"]["nearest_training_voice"]["n_training_speakers"] == 1
+    assert (out / "pitch_spectrograms.png").stat().st_size > 5000
     assert rep["setting"]["aligner_dev_per"] == 0.9 and "NAR's config.json" in rep["setting"]["frontend"]
     md = (out / "report.md").read_text()
     assert "ground-truth codebook 1 + NAR" in md and "TTS PER <= 1.5 x resynthesis PER" in md

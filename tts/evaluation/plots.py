@@ -24,7 +24,8 @@ def plot_scores(report, path: Path) -> bool:
     names = list(report.rows)
     panels = [("WER per utterance", lambda r: r.get("wer")), ("PER per utterance", lambda r: r.get("per")),
               ("SIM to prompt", lambda r: r.get("sim")),
-              ("DNSMOS ovrl", lambda r: (r.get("dnsmos") or {}).get("ovrl"))]
+              ("DNSMOS ovrl", lambda r: (r.get("dnsmos") or {}).get("ovrl")),
+              ("median F0 vs the prompt's (semitones)", lambda r: (r.get("pitch") or {}).get("st_from_prompt"))]
     data = []
     for title, get in panels:
         vals = [[get(it[n]) for it in report.items if n in it and get(it[n]) is not None
@@ -44,9 +45,19 @@ def plot_scores(report, path: Path) -> bool:
                       rotation=15)
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        if title.startswith("SIM") and report.sim_floor is not None:
-            ax.axhline(report.sim_floor, color="gray", ls="--", lw=1, label="different-speaker floor")
-            ax.legend(fontsize=7, loc="lower left")
+        if title.startswith("SIM"):
+            floors = getattr(report, "floors", None) or {}
+            for key, color, label in (("different_speaker", "gray", "different-speaker floor"),
+                                      ("codec_different_speaker", "tab:red", "codec-domain floor"),
+                                      ("nearest_training_voice", "tab:green", "nearest training voice")):
+                v = (floors.get(key) or {}).get("sim", report.sim_floor if key == "different_speaker" else None)
+                if v is not None:
+                    ax.axhline(v, color=color, ls="--", lw=1, label=label)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="lower left")
+        if title.startswith("median F0"):
+            for y in (-2.0, 2.0):
+                ax.axhline(y, color="gray", ls=":", lw=1)
     fig.suptitle(f"{report.setting['n_items']} items, one scoring stack")
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:

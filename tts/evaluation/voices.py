@@ -21,7 +21,7 @@ from core.io import path_from_file, read_jsonl
 log = logging.getLogger(__name__)
 
 TRAIN_PER_SPEAKER = 3               # recordings embedded per training speaker
-TRAIN_SECONDS = (2.0, 8.0)          # of this length (short ones: cheap to embed, long enough for a d-vector)
+TRAIN_SECONDS = (2.0, 5.0)          # of this length (short ones: cheap to embed, long enough for a d-vector)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
