@@ -53,6 +53,10 @@ class ModelConfig:
     ar_alignment: ARAlignment = "attention"
     duration_loss_weight: float = 1.0   # durations mode: weight of the log-duration MSE beside the code CE
     voice_conditioning: VoiceConditioning = "none"     # the NAR's global voice vector (see above)
+    # The NAR adds w_k * log(the prompt's own codebook-k code frequencies) to stage k's logits (w_k learned,
+    # one per stage): the count model "code k given code k-1, mixed with the prompt's unigram" beat the
+    # NAR at the recipe's budget, so the NAR gets that prompt statistic in closed form (tts/models/nar.py)
+    prompt_code_prior: bool = False
     # Token embeddings start at N(0, emb_init_std): at 0.02 they were 50x smaller than the sinusoidal
     # positions (scale 1) and the first layer saw little but position (see tests/tts/test_models.py).
     emb_init_std: float = 1.0

@@ -182,10 +182,11 @@ def test_nar_batch_equals_items_and_stage_draw_is_seeded():
     assert draws == {f"acc_k{k}" for k in range(2, cfg.n_q + 1)} and m1 <= draws
 
 
-def test_nar_global_voice_vector_reads_the_prompt_and_ignores_its_padding():
-    """voice_conditioning=global: another prompt changes the logits through the voice vector even with
-    the prompt masked out of attention; garbage beyond prompt_lens changes nothing; batch = items."""
-    _, nar, cfg = tiny_models(0, voice_conditioning="global")
+@pytest.mark.parametrize("prior", [False, True])
+def test_nar_global_voice_vector_reads_the_prompt_and_ignores_its_padding(prior):
+    """voice_conditioning=global (and the prompt code prior): another prompt changes the logits through
+    the voice vector; garbage beyond prompt_lens changes nothing; batch = items."""
+    _, nar, cfg = tiny_models(0, voice_conditioning="global", prompt_code_prior=prior)
     perturb_(nar)
     b = random_batch(garbage_padding=False)
     st = torch.full((3,), 2)
@@ -203,6 +204,15 @@ def test_nar_global_voice_vector_reads_the_prompt_and_ignores_its_padding():
     out = nar(b, stage=2, return_logits=True)
     singles = torch.cat([nar(item(b, i), stage=2, return_logits=True).logits for i in range(3)])
     torch.testing.assert_close(out.logits, singles, atol=1e-5, rtol=0)
+
+
+def test_nar_prompt_code_prior_is_the_prompts_code_frequencies():
+    _, nar, cfg = tiny_models(0, prompt_code_prior=True)
+    prompt = torch.tensor([[[0, 0, 0], [1, 1, 2], [3, 3, 3], [0, 0, 0]], [[0, 0, 0], [5, 5, 5], [0, 0, 0], [0, 0, 0]]])
+    lp = nar.prompt_log_prior(prompt, torch.tensor([3, 0]), torch.tensor([2, 2]))
+    p = lp.exp()
+    assert p[0, 1] > p[0, 2] > p[0, 3] and torch.allclose(p.sum(1), torch.ones(2))
+    assert torch.allclose(p[1], torch.full((cfg.codebook_size,), 1 / cfg.codebook_size))     # no prompt: uniform
 
 
 def test_build_model_rejects_unknown_part():

@@ -13,6 +13,9 @@ Voice (ModelConfig.voice_conditioning): "none" is VALL-E (the prompt is only in 
 adds a learned voice vector, the prompt's summed code embeddings averaged over its frames through a small
 MLP, to the stage condition of every adaptive layer norm and to every target frame's input.
 
+With model.prompt_code_prior, stage k's logits also get w_k * log(the prompt's own codebook-k code
+frequencies), w_k learned: the voice statistic a count model used to beat the NAR, given in closed form.
+
 Positions: the text gets its own sinusoidal positions; the prompt and the target share the audio
 positions, the target continuing after the prompt (in prefix mode the prompt IS the beginning of
 the same utterance).
@@ -29,6 +32,10 @@ from ..batch import TTSBatch
 from ..config import ModelConfig
 from .output import TTSOutput
 from .transformer import SinePositions, Transformer, pack, unpack
+
+
+PRIOR_INIT = 0.5          # the prompt prior's starting weight (a geometric mix with the model's own logits)
+PRIOR_SMOOTHING = 0.1     # add-alpha smoothing of the prompt's code counts
 
 
 class NARModel(nn.Module):
@@ -49,6 +56,8 @@ class NARModel(nn.Module):
         # the global voice vector (model.voice_conditioning = "global"): mean prompt embedding -> MLP
         self.voice = (nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
                       if cfg.voice_conditioning == "global" else None)
+        # the prompt's code prior (model.prompt_code_prior): a learned weight per stage
+        self.prior_weight = nn.Parameter(torch.full((K - 1,), PRIOR_INIT)) if cfg.prompt_code_prior else None
         for e in (self.text_emb, *self.audio_emb):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
         nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
@@ -114,7 +123,20 @@ class NARModel(nn.Module):
         h = self.transformer(self.emb_drop(x), mask, cond=cond)
         h_tgt = unpack(h, starts[2], T)                                         # [B, T, D]
         w = self.heads[stage - 2]                                               # [B, V, D]
-        return torch.bmm(h_tgt, w.transpose(1, 2))
+        logits = torch.bmm(h_tgt, w.transpose(1, 2))
+        if self.prior_weight is not None:
+            logits = logits + self.prior_weight[stage - 2][:, None, None] * self.prompt_log_prior(prompt, prompt_lens, stage)[:, None]
+        return logits
+
+    def prompt_log_prior(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, stage: torch.Tensor) -> torch.Tensor:
+        """log of the prompt's own codebook-stage[b] code frequencies (add-PRIOR_SMOOTHING): [B, V]. Without a
+        prompt the prior is uniform, which leaves the softmax unchanged."""
+        B, _, P = prompt.shape
+        V = self.cfg.codebook_size
+        codes = prompt.gather(1, (stage - 1)[:, None, None].expand(B, 1, P))[:, 0]     # [B, P]
+        keep = (torch.arange(P, device=prompt.device)[None, :] < prompt_lens[:, None]).to(torch.float32)
+        counts = torch.zeros(B, V, device=prompt.device).scatter_add_(1, codes, keep) + PRIOR_SMOOTHING
+        return torch.log(counts / counts.sum(1, keepdim=True))
 
     def forward(self, batch: TTSBatch, stage: Optional[int] = None, return_logits: bool = False) -> TTSOutput:
         """Loss of one stage per example: drawn with torch.randint (stage=None) or the given stage 2..n_q."""
