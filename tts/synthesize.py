@@ -10,6 +10,7 @@ item is reported in results.jsonl and the others are kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -256,6 +257,9 @@ def _batch_mode(syn: Synthesizer, a, rows: list[dict], sc: SamplingConfig) -> in
             for k in ("speaker", "prompt_wav", "prompt_text", "ref_wav"):
                 if rows[i].get(k) is not None:
                     report[i][k] = rows[i][k]
+        if idx[-1] + 1 < len(rows):     # the records so far: a crash later loses no finished item's record
+            with contextlib.suppress(OSError):
+                write_jsonl(out_dir / "results.jsonl", [report[i] for i in sorted(report)])
     failed = [report[i]["id"] for i in range(len(rows)) if "error" in report[i]]
     try:
         write_jsonl(out_dir / "results.jsonl", [report[i] for i in range(len(rows))])

@@ -175,3 +175,24 @@ def test_a_transcript_that_cannot_match_the_prompt_is_warned(syn, caplog):
         caplog.clear()
         syn.synthesize("Hello.", wav, prompt_text, prompt_sr=16000, seed=0)
         assert ("does the transcript match the recording" in caplog.text) == warned, prompt_text
+
+
+def test_a_crash_in_a_later_batch_keeps_the_finished_items_records(exp, tmp_path, monkeypatch):
+    """Issue 27 item 7: results.jsonl was written only at the end, so a crash lost every record."""
+    from tts.synthesize import Synthesizer, main
+    _prompt(tmp_path / "p.wav")
+    rows = [{"id": i, "text": "Hello.", "prompt_wav": str(tmp_path / "p.wav"), "prompt_text": "a test prompt"}
+            for i in ("a", "b")]
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    real = Synthesizer.synthesize_batch
+
+    def crash_on_b(self, items, **kw):
+        if items[0]["id"] == "b":
+            raise RuntimeError("out of memory")
+        return real(self, items, **kw)
+    monkeypatch.setattr(Synthesizer, "synthesize_batch", crash_on_b)
+    with pytest.raises(RuntimeError):
+        main(["--list", str(tmp_path / "l.jsonl"), "--out-dir", str(tmp_path / "o"), "--exp-dir", str(exp),
+              "--batch-size", "1"])
+    res = [json.loads(x) for x in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in res] == ["a"] and (tmp_path / "o" / "a.wav").is_file()
