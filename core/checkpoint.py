@@ -84,9 +84,12 @@ def load_checkpoint(path: str | Path, model: nn.Module, discriminator: nn.Module
         if m is None:
             continue
         bad = _weights_problem(m, path / name)
+        if bad and "{whose}" in bad:
+            raise ValueError(f"cannot resume from {path / name}: it {bad.replace('{whose}', 'of this run')}. The "
+                             f"model's shape changed since this checkpoint: train in a new exp_dir (or restore the "
+                             f"old config)")
         if bad:
-            raise ValueError(f"cannot resume from {path / name}: it {bad}. The model's shape changed since "
-                             f"this checkpoint: train in a new exp_dir (or restore the old config)")
+            raise ValueError(f"cannot resume from {path / name}: it {bad}")
         load_model(m, str(path / name), strict=True)
     return torch.load(path / "state.pt", map_location="cpu", weights_only=True)
 
@@ -178,7 +181,7 @@ def _weights_problem(model: nn.Module, file: Path) -> str | None:
              f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
              f"{len(other)} of another shape (e.g. {other[0]}: {list(shapes[other[0]])} in the file, "
              f"{list(mine[other[0]])} in the model)" if other else ""]
-    return "does not fit the model its config describes: " + ", ".join(p for p in parts if p)
+    return "does not fit the model {whose}: " + ", ".join(p for p in parts if p)
 
 
 def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -190,7 +193,7 @@ def load_weights(model: nn.Module, path: str | Path, device: str | torch.device 
                                 f"{CONFIG_FILE} + {WEIGHTS_FILE})")
     bad = _weights_problem(model, file)
     if bad:
-        raise ValueError(f"{file} {bad}")
+        raise ValueError(f"{file} {bad.replace('{whose}', 'its config describes')}")
     try:
         load_model(model, str(file), strict=True, device=str(device))
     except Exception as e:  # noqa: BLE001 - a header that reads but data that does not (truncated)
