@@ -151,3 +151,39 @@ def test_readme_python_blocks_run(workspace):
         prelude = "import numpy as np\nwav = 0.1 * np.random.default_rng(0).standard_normal(16000).astype('float32')\n"
         r = _run(f"{sys.executable} - <<'PYEOF'\n{prelude}{code}\nPYEOF", workspace)
         assert r.returncode == 0, f"{code}\n--- stderr\n{r.stderr[-3000:]}"
+
+
+def _guide_commands() -> list[str]:
+    text = (REPO / "docs" / "own_corpus.md").read_text(encoding="utf-8")
+    cmds = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#")[0].strip()
+            if re.match(r"^(python -m |bash egs/)", line):
+                cmds.append(" ".join(line.split()))
+    return cmds
+
+
+def test_the_own_corpus_guide_names_existing_commands_and_options():
+    """docs/own_corpus.md's commands were run by hand on a corpus of its own layout (issue 27); this keeps them
+    from drifting cheaply: every module and every --option it names is in that command's --help, and every
+    name its Python imports exists."""
+    helps: dict[str, str] = {}
+    cmds = _guide_commands()
+    assert len(cmds) >= 10
+    for cmd in cmds:
+        key = re.search(r"-m ([\w.]+)", cmd).group(1) if "-m " in cmd else "egs/libritts/run.sh"
+        if key not in helps:
+            target = f"python -m {key} --help" if "-m " in cmd else f"bash {REPO / key} --help"
+            r = _run(target, REPO)
+            assert r.returncode == 0, f"{target}: {r.stderr[-1000:]}"
+            helps[key] = r.stdout + r.stderr
+        for opt in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", cmd):
+            assert opt in helps[key], f"{cmd}: {opt} is not an option of {key}"
+    text = (REPO / "docs" / "own_corpus.md").read_text(encoding="utf-8")
+    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+        compile(block, "own_corpus.md", "exec")
+        for mod, names in re.findall(r"^from ([\w.]+) import (.+)$", block, re.M):
+            m = __import__(mod, fromlist=["_"])
+            for name in (n.strip() for n in names.split(",")):
+                assert hasattr(m, name), f"{mod}.{name}"
