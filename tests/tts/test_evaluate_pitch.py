@@ -114,7 +114,9 @@ def test_report_has_intervals_pitch_rows_and_floors():
               "| nearest training voice |", "0.800 [0.770, 0.830]", "40 training speakers", "## Pitch",
               "| ground truth (same-speaker ceiling) | 4 | 1.000", "| different speaker (floor) | 4 | 0.100 [0.000, 0.200]",
               "1500 [1400, 1600]", "TTS median F0 within 2 semitones of the prompt's on >= 80% of the items: TTS 0.25 "
-              "[0.00, 0.75] vs limit 0.80: **NOT met**", "bootstrap 95 % interval"):
+              "[0.00, 0.75] vs limit 0.80: **NOT met**", "bootstrap 95 % interval",
+              "the low end of its 95 % interval > floor + 0.1, and SIM >= 0.8 x the resynthesis's: TTS 0.580 "
+              "[0.550, 0.610] vs 0.710 / 0.660 / 0.520"):
         assert s in md, s
     lines = md.splitlines()
     for start in (next(i for i, x in enumerate(lines) if x.startswith("| row")), lines.index("## Pitch") + 2):

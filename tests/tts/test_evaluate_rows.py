@@ -197,7 +197,7 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
                                     for it in rep["items"]], abs=1e-6)
     assert rep["durations"]["median_untrimmed"] == pytest.approx(np.median([t / g for g, t in gt_sec]), abs=1e-3)
     assert rep["durations"]["median"] == pytest.approx(np.median(ratios))
-    assert set(rep["targets"]) == {"wer", "per", "sim", "duration", "pitch"}
+    assert set(rep["targets"]) == {"wer", "per", "sim", "voice", "duration", "pitch"}
     # pitch on every row, against the recording on the rows of its time axis; intervals; the floors
     for name, row in rep["rows"].items():
         assert row["pitch"]["n"] == 2 and set(row["ci"]) == {"wer", "per", "sim"}, name

@@ -209,7 +209,7 @@ def _targets(t: dict) -> list[str]:
     lines = ["## Targets", ""]
     if not t:
         lines.append("Not evaluated (a TTS, resynthesis or ground-truth row is missing).")
-    for key in ("wer", "per", "sim", "pitch", "duration"):
+    for key in ("wer", "per", "sim", "voice", "pitch", "duration"):
         if key not in t:
             continue
         v = t[key]
@@ -220,6 +220,10 @@ def _targets(t: dict) -> list[str]:
         elif key == "sim":
             lines.append(f"- {v['rule']}: TTS {fmt_ci(v['tts'], v.get('ci'))} vs limit {_f(v['limit'])} (floor "
                          f"{_f(v['base'])}): {verdict}")
+        elif key == "voice":
+            lines.append(f"- {v['rule']}: TTS {fmt_ci(v['tts'], v.get('ci'))} vs {_f(v['limit']['sim'])} / "
+                         f"{_f(v['limit']['ci_low'])} / {_f(v['limit']['resynthesis'])} (floor {_f(v['floor'])}, "
+                         f"resynthesis {_f(v['resynthesis'])}): {verdict}")
         elif key == "pitch":
             lines.append(f"- {v['rule']}: TTS {fmt_ci(v['tts'], v.get('ci'), 2)} vs limit {_f(v['limit'], 2)}: "
                          f"{verdict}")

@@ -14,6 +14,7 @@ WER_TARGET_RATIO = 1.5      # TTS WER <= 1.5x resynthesis WER
 PER_TARGET_RATIO = 1.5      # TTS PER <= 1.5x resynthesis PER
 SIM_TARGET_MARGIN = 0.1     # TTS SIM >= different-speaker floor + 0.1
 DURATION_TARGET = (0.8, 1.25)   # median duration ratio TTS / ground truth
+VOICE_TARGET = (0.15, 0.1, 0.8)  # the prompt's voice: SIM >= floor + 0.15, CI low end > floor + 0.1, >= 0.8 x resynthesis
 
 
 @dataclass
@@ -135,6 +136,13 @@ def targets(rows: dict[str, RowScores], floor: Optional[float] = None, durations
         limit = floor + SIM_TARGET_MARGIN
         t["sim"] = {"rule": f"TTS SIM >= different-speaker floor + {SIM_TARGET_MARGIN:g}", "tts": tts.sim,
                     "base": floor, "floor": floor, "limit": limit, "met": bool(tts.sim >= limit)}
+        ci = (tts.ci or {}).get("sim")
+        if ci and rs and rs.sim is not None:
+            lim = {"sim": floor + VOICE_TARGET[0], "ci_low": floor + VOICE_TARGET[1], "resynthesis": VOICE_TARGET[2] * rs.sim}
+            t["voice"] = {"rule": f"TTS SIM >= floor + {VOICE_TARGET[0]:g}, the low end of its 95 % interval > floor + "
+                                  f"{VOICE_TARGET[1]:g}, and SIM >= {VOICE_TARGET[2]:g} x the resynthesis's",
+                          "tts": tts.sim, "ci": ci, "floor": floor, "resynthesis": rs.sim, "limit": lim,
+                          "met": bool(tts.sim >= lim["sim"] and ci[0] > lim["ci_low"] and tts.sim >= lim["resynthesis"])}
     if durations:
         lo, hi = DURATION_TARGET
         med = durations["median"]
