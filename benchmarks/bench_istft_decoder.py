@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WARMUP_STEPS = 2
-DEFAULT_VARIANTS = ("seanet", "istft", "istft:width=128,n_blocks=4")
+DEFAULT_VARIANTS = ("seanet", "istft:pitch.source=none", "istft:pitch.source=harmonic",
+                    "istft:pitch.source=harmonic,pitch.aperiodic=false")
 NOTES_HEADING = "## Notes"
 
 
@@ -43,7 +44,10 @@ def parse_variant(spec: str) -> tuple[str, dict]:
     over = {}
     for kv in filter(None, rest.split(",")):
         k, _, v = kv.partition("=")
-        over[k.strip()] = float(v) if "." in v else int(v)
+        try:
+            over[k.strip()] = float(v) if "." in v else int(v)
+        except ValueError:              # a named mode, e.g. pitch.source=harmonic
+            over[k.strip()] = {"true": True, "false": False}.get(v.strip(), v.strip())
     return kind, over
 
 
@@ -54,7 +58,9 @@ def build(spec: str):
     from core.config import load_config
     kind, over = parse_variant(spec)
     cfg = load_config(CodecConfig, [ROOT / "egs/libritts/conf/codec_mini.yaml"])
-    cfg = replace(cfg, seanet=replace(cfg.seanet, decoder=kind, istft=replace(cfg.seanet.istft, **over)))
+    pitch = replace(cfg.seanet.istft.pitch, **{k[len("pitch."):]: v for k, v in over.items() if k.startswith("pitch.")})
+    istft = replace(cfg.seanet.istft, pitch=pitch, **{k: v for k, v in over.items() if not k.startswith("pitch.")})
+    cfg = replace(cfg, seanet=replace(cfg.seanet, decoder=kind, istft=istft))
     torch.manual_seed(0)
     model = build_codec(cfg)
     oc = cfg.optim
@@ -70,7 +76,8 @@ def main() -> None:
     p.add_argument("--decode-reps", type=int, default=2, help="timed 10 s decodes per variant")
     p.add_argument("--threads", type=int, default=1, help="torch threads for every measurement")
     p.add_argument("--variant", action="append", default=None,
-                   help=f"seanet, istft or istft:k=v,... (ISTFTConfig fields); default {list(DEFAULT_VARIANTS)}")
+                   help=f"seanet, istft or istft:k=v,... (ISTFTConfig fields, pitch.* for its PitchConfig); "
+                        f"default {list(DEFAULT_VARIANTS)}")
     a = p.parse_args()
     import codec.train  # noqa: F401  (first: training's OpenMP waiting policy, before torch loads)
     import torch

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
@@ -295,6 +296,15 @@ def encode_file_chunked(engine, path, n_q: int, chunk_seconds: float = 30.0,
     if n == 0:
         raise ValueError(f"{path}: audio is empty (0 samples)")
     scale = float(np.float32(scale))
-    codes = encode_stream(engine, (torch.from_numpy(b) for b in stream_file(path, sr, block)),
-                          scale, n_q, chunk)
+    from core.progress import progress      # a long file takes a minute: show where the second pass is
+    bar = progress(total=round(n / sr), desc=f"encode {Path(path).name}", unit="s")
+
+    def blocks():
+        for b in stream_file(path, sr, block):
+            yield torch.from_numpy(b)
+            bar.update(round(b.shape[0] / sr, 3))
+    try:
+        codes = encode_stream(engine, blocks(), scale, n_q, chunk)
+    finally:
+        bar.close()
     return codes[0], scale, n
