@@ -187,6 +187,16 @@ def build_corpus(root: str | os.PathLike, size: CorpusSize, seed: int = 0, jobs:
     return stats
 
 
+def replan(corpus_json: str | os.PathLike) -> tuple[list[Speaker], list[UttJob]]:
+    """The plan of an existing corpus from its ``<root>/LibriTTS/mini_corpus.json``, with the designed voices'
+    espeak-ng folder resolved where that corpus keeps it (``<root>/espeak-ng-voices``)."""
+    path = Path(corpus_json)
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    size = CorpusSize(**meta["size"])
+    return plan_corpus(size, int(meta["seed"]), meta.get("accent_policy", "single"),
+                       voice_dir=str((path.parent.parent / VOICE_DIR).resolve()))
+
+
 def size_from_args(name: str, speakers: int | None, hours: float | None) -> CorpusSize:
     """A named size, optionally overridden by a total speaker count and/or training hours."""
     size = SIZES[name]

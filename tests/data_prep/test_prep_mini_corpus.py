@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from data_prep.check import words
-from data_prep.mini_corpus import build_corpus, size_from_args
+from data_prep.mini_corpus import build_corpus, replan, size_from_args
 from data_prep.mini_plan import (ACCENTS_FILE, PEAK_LIMIT, SIZES, SUBSETS, TIMBRES, CorpusSize, cell_of, is_heldout_cell,
                                  plan_corpus)
 from data_prep.mini_design import CELL_MARGIN, design_cell, design_cells, design_position, is_heldout_design_cell
@@ -95,6 +95,8 @@ def test_designed_voices_are_read_from_the_corpus_folder(tiny_corpus):
     a = _espeak([f"--path={folder}", "-v", f"en-us+{name}"], probe)
     b = _espeak([f"--path={folder}", "-v", f"en-us+{meta['speakers'][1]['variant']}"], probe)
     plain = _espeak(["-v", "en-us"], probe)
+    speakers, jobs = replan(tiny_corpus / "LibriTTS" / "mini_corpus.json")      # as tts.align.boundaries re-plans
+    assert _espeak(speakers[0].espeak_args()[:3], probe) == a and len(jobs) == len(list(tiny_corpus.glob("LibriTTS/*/*/*/*.wav")))
     assert a != b and a != plain
     assert _espeak(["-v", f"en-us+{name}"], probe) == plain      # espeak-ng's own folder: silently the plain voice
 
