@@ -188,7 +188,8 @@ class Codec:
                 bw = float(bandwidth)
             except (TypeError, ValueError):
                 bw = math.nan
-            if not lo - 1e-9 <= bw <= hi + 1e-9:           # False for NaN
+            offered = any(abs(bw - b) < 1e-9 for b in self.bandwidths)   # config.bandwidths: capped at n_q
+            if not (lo - 1e-9 <= bw <= hi + 1e-9 or offered):           # False for NaN
                 raise ValueError(f"bandwidth {bandwidth!r} is outside {lo:g}..{hi:g} kbps of this codec "
                                  f"(1..{self.n_q} codebooks of {lo:g} kbps)")
         if n_q is None:
