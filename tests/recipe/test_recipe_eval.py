@@ -45,9 +45,10 @@ def test_run_sh_stages_7_and_8(tmp_path):
     assert list(report["rows"]) == ["ground_truth", "resynthesis", "gt_cb1_nar", "tts"]
     assert all(r["n"] == len(items) for r in report["rows"].values())
     assert report["setting"]["n_q"] == 4                  # the NAR's n_q (the tiny models use all 4)
-    assert set(report["targets"]) == {"wer", "sim", "duration"}
+    assert set(report["targets"]) == {"wer", "sim", "duration", "pitch", "voice"}
     md = (exp / "eval" / "report.md").read_text()
     assert "| TTS (zero-shot) |" in md and "constrained" in md
+    assert (exp / "eval" / "pitch_spectrograms.png").is_file()          # the narrowband pictures
     assert (exp / "eval" / "scores.png").is_file() and (exp / "eval" / "spectrograms.png").is_file()
     assert (exp / ".done.stage7.synth").is_file() and (exp / ".done.stage8.eval").is_file()
 
