@@ -8,7 +8,8 @@
 #   --stage N          first stage to run (default 0)
 #   --stop-stage M     last stage to run (default 100)
 #   --corpus NAME      mini (espeak-ng corpus, synthesized locally; default) | libritts (OpenSLR download)
-#   --mini-size SIZE   tiny | default  (mini corpus only; default: default)
+#   --mini-size SIZE   tiny | default | stock  (mini corpus only; default: default = 460 designed training
+#                      voices; stock = the 40 stock espeak-ng variants)
 #   --seed N           mini corpus seed (default 0)
 #   --data-dir DIR     data directory (default data)
 #   --exp-dir DIR      experiment directory (default exp); run.log is written there

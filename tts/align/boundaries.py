@@ -101,13 +101,12 @@ def summarize(err: np.ndarray) -> dict:
 def measure(durations_file: str, phonemes_file: str, corpus_dir: str, frame_rate: Optional[float] = None,
             check_cli: bool = True, limit: Optional[int] = None) -> dict:
     """The report; FileNotFoundError / ValueError in one line for bad input, before any synthesis."""
-    from data_prep.mini_plan import CorpusSize, plan_corpus
+    from data_prep.mini_corpus import replan
     plan = Path(corpus_dir) / "mini_corpus.json"
     if not plan.is_file():
         raise FileNotFoundError(f"--corpus {corpus_dir}: no mini_corpus.json: espeak-ng timings exist only for "
                                 f"the mini corpus (data/mini/LibriTTS, written by recipe stage 0)")
-    corpus = json.loads(plan.read_text())
-    _, jobs = plan_corpus(CorpusSize(**corpus["size"]), int(corpus["seed"]), corpus.get("accent_policy", "single"))
+    _, jobs = replan(plan)          # designed voices need their espeak-ng folder, which replan resolves
     job_of = {j.utt_id: j for j in jobs}
     durs = read_durations(durations_file)
     meta_file = meta_path(durations_file)
