@@ -8,10 +8,10 @@
 The package, by concept:
 
     config.py                 CodecConfig and its parts (the leaf: imports nothing of the package)
-    models/                   the networks: NDVQCodec, SEANet, the STFT encoder, the iSTFT decoder,
-                              the discriminator, convolution layers, mel features
+    models/                   the networks: NDVQCodec, SEANet, the STFT encoder, the iSTFT decoder and
+                              its harmonic source (harmonic.py), the discriminator, convolutions, mels
     quantization/             residual quantizers: NDVQ's normal codebooks, the RVQ baseline, k-means
-    losses/                   training objectives: spectral, adversarial, phase (off by default)
+    losses/                   training objectives: spectral, adversarial, phase (off by default), pitch
     build.py                  build_codec: a CodecConfig -> an NDVQCodec (and the training parts)
     checkpoint.py             export_codec / load_codec: the model directory (config.json + weights)
     train.py, data.py, valid.py   training (python -m codec.train), its data, its validation
@@ -21,8 +21,8 @@ The package, by concept:
     bitstream.py              the .ndvq file of one utterance's codes
     __main__.py               python -m codec encode|decode|roundtrip|tokenize
     tokenize.py, code_dump/   a corpus -> a code dump for language models (docs/code_dump.md)
-    evaluate.py, evaluation/  scoring checkpoints (python -m codec.evaluate); its metrics, ceiling
-                              rows, report and plots
+    evaluate.py, evaluation/  scoring checkpoints (python -m codec.evaluate); its metrics, pitch,
+                              ceiling rows, report and plots
 
 Names are imported on first use (PEP 562): `import codec` loads nothing heavy, so an entry point can
 import core.runtime before torch loads.

@@ -13,8 +13,10 @@ The package (each module one concept):
 * checkpoint: model directories (config.json + model.safetensors), codec and front-end checks;
 * synthesizer: text + prompt -> speech (`Synthesizer`); synthesize: its CLI `python -m tts.synthesize`;
 * zeroshot_list: the recipe's zero-shot test list; evaluate: the stage-8 evaluation `python -m tts.evaluate`,
-  its pieces in evaluation/ (items, ASR, speaker similarity, scoring, the NAR row, the report);
-  diagnostics: what the training validation shows of the models (text gain, baselines, attention);
+  its pieces in evaluation/ (items, ASR, speaker similarity, pitch, voices (floors, nearest training voice),
+  bootstrap intervals, scoring, the NAR row, the report, plots);
+  diagnostics, prompt_gain: what the training validation shows of the models (text and prompt gains,
+  baselines, attention);
 * align/: a CTC aligner trained on the codes' frame rate, its durations and phoneme error rate;
 * demo: the Gradio demo `python -m tts.demo`.
 
