@@ -1,4 +1,4 @@
-"""Issue 27 item 12: every `python -m` entry point answers --help with its own module name (not
+"""Every `python -m` entry point answers --help with its own module name (not
 `usage: train.py`), exit 0, without a traceback."""
 import subprocess
 import sys

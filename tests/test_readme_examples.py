@@ -1,4 +1,4 @@
-"""Issue 27 item 11: every command of README.md's code blocks runs as written, on tiny models and files made
+"""Every command of README.md's code blocks runs as written, on tiny models and files made
 here, so that the examples cannot drift from the code again.
 
 Each README command is matched by exactly one rule of RULES (a new command without a rule fails the test):
@@ -165,7 +165,7 @@ def _guide_commands() -> list[str]:
 
 
 def test_the_own_corpus_guide_names_existing_commands_and_options():
-    """docs/own_corpus.md's commands were run by hand on a corpus of its own layout (issue 27); this keeps them
+    """docs/own_corpus.md's commands were run by hand on a corpus of its own layout; this keeps them
     from drifting cheaply: every module and every --option it names is in that command's --help, and every
     name its Python imports exists."""
     helps: dict[str, str] = {}

@@ -143,7 +143,7 @@ def test_building_a_codec_leaves_the_callers_model_mode_alone():
 
 @pytest.mark.parametrize("bw", [0, -1, 100, float("nan"), "6"])
 def test_api_refuses_a_bandwidth_outside_the_codec_like_the_cli(codec, bw):
-    """Issue 27 item 13: encode(bandwidth=0 / -1 / 100) was silently clamped and NaN was a traceback."""
+    """encode(bandwidth=0 / -1 / 100) was silently clamped and NaN was a traceback."""
     with pytest.raises(ValueError, match="is outside .* kbps of this codec"):
         codec.encode(noise(1600), sample_rate=codec.sample_rate, bandwidth=bw)
     lo = codec.kbps(1)

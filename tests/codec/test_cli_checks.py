@@ -92,7 +92,7 @@ def test_mistyped_local_path_is_not_a_hub_id(tmp_path, monkeypatch, capsys):
     ("tts", "holds an AR model, not a codec"),
 ])
 def test_damaged_or_foreign_codec_folder_is_one_line(setup, tmp_path, capsys, damage, words):
-    """Issue 27 item 8: a truncated model.safetensors, weights of other shapes, a broken config.json or a
+    """A truncated model.safetensors, weights of other shapes, a broken config.json or a
     folder of another kind was a traceback or 'unknown key ... for CodecConfig'."""
     import json
     import shutil

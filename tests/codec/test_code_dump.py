@@ -271,7 +271,7 @@ def test_docs_numpy_reader_snippet_works(tmp_path):
 
 
 def test_export_hf_of_an_empty_dump_is_one_line(tmp_path, capsys):
-    """Issue 27 item 13: export-hf on an empty dump (every utterance skipped) was a traceback."""
+    """export-hf on an empty dump (every utterance skipped) was a traceback."""
     pytest.importorskip("datasets")
     dump = DumpWriter(tmp_path / "d", make_header("abc123", 24000, 75.0, N_Q, CB))
     dump.set_plan([[]])

@@ -246,7 +246,7 @@ def _manifest_elsewhere(tmp, rows, name, transform):
 
 
 def test_nothing_to_tokenize_is_an_error_before_any_work(corpus, capsys):
-    """Issue 27 item 6: a manifest copied elsewhere (its relative paths no longer resolve) made an empty
+    """A manifest copied elsewhere (its relative paths no longer resolve) made an empty
     dump and exit 0; now one line before the codec encodes anything, and no dump."""
     tmp, _, rows = corpus
     man = _manifest_elsewhere(tmp, rows, "moved", lambda r: {**r, "path": f"wav_gone/{Path(r['path']).name}"})

@@ -1,4 +1,4 @@
-"""Issue 27 items 5, 6 and 13: tts.align.train and tts.align.durations on bad input: one line that says what
+"""tts.align.train and tts.align.durations on bad input: one line that says what
 and where, before the run writes anything, and never exit 0 after doing nothing."""
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_align_durations_of_nothing_is_an_error_and_writes_nothing(tmp_path, cap
 
 
 def test_espeak_timing_help_and_text_mode():
-    """Issue 27 item 12: `python -m tts.align.espeak_timing --help` crashed (it read JSON from stdin)."""
+    """`python -m tts.align.espeak_timing --help` crashed (it read JSON from stdin)."""
     import shutil
     import subprocess
     import sys
@@ -110,7 +110,7 @@ def test_espeak_timing_help_and_text_mode():
 
 
 def test_boundaries_input_errors_are_one_line(tmp_path, capsys):
-    """Issue 27 item 12: input errors came inside a traceback; the needed <file>.meta.json was undocumented."""
+    """Input errors came inside a traceback; the needed <file>.meta.json was undocumented."""
     from tts.align.boundaries import main
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -160,7 +160,7 @@ def test_demo_in_a_headless_browser(server):
 
 @pytest.mark.slow
 def test_sigterm_leaves_no_temp_files(server):
-    """Issue 27 item 4: stopped by SIGTERM (as services are), the demo left its temp folder, every upload in
+    """Stopped by SIGTERM (as services are), the demo left its temp folder, every upload in
     Gradio's cache (refused ones included) and copies of libespeak-ng.so in the system temp folder."""
     import signal
 

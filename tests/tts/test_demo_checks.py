@@ -101,7 +101,7 @@ def test_every_request_first_clears_the_previous_output():
 
 @pytest.mark.parametrize("tab", ["tts", "codec"])
 def test_an_overlong_upload_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch, tab):
-    """Issue 27 item 3: a small FLAC of a long stretch of silence was decoded whole by the TTS tab before
+    """A small FLAC of a long stretch of silence was decoded whole by the TTS tab before
     its length was checked (memory and CPU); both tabs now read the header and refuse first."""
     import gradio as gr
     import numpy as np
@@ -123,7 +123,7 @@ def test_an_overlong_upload_is_refused_from_its_header_before_decoding(tmp_path,
 
 
 def test_sigterm_takes_the_ctrl_c_path_and_temp_files_live_in_one_private_folder(monkeypatch):
-    """Issue 27 item 4 (the live check is tests/tts/test_demo.py::test_sigterm_leaves_no_temp_files)."""
+    """The demo cleans up on SIGTERM (the live check is tests/tts/test_demo.py::test_sigterm_leaves_no_temp_files)."""
     import os
     import signal
     monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
@@ -144,7 +144,7 @@ def test_sigterm_takes_the_ctrl_c_path_and_temp_files_live_in_one_private_folder
 
 
 def test_scrubbing_server_paths_keeps_relative_paths_whole():
-    """Issue 27 item 13: "egs/libritts/run.sh" became "egsrun.sh" in the page."""
+    """"egs/libritts/run.sh" became "egsrun.sh" in the page."""
     assert scrub_paths("the recipe (egs/libritts/run.sh stages 5-6)") == "the recipe (egs/libritts/run.sh stages 5-6)"
     assert scrub_paths("see ./exp/ar/model") == "see ./exp/ar/model"
     assert scrub_paths("'/tmp/gradio/x/up.wav': bad") == "'up.wav': bad"

@@ -1,4 +1,4 @@
-"""Issue 27, items 1, 2, 6 and 13: ids that come from data never name a place outside the output folder (one
+"""Ids that come from data never name a place outside the output folder (one
 rule: tts.limits.check_item_id, the one tts.synthesize --list applies), and an evaluation of nothing is an
 error, checked before any work."""
 import json

@@ -1,4 +1,4 @@
-"""Issue 27 items 7, 8, 9, 11, 12 and 13 for `python -m tts.synthesize` and model folders: a failed write loses
+"""`python -m tts.synthesize` and model folders: a failed write loses
 no other item and ends in one line; damaged or foreign model folders are one line naming the folder; huge
 texts are refused by length before phonemisation; the default exp dir is the recipe's; --help shows defaults."""
 from __future__ import annotations
@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.tts.test_synthesize_inputs import _prompt       # a 2 s sine prompt
+
 pytestmark = [pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
               pytest.mark.usefixtures("one_thread")]
-
-
-def _prompt(path: Path) -> Path:
-    t = np.arange(32000) / 16000
-    sf.write(path, (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 16000)
-    return path
 
 
 def _one_error_line(capsys) -> str:
@@ -167,7 +163,7 @@ def test_resuming_with_a_changed_model_shape_says_use_a_new_exp_dir(tmp_path):
 
 
 def test_a_transcript_that_cannot_match_the_prompt_is_warned(syn, caplog):
-    """Issue 27 item 10: a wrong prompt transcript changed the speaking rate silently."""
+    """A wrong prompt transcript changed the speaking rate silently."""
     t = np.arange(32000) / 16000
     wav = (0.2 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
     long_text = "this transcript is far too long for two seconds of audio, " * 4
@@ -178,7 +174,7 @@ def test_a_transcript_that_cannot_match_the_prompt_is_warned(syn, caplog):
 
 
 def test_a_crash_in_a_later_batch_keeps_the_finished_items_records(exp, tmp_path, monkeypatch):
-    """Issue 27 item 7: results.jsonl was written only at the end, so a crash lost every record."""
+    """results.jsonl was written only at the end, so a crash lost every record."""
     from tts.synthesize import Synthesizer, main
     _prompt(tmp_path / "p.wav")
     rows = [{"id": i, "text": "Hello.", "prompt_wav": str(tmp_path / "p.wav"), "prompt_text": "a test prompt"}
