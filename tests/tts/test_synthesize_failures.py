@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from tests.tts.test_synthesize_inputs import _prompt       # a 2 s sine prompt
 
