@@ -112,9 +112,9 @@ def noise_phase(first: int, frames: int, bins: int, device=None) -> torch.Tensor
 class SourceStream:
     """The sine bank's state between canonical windows of a chunked decode."""
     keep: int                            # frames of F0 kept from earlier windows (the window's left context)
-    next_frame: int = 0                  # first frame the next window emits
-    cycles_at_next: torch.Tensor | float = 0.0     # [B] running phase (cycles, mod 1) at sample next_frame * hop
-    f0_before: torch.Tensor | None = None          # [B, <= keep] F0 of the frames just before next_frame
+    cycles_at_next: torch.Tensor | float = 0.0     # [B] running phase (cycles, mod 1) at the next window's
+                                                   # first emitted frame
+    f0_before: torch.Tensor | None = None          # [B, <= keep] F0 of the frames just before it
     voiced_before: torch.Tensor | None = None      # [B, <= keep] their voicing
 
 
@@ -122,10 +122,3 @@ def fill_unvoiced(f0: torch.Tensor, voiced: torch.Tensor, fallback: torch.Tensor
     """F0 where voiced, `fallback` (the head's own estimate) elsewhere: a local rule, so a window of frames
     gives the same values as one pass."""
     return torch.where(voiced, f0, fallback)
-
-
-def pad_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
-    """Crop or edge-pad [B, T'] to [B, frames]."""
-    if x.shape[1] >= frames:
-        return x[:, :frames]
-    return F.pad(x[:, None], (0, frames - x.shape[1]), mode="replicate")[:, 0]

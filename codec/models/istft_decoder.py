@@ -232,7 +232,6 @@ class ISTFTHead(nn.Module):
         prev_v = st.voiced_before if st.voiced_before is not None else voiced[:, :0]
         st.f0_before = torch.cat([prev_f0, f0[:, keep]], 1)[:, -st.keep:]
         st.voiced_before = torch.cat([prev_v, voiced[:, keep]], 1)[:, -st.keep:]
-        st.next_frame = emit_to
 
     def _spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-magnitude, phase) [B, n_fft/2 + 1, T * up] of frames x [B, W, T], in float32."""
