@@ -29,19 +29,13 @@ def speaker_features(rows: dict[str, list[dict]], audio: bool, speaker_sim: bool
 
 
 def _median_f0(paths: list[str]) -> float:
-    """Median F0 (Hz) over the voiced frames of a few files (librosa's YIN; a cheap speaker proxy)."""
-    import librosa
-
+    """Median F0 (Hz) over the voiced frames of a few files (the project's tracker, data_prep.pitch)."""
     from data_prep.audio import load_audio
+    from data_prep.pitch import track_f0
 
-    f0s = []
-    for p in paths:
-        wav, sr = load_audio(p)
-        f0 = librosa.yin(wav, fmin=50, fmax=500, sr=sr, frame_length=2048, hop_length=512)
-        e = librosa.feature.rms(y=wav, frame_length=2048, hop_length=512)[0]
-        n = min(len(f0), len(e))
-        f0s.extend(f0[:n][e[:n] > 0.1 * e.max()].tolist())
-    return float(np.median(f0s)) if f0s else float("nan")
+    tracks = [track_f0(*load_audio(p)) for p in paths]
+    voiced = np.concatenate([t[t > 0] for t in tracks]) if tracks else np.zeros(0)
+    return float(np.median(voiced)) if len(voiced) else float("nan")
 
 
 def _silences(path: str, threshold_db: float = -45.0) -> tuple[float, float, float]:
