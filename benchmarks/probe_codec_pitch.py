@@ -55,31 +55,22 @@ def score(codec, items, n_q: int, seconds: float, enc) -> dict:
 
 
 def narrowband(out: str, items, codecs: list[tuple[str, object]], n_q: int) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The highest- and lowest-pitched speakers' first utterance (3 s): recording and every codec, drawn by
+    codec.evaluation.pitch.plot_narrowband (the picture codec.evaluate draws)."""
+    from codec.evaluation.pitch import female_male, plot_narrowband
     from data_prep.audio import load_audio
-    from data_prep.pitch import median_f0, track_f0
-    firsts = {}
-    for r, _ in items:
-        firsts.setdefault(r["speaker"], r)
-    ranked = sorted((median_f0(track_f0(load_audio(r["path"], 16000)[0], 16000)), r) for r in firsts.values())
-    picks = [ranked[-1], ranked[0]]
-    fig, axes = plt.subplots(2, 1 + len(codecs), figsize=(4 * (1 + len(codecs)), 6), squeeze=False)
-    for i, (f, r) in enumerate(picks):
-        w = load_audio(r["path"], 16000)[0][: 16000 * 3]
-        sigs = [(f"recording: {f:.0f} Hz", w)]
-        for label, c in codecs:
-            y = c.decode(c.encode(w, sample_rate=16000, n_q=n_q))[0, 0].numpy()[: len(w)]
-            sigs.append((f"{label}, {n_q} codebooks: {median_f0(track_f0(y, 16000)):.0f} Hz", y))
-        for j, (name, s) in enumerate(sigs):
-            frames = np.lib.stride_tricks.sliding_window_view(np.pad(s, 1024), 2048)[::160] * np.hanning(2048)
-            S = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1))[:, :193].T + 1e-5)
-            axes[i, j].imshow(S, origin="lower", aspect="auto", extent=[0, len(s) / 16000, 0, 1500],
-                              vmin=S.max() - 60, cmap="magma")
-            axes[i, j].set_title(name, fontsize=8)
-    plt.tight_layout()
-    plt.savefig(out, dpi=60)
+    from data_prep.pitch import track_f0
+    firsts = list({r["speaker"]: r for r, _ in reversed(items)}.values())
+    wavs = [load_audio(r["path"], 16000)[0][: 16000 * 3] for r in firsts]
+    columns, f0 = [], {}
+    for c, i in enumerate(female_male([track_f0(w, 16000) for w in wavs])):
+        panels = [("recording", wavs[i], 16000)]
+        for label, codec in codecs:
+            y = codec.decode(codec.encode(wavs[i], sample_rate=16000, n_q=n_q))[0, 0].numpy()[: len(wavs[i])]
+            panels.append((f"{label}, {n_q} codebooks", y, 16000))
+        columns.append((("highest", "lowest")[c] + "-pitched voice", panels))
+        f0.update({(c, r): track_f0(w, 16000) for r, (_, w, _) in enumerate(panels)})
+    plot_narrowband(Path(out), columns, f0)
 
 
 def main() -> None:
