@@ -231,6 +231,23 @@ def run_cli(train: Callable[[], Any], errors: tuple[type[BaseException], ...] = 
     except (ConfigError, FileNotFoundError, ValueError, *errors) as e:
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)
+    _leave_rank()
+
+
+def _leave_rank() -> None:
+    """A rank of a multi-process run that finished (outputs written, barrier passed, group destroyed) leaves
+    without interpreter finalization. Why: the DDP wrapper keeps its Gloo group alive past
+    destroy_process_group, and tearing that down during finalization now and then aborts the process
+    ("terminate called without an active exception", SIGABRT, exit -6 under accelerate launch) after the
+    run had succeeded; the launcher then reports the whole run failed, and the recipe stops."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return
+    import gc
+    gc.collect()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 __all__ = ["TrainingRun", "run_cli"]

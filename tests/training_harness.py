@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,11 +30,19 @@ def training_env(**extra) -> dict:
     return env
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (so two launches at once never meet on torchrun's default 29500)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def training_cmd(module: str, args: list[str], launch: bool = False) -> list[str]:
     """`python -m module args`, or the same under `accelerate launch` with 2 CPU processes."""
     if launch:
         return [PY, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", module, *args]
+                "--main_process_port", str(free_port()), "--mixed_precision", "no", "--dynamo_backend", "no",
+                "-m", module, *args]
     return [PY, "-m", module, *args]
 
 
