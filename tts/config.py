@@ -25,6 +25,13 @@ ARAttention = Literal["prefix_lm", "causal"]
 #               alignment in training, a duration predictor at inference); the length is the sum of
 #               the durations, so no word can be skipped or repeated.
 ARAlignment = Literal["attention", "durations"]
+# How the NAR knows which phoneme each frame speaks (tts/models/nar.py):
+#   attention - VALL-E: the phonemes are in the sequence, found by attention (at the recipe's budget the
+#               NAR never learned to: its text gain was 0, the codebook-1 codes under teacher forcing
+#               carry the words)
+#   durations - every prompt and target frame also receives its phoneme, frames into it and frames left
+#               (the AR's FrameAlignment; prefix prompts only, where prompt + target is one aligned utterance)
+NARAlignment = Literal["attention", "durations"]
 Part = Literal["ar", "nar"]
 # What the NAR learns of the voice besides attending to the prompt (tts/models/nar.py):
 #   none   - VALL-E: the prompt's codes are in the sequence, nothing else
@@ -53,6 +60,7 @@ class ModelConfig:
     ar_alignment: ARAlignment = "attention"
     duration_loss_weight: float = 1.0   # durations mode: weight of the log-duration MSE beside the code CE
     voice_conditioning: VoiceConditioning = "none"     # the NAR's global voice vector (see above)
+    nar_alignment: NARAlignment = "attention"          # what the NAR's frames know of the text (see above)
     # The NAR adds w_k * log(the prompt's own codebook-k code frequencies) to stage k's logits (w_k learned,
     # one per stage): the count model "code k given code k-1, mixed with the prompt's unigram" beat the
     # NAR at the recipe's budget, so the NAR gets that prompt statistic in closed form (tts/models/nar.py)
@@ -67,6 +75,9 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.n_q < 1:
             raise ValueError(f"ModelConfig: n_q={self.n_q} must be >= 1")
+        if self.nar_alignment == "durations" and self.prompt_mode != "prefix":
+            raise ValueError("ModelConfig: nar_alignment='durations' needs prompt_mode='prefix' (the durations "
+                             "describe one utterance: prompt + target)")
 
     # special audio tokens of the AR (after the codec's codes)
     @property

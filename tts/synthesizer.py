@@ -136,6 +136,9 @@ class Synthesizer:
                              f"codec {codec.codebook_size}")
         if nar.cfg.n_q > codec.n_q:
             raise ValueError(f"the NAR models {nar.cfg.n_q} codebooks but the codec has only {codec.n_q}")
+        if nar.cfg.nar_alignment == "durations" and ar.cfg.ar_alignment != "durations":
+            raise ValueError("the NAR reads planned durations (nar_alignment='durations') but the AR plans none "
+                             f"(ar_alignment='{ar.cfg.ar_alignment}'): train both with durations")
         self.codec = codec
         self.device = torch.device(device) if device is not None else next(ar.parameters()).device
         self.ar = ar.to(self.device).eval()
@@ -331,12 +334,14 @@ class Synthesizer:
             chunk = segments[s0:s0 + batch_size]
             reqs = [self._ar_request(seg, prompts[seg.item], sc) for seg in chunk]
             ar_out = ar_generate(self.ar, reqs, sc)
-            keep = [(seg, r) for seg, r in zip(chunk, ar_out) if r.codes.numel() > 0]
+            keep = [(seg, r, q) for seg, r, q in zip(chunk, ar_out, reqs) if r.codes.numel() > 0]
             if keep:
-                full = nar_generate(self.nar, [self._nar_phonemes(s).to(self.device) for s, _ in keep],
-                                    [prompts[s.item].codes.to(self.device) for s, _ in keep],
-                                    [r.codes.to(self.device) for _, r in keep])
-                for (s, _), c in zip(keep, full):
+                # a durations-mode NAR reads the plan the AR spoke to (prompt + target frames per phoneme)
+                dur = [q.durations for _, _, q in keep] if self.nar.cfg.nar_alignment == "durations" else None
+                full = nar_generate(self.nar, [self._nar_phonemes(s).to(self.device) for s, _, _ in keep],
+                                    [prompts[s.item].codes.to(self.device) for s, _, _ in keep],
+                                    [r.codes.to(self.device) for _, r, _ in keep], dur)
+                for (s, _, _), c in zip(keep, full):
                     codes[(s.item, s.index)] = c
             for seg, r in zip(chunk, ar_out):
                 stops[(seg.item, seg.index)] = r.stop

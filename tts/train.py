@@ -77,9 +77,9 @@ def load_data(cfg: TTSConfig, part: Part) -> tuple[TTSConfig, dict, TTSDataset, 
     fe_dir = Path(dc.frontend_dir) if dc.frontend_dir else default_frontend_dir(dc.train_dump)
     frontend, fe_record = frontend_record(fe_dir)
     n_read = 1 if part == "ar" else cfg.model.n_q
-    use_durations = part == "ar" and cfg.model.ar_alignment == "durations"
+    use_durations = (cfg.model.ar_alignment if part == "ar" else cfg.model.nar_alignment) == "durations"
     if use_durations and not (dc.train_durations and (dc.valid_durations or not dc.valid_dump)):
-        raise ConfigError("model.ar_alignment=durations needs data.train_durations and data.valid_durations "
+        raise ConfigError(f"model.{part}_alignment=durations needs data.train_durations and data.valid_durations "
                           "(forced-alignment files, docs/durations.md)")
     train_ds = TTSDataset(dc.train_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode, "train",
                           durations=dc.train_durations if use_durations else None)

@@ -50,6 +50,9 @@ def test_run_sh_trains_ar_and_nar_and_resumes(tmp_path):
     last = json.loads((exp / "ar" / "valid.jsonl").read_text().splitlines()[-1])
     assert "text_gain_nats" in last and "dur_mse" in last
     assert (exp / "ar" / "baselines.json").is_file() and (exp / "ar" / "attention.png").is_file()
+    # so does the mini NAR (each frame gets its phoneme), and its validation says whether it reads the text
+    assert json.loads((exp / "nar" / "model" / "config.json").read_text())["model"]["nar_alignment"] == "durations"
+    assert "text_gain_nats" in json.loads((exp / "nar" / "valid.jsonl").read_text().splitlines()[-1])
 
     again = _run(data, exp)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -296,6 +296,13 @@ def test_durations_file_round_trip(tmp_path, one_thread):
         assert len(got[uid]["durations"]) == len(phon[uid].split())
         assert np.isfinite(got[uid]["logp"]) and got[uid]["logp"] <= 0
     assert got["u0"]["durations"][1] == 0 and got["u1"]["durations"][0] == 0      # stress marks
+    # the recognizer aligns one recording as stage 4 does (tts.evaluate's row for a NAR that reads durations)
+    from data_prep.audio import load_audio
+    rec = PhonemeRecognizer.from_pretrained(tmp_path / "aligner")
+    for uid, T in rows:
+        wav, _ = load_audio(tmp_path / f"{uid}.wav", sample_rate=SR)
+        assert rec.durations(wav, SR, phon[uid].split(), T) == (got[uid]["durations"] if uid in got else None)
+    assert rec.durations(wav, SR, phon["u0"].split(), 40) is None                  # audio of another length
     m = json.loads(meta_path(out).read_text())
     assert m == meta and m["format"] == "ndvq-durations" and m["version"] == 1
     assert m["aligned"] == 2 and m["skipped"] == {"infeasible": 1} and m["skipped_ids"] == {"infeasible": ["u2"]}

@@ -140,12 +140,15 @@ def test_nar_gets_the_phonemes_of_its_training_prompt_mode(syn, monkeypatch):
     assert torch.equal(syn._nar_phonemes(seg), torch.arange(16, 20))
 
 
-def test_durations_ar_plans_the_length_and_batches_like_one_by_one(tmp_path):
+@pytest.mark.parametrize("nar_alignment", ["attention", "durations"])
+def test_durations_ar_plans_the_length_and_batches_like_one_by_one(tmp_path, nar_alignment):
     """An AR with ar_alignment=durations: every sentence stops on its planned durations (no <eos>), a
-    batch equals one-by-one synthesis, and speed=2 gives shorter audio than speed=1."""
+    batch equals one-by-one synthesis, and speed=2 gives shorter audio than speed=1; a NAR that reads
+    durations gets the same plan in a batch as alone."""
     from tts.sampling import SamplingConfig
     from tts.synthesize import Synthesizer
-    syn = Synthesizer.from_pretrained(exp_dir=tiny_exp(tmp_path, ar_alignment="durations"))
+    syn = Synthesizer.from_pretrained(exp_dir=tiny_exp(tmp_path, ar_alignment="durations",
+                                                       nar_alignment=nar_alignment))
     with torch.no_grad():                  # an untrained head plans ~0 frames (then 1 per phone): give it ~6
         syn.ar.duration_head.bias.fill_(2.0)
     batch = syn.synthesize_batch(items(), seed=3, batch_size=8)

@@ -3,6 +3,7 @@
     rec = PhonemeRecognizer.from_pretrained("exp/aligner/model")
     rec.transcribe(wav, sr)                 # -> ["ð", "ə", "d", "ɛ", ...] (pronounced phones, greedy CTC)
     rec.transcribe_batch([wav1, wav2], sr)  # one padded forward
+    rec.durations(wav, sr, tokens, frames)  # frames per token of `tokens` over `frames` code frames (or None)
     phoneme_error_rate(refs, hyps)          # corpus PER: total edits / total reference phones
 
 Model directory (written by `save_recognizer`, read by `load_recognizer`):
@@ -25,7 +26,7 @@ import torch
 from core.checkpoint import load_weights, read_model_config, save_model_dir
 from core.config import from_dict, to_dict
 
-from .features import FeatureConfig, log_mel
+from .features import FeatureConfig, fit_frames, log_mel
 from .model import CTCRecognizer, RecognizerConfig
 from .phones import BLANK, PhoneTable, split_tokens, is_phone
 
@@ -148,3 +149,26 @@ class PhonemeRecognizer:
 
     def transcribe(self, wav, sr: int) -> list[str]:
         return self.transcribe_batch([wav], sr)[0]
+
+    def durations(self, wav, sr: int, tokens: Sequence[str], frames: int) -> list[int] | None:
+        """Frames per token of `tokens` (the front end's full token list) over the `frames` code frames of
+        `wav`, by the forced alignment of recipe stage 4 (tts.align.durations); None when it cannot be aligned
+        (no phone, more phones than frames, or audio of another length than `frames`)."""
+        from .durations import DEFAULT_PAUSE_PENALTY
+        from .viterbi import AlignmentError, forced_align_batch, token_durations
+        try:
+            feats = fit_frames(log_mel(self._prepare(wav, sr), self.features), frames, tolerance=2)
+            labels = self.table.encode(tokens)
+        except (ValueError, KeyError):
+            return None
+        if not labels:
+            return None
+        lp, _ = self.log_probs_batch([feats])
+        lp = lp[0].numpy()
+        al = forced_align_batch(lp[None], [frames], [labels])[0]
+        if al is None:
+            return None
+        try:
+            return token_durations(list(tokens), al.frame_targets, lp[:frames], labels, DEFAULT_PAUSE_PENALTY)
+        except AlignmentError:
+            return None

@@ -22,10 +22,13 @@ __all__ = ["NARRow", "load_nar_row", "model_frontend"]
 
 @dataclass
 class NARRow:
-    """What the "ground-truth codebook 1 + NAR" row needs: the NAR, the codec, the text front end."""
+    """What the "ground-truth codebook 1 + NAR" row needs: the NAR, the codec, the text front end, and for a
+    NAR that reads durations the phoneme recognizer that aligns the prompt and the recording (recipe stage 4's
+    forced alignment, as in training)."""
     model: object
     codec: object
     frontend: object
+    recognizer: object = None
 
     def audio(self, it: EvalItem, ref: tuple[np.ndarray, int]) -> tuple[Optional[tuple[np.ndarray, int]], str]:
         """(audio, "") or (None, why). The recording's codebook 1 (its own codes), codebooks 2..n_q by the
@@ -42,19 +45,29 @@ class NARRow:
         r = codec.encode(ref[0], ref[1], n_q=K)
         first = r.item_codes(0)[0]
         prompt = codec.encode(prm[0], prm[1], n_q=K).item_codes(0)
-        ids = fe.text_to_ids(it.text)
+        tokens = fe.phonemize([it.text])[0]
+        ids = fe.encode(tokens)
         if nar.cfg.prompt_mode == "prefix":
-            ids = fe.text_to_ids(it.prompt_text) + [fe.symbols.word_sep_id] + ids
+            p_tokens = fe.phonemize([it.prompt_text])[0]
+            ids = fe.encode(p_tokens) + [fe.symbols.word_sep_id] + ids
         if len(ids) > nar.cfg.max_text_tokens or prompt.shape[1] + first.numel() > nar.cfg.max_frames:
             return None, (f"{len(ids)} phonemes / {prompt.shape[1]} + {first.numel()} frames exceed the NAR's "
                           f"max_text_tokens {nar.cfg.max_text_tokens} / max_frames {nar.cfg.max_frames}")
-        codes = nar_generate(nar, [torch.tensor(ids, dtype=torch.long)], [prompt], [first])[0]
+        dur = None
+        if nar.cfg.nar_alignment == "durations":       # prompt + separator (no frames) + target, as in training
+            dp = self.recognizer.durations(prm[0], prm[1], p_tokens, prompt.shape[1])
+            dt = self.recognizer.durations(ref[0], ref[1], tokens, first.numel())
+            if dp is None or dt is None:
+                return None, "the forced alignment of the prompt or the recording failed"
+            dur = [torch.tensor(dp + [0] + dt, dtype=torch.long)]
+        codes = nar_generate(nar, [torch.tensor(ids, dtype=torch.long)], [prompt], [first], dur)[0]
         wav = codec.decode(codes[None], scales=r.scales, num_samples=r.num_samples)[0, 0].numpy()
         return (wav, codec.sample_rate), ""
 
 
-def load_nar_row(nar_dir: Optional[str], codec, frontend) -> Optional[NARRow]:
-    """The row's models from `--nar` (None when not given, without a codec or not an exported NAR)."""
+def load_nar_row(nar_dir: Optional[str], codec, frontend, recognizer=None) -> Optional[NARRow]:
+    """The row's models from `--nar` (None when not given, without a codec, not an exported NAR, or a NAR
+    that reads durations without `recognizer` to align them)."""
     if not nar_dir:
         return None
     if codec is None:
@@ -72,7 +85,11 @@ def load_nar_row(nar_dir: Optional[str], codec, frontend) -> Optional[NARRow]:
     check_frontend(lt.meta, frontend, f"NAR model {nar_dir}")
     if lt.model.cfg.n_q > codec.n_q:
         raise ValueError(f"--nar {nar_dir} models {lt.model.cfg.n_q} codebooks; the codec has {codec.n_q}")
-    return NARRow(lt.model, codec, frontend)
+    if lt.model.cfg.nar_alignment == "durations" and recognizer is None:
+        log.warning("--nar %s reads phoneme durations: the 'ground-truth codebook 1 + NAR' row needs --aligner to "
+                    "align them; left out", nar_dir)
+        return None
+    return NARRow(lt.model, codec, frontend, recognizer)
 
 
 def model_frontend(nar_dir: Optional[str], aligner_dir: Optional[str], aligner_record: Optional[dict]):

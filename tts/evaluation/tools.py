@@ -60,7 +60,7 @@ def load_tools(cfg, texts: list[str]) -> Tools:
     if tools.recognizer is not None or (cfg.nar and tools.codec is not None):
         tools.frontend, tools.fe_source = model_frontend(
             cfg.nar, cfg.aligner, tools.recognizer.record if tools.recognizer is not None else None)
-    tools.nar_row = load_nar_row(cfg.nar, tools.codec, tools.frontend)
+    tools.nar_row = load_nar_row(cfg.nar, tools.codec, tools.frontend, tools.recognizer)
     return tools
 
 

@@ -29,7 +29,6 @@ recipe's budget (text gain < 0.08 nats a frame after 1,000 steps; README, "Align
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
@@ -39,36 +38,8 @@ import torch.nn.functional as F
 from ..batch import TTSBatch
 from ..config import ModelConfig
 from .output import TTSOutput
+from .alignment import MAX_PROGRESS, FrameAlignment
 from .transformer import KVCache, SinePositions, Transformer, pack, unpack
-
-
-MAX_PROGRESS = 16          # frames-into / frames-left of a phoneme are embedded up to this (clipped)
-
-
-@dataclass
-class FrameAlignment:
-    """Which phoneme each audio frame belongs to: phonemes [B, L] and their durations [B, L] (frames).
-
-    Frame t of row b lies in token i when ends[b, i-1] <= t < ends[b, i]; frames past the end belong
-    to the last token (the <eos> position of training, never generated)."""
-    phonemes: torch.Tensor
-    durations: torch.Tensor
-
-    def __post_init__(self) -> None:
-        self.ends = torch.cumsum(self.durations, dim=1)                          # [B, L]
-
-    def at(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """frames [B, T] int64 -> (phoneme id, frames into it, frames left after it) each [B, T]."""
-        L = self.ends.shape[1]
-        tok = torch.searchsorted(self.ends, frames.contiguous(), right=True).clamp(max=L - 1)
-        end = self.ends.gather(1, tok)
-        start = end - self.durations.gather(1, tok)
-        into = (frames - start).clamp(0, MAX_PROGRESS - 1)
-        left = (end - 1 - frames).clamp(0, MAX_PROGRESS - 1)
-        return self.phonemes.gather(1, tok), into, left
-
-    def keep(self, rows: torch.Tensor) -> "FrameAlignment":
-        return FrameAlignment(self.phonemes[rows], self.durations[rows])
 
 
 class ARModel(nn.Module):

@@ -124,8 +124,12 @@ def ar_generate(model: ARModel, requests: Sequence[ARRequest], cfg: SamplingConf
 
 @torch.inference_mode()
 def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Sequence[torch.Tensor],
-                 first: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Codebooks 2..n_q for each item, greedy: phonemes [L_b], prompt [>=n_q, P_b], first [T_b] -> codes [n_q, T_b]."""
+                 first: Sequence[torch.Tensor], durations: Optional[Sequence[torch.Tensor]] = None
+                 ) -> list[torch.Tensor]:
+    """Codebooks 2..n_q for each item, greedy: phonemes [L_b], prompt [>=n_q, P_b], first [T_b] -> codes [n_q, T_b].
+
+    durations (a NAR with nar_alignment "durations"): [L_b] frames per token over prompt + target, as the
+    AR's plan_durations gives them."""
     K = model.cfg.n_q
     dev = next(model.parameters()).device
     B = len(phonemes)
@@ -133,14 +137,20 @@ def nar_generate(model: NARModel, phonemes: Sequence[torch.Tensor], prompts: Seq
     P = torch.tensor([p.shape[1] for p in prompts], device=dev)
     T = torch.tensor([f.numel() for f in first], device=dev)
     ph = torch.zeros(B, int(L.max()), dtype=torch.long, device=dev)
+    dur = torch.zeros(B, int(L.max()), dtype=torch.long, device=dev) if durations is not None else None
     pr = torch.zeros(B, K, max(1, int(P.max())), dtype=torch.long, device=dev)
     codes = torch.zeros(B, K, max(1, int(T.max())), dtype=torch.long, device=dev)
     for b in range(B):
         ph[b, : L[b]] = phonemes[b]
         pr[b, :, : P[b]] = prompts[b][:K]
         codes[b, 0, : T[b]] = first[b]
+        if dur is not None:
+            if durations[b].numel() != L[b] or int(durations[b].sum()) != int(P[b] + T[b]):
+                raise ValueError(f"nar_generate: item {b}: durations must give each of its {int(L[b])} phonemes "
+                                 f"frames summing to prompt + target = {int(P[b] + T[b])}")
+            dur[b, : L[b]] = durations[b]
     for k in model.stages:
-        lg = model.stage_logits(ph, L, pr, P, codes, T, torch.full((B,), k, dtype=torch.long, device=dev))
+        lg = model.stage_logits(ph, L, pr, P, codes, T, torch.full((B,), k, dtype=torch.long, device=dev), dur)
         codes[:, k - 1] = lg.argmax(-1)
     return [codes[b, :, : T[b]].cpu() for b in range(B)]
 

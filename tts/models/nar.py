@@ -13,6 +13,11 @@ Voice (ModelConfig.voice_conditioning): "none" is VALL-E (the prompt is only in 
 adds a learned voice vector, the prompt's summed code embeddings averaged over its frames through a small
 MLP, to the stage condition of every adaptive layer norm and to every target frame's input.
 
+Alignment (ModelConfig.nar_alignment): "attention" is VALL-E. "durations" adds to every prompt and target
+frame's input the embedding of its phoneme (the text table), of the frames into it and of the frames left
+(the AR's FrameAlignment over the whole utterance, prompt first), so codebooks 2..n_q know what is said where
+without finding it by attention; at synthesis the AR's planned durations give the same (tts.synthesizer).
+
 With model.prompt_code_prior, stage k's logits also get w_k * log(the prompt's own codebook-k code
 frequencies), w_k learned: the voice statistic a count model used to beat the NAR, given in closed form.
 
@@ -30,6 +35,7 @@ import torch.nn.functional as F
 
 from ..batch import TTSBatch
 from ..config import ModelConfig
+from .alignment import MAX_PROGRESS, FrameAlignment
 from .output import TTSOutput
 from .transformer import SinePositions, Transformer, pack, unpack
 
@@ -58,7 +64,10 @@ class NARModel(nn.Module):
                       if cfg.voice_conditioning == "global" else None)
         # the prompt's code prior (model.prompt_code_prior): a learned weight per stage
         self.prior_weight = nn.Parameter(torch.full((K - 1,), PRIOR_INIT)) if cfg.prompt_code_prior else None
-        for e in (self.text_emb, *self.audio_emb):
+        # the frame alignment (model.nar_alignment = "durations"): frames into / left of the frame's phoneme
+        self.into_emb = nn.Embedding(MAX_PROGRESS, d) if cfg.nar_alignment == "durations" else None
+        self.left_emb = nn.Embedding(MAX_PROGRESS, d) if cfg.nar_alignment == "durations" else None
+        for e in (self.text_emb, *self.audio_emb, *([self.into_emb, self.left_emb] if self.into_emb else [])):
             nn.init.normal_(e.weight, std=cfg.emb_init_std)     # visible beside the unit-scale positions
         nn.init.normal_(self.stage_emb.weight, std=0.02)          # AdaLN starts near identity
 
@@ -82,13 +91,30 @@ class NARModel(nn.Module):
         mean = (p_sum * keep[..., None]).sum(1) / prompt_lens.clamp(min=1)[:, None].to(p_sum.dtype)
         return self.voice(mean)
 
+    def _alignment(self, phonemes: torch.Tensor, durations: Optional[torch.Tensor]) -> Optional[FrameAlignment]:
+        if self.cfg.nar_alignment != "durations":
+            return None
+        if durations is None:
+            raise ValueError("NARModel: model.nar_alignment='durations' needs phoneme durations (data.train_durations / "
+                             "data.valid_durations in training, the AR's planned durations at synthesis)")
+        if durations.shape != phonemes.shape:
+            raise ValueError(f"NARModel: durations {tuple(durations.shape)} must be [B, L] like phonemes "
+                             f"{tuple(phonemes.shape)}")
+        return FrameAlignment(phonemes, durations.long())
+
+    def _frame_text(self, align: FrameAlignment, pos: torch.Tensor) -> torch.Tensor:
+        """Audio positions pos [B, T] -> what each frame knows of the text: [B, T, D]."""
+        ph, into, left = align.at(pos)
+        return self.text_emb(ph) + self.into_emb(into) + self.left_emb(left)
+
     def stage_logits(self, phonemes: torch.Tensor, phoneme_lens: torch.Tensor, prompt: torch.Tensor,
                      prompt_lens: torch.Tensor, codes: torch.Tensor, code_lens: torch.Tensor,
-                     stage: torch.Tensor) -> torch.Tensor:
+                     stage: torch.Tensor, durations: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Logits of codebook stage[b] on the target positions: [B, T, codebook_size].
 
         phonemes [B, L]; prompt [B, >=n_q, P]; codes [B, >=stage-1, T] (codebooks 1..stage-1 are
-        read; padding may hold anything, it is zeroed); stage [B] int64 in 2..n_q.
+        read; padding may hold anything, it is zeroed); stage [B] int64 in 2..n_q; durations [B, L]
+        (nar_alignment "durations": frames per token over prompt + target, summing to P_b + T_b).
         """
         cfg = self.cfg
         B, T = codes.shape[0], codes.shape[2]
@@ -106,12 +132,17 @@ class NARModel(nn.Module):
         if prompt.numel() and (int(prompt.min()) < 0 or int(prompt.max()) >= cfg.codebook_size):
             raise ValueError(f"NARModel: prompt codes outside [0, {cfg.codebook_size})")
 
+        align = self._alignment(phonemes, durations)
         x_text = self.text_emb(phonemes) + self.text_pos(torch.arange(phonemes.shape[1], device=dev))
         cond = self.stage_emb(stage - 2)
         x_tgt = self._sum_codes(codes, stage - 1) + self.audio_pos(tpos + prompt_lens[:, None])
+        if align is not None:
+            x_tgt = x_tgt + self._frame_text(align, (tpos + prompt_lens[:, None]).expand(B, T))
         if P > 0:
             p_sum = self._sum_codes(prompt, torch.full((B,), cfg.n_q, device=dev))
             x_prompt = p_sum + self.audio_pos(ppos)
+            if align is not None:
+                x_prompt = x_prompt + self._frame_text(align, ppos.expand(B, P))
         else:
             p_sum = x_prompt = torch.zeros(B, 1, cfg.d_model, device=dev, dtype=x_text.dtype)
         if self.voice is not None:
@@ -149,7 +180,7 @@ class NARModel(nn.Module):
         else:
             st = torch.full((B,), int(stage), dtype=torch.long, device=dev)
         logits = self.stage_logits(batch.phonemes, batch.phoneme_lens, batch.prompt, batch.prompt_lens,
-                                   batch.codes, batch.code_lens, st)               # [B, T, V]
+                                   batch.codes, batch.code_lens, st, batch.durations)   # [B, T, V]
         T = batch.codes.shape[2]
         scored = torch.arange(T, device=dev)[None, :] < batch.code_lens[:, None]
         tgt = batch.codes.long().gather(1, (st - 1)[:, None, None].expand(B, 1, T))[:, 0]   # [B, T]
