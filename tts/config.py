@@ -117,6 +117,11 @@ class DataConfig:
     prompt_min_seconds: float = 1.0
     prompt_max_seconds: float = 3.0
     prompt_max_fraction: float = 0.5        # prefix mode: at most this part of the utterance
+    # AR only (needs durations): prepend the last ar_context_seconds (cut at a phoneme boundary) of another
+    # utterance of the same speaker, its phonemes and a word separator, as synthesis prepends a whole other
+    # utterance as the prompt. Why: trained on single utterances the AR only ever continues a falling
+    # (declining) pitch; after a prompt's sentence-final fall it spoke ~1.2 semitones below its prompt. 0: off.
+    ar_context_seconds: float = 0.0
     valid_max_utterances: Optional[int] = 200
     # Curriculum: only utterances up to curriculum_max_seconds for the first curriculum_steps (0: off).
     curriculum_steps: int = 0

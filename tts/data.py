@@ -77,9 +77,16 @@ class TTSDataset(Dataset):
 
     def __init__(self, dump_dir: str | Path, encode: Callable[[str], Sequence[int]], cfg: DataConfig,
                  n_q: int, part: Part, prompt_mode: PromptMode = "prefix", name: str = "train",
-                 durations: Optional[str | Path] = None) -> None:
+                 durations: Optional[str | Path] = None, sep_id: Optional[int] = None) -> None:
         self.dump = CodeDump(dump_dir)
         self.cfg, self.part, self.prompt_mode, self.name = cfg, part, prompt_mode, name
+        # the AR's context from another utterance (DataConfig.ar_context_seconds): frames, and the separator id
+        self.context = (max(1, int(round(cfg.ar_context_seconds * self.dump.frame_rate)))
+                        if part == "ar" and cfg.ar_context_seconds > 0 else 0)
+        if self.context and (durations is None or sep_id is None):
+            raise ValueError("data.ar_context_seconds needs phoneme durations (model.ar_alignment=durations) and the "
+                             "front end's word separator")
+        self.sep_id = sep_id
         if not 1 <= n_q <= self.dump.n_q:
             raise ValueError(f"{self.dump.dir}: the model needs n_q={n_q} codebooks, the dump has "
                              f"{self.dump.n_q} (model.n_q must be <= the dump's header codec.n_q)")
@@ -121,7 +128,7 @@ class TTSDataset(Dataset):
         self.n_phonemes = np.diff(self._offsets)
         self.speakers = [str(self.dump.meta(int(p)).get("speaker")) for p in self.positions]
         self._by_speaker: dict[str, np.ndarray] = {}
-        if prompt_mode == "other_utterance":
+        if prompt_mode == "other_utterance" or self.context:
             self._drop_single_speakers()
         self.stats.kept = len(self.positions)
         log.info("%s data %s: %s", name, self.dump.dir, self.stats.summary())
@@ -131,7 +138,9 @@ class TTSDataset(Dataset):
 
     # ---- filtering
     def _extra_cost(self) -> int:
-        return self.prompt_max if (self.part == "nar" and self.prompt_mode == "other_utterance") else 0
+        if self.part == "nar" and self.prompt_mode == "other_utterance":
+            return self.prompt_max
+        return self.context + self.context // 2 if self.context else 0     # context frames + its phonemes (bound)
 
     def _reject(self, m: dict, frame_rate: float) -> Optional[str]:
         c = self.cfg
@@ -205,6 +214,20 @@ class TTSDataset(Dataset):
         k = int(rng.integers(0, len(group) - 1))                # uniform over the group minus i
         return int(group[k + 1]) if k >= int(np.searchsorted(group, i)) else int(group[k])
 
+    def _with_context(self, i: int, codes: np.ndarray, rng: np.random.Generator) -> dict:
+        """An AR item preceded by the tail of another utterance of the same speaker: its last <= context frames
+        from a phoneme boundary, then a separator of 0 frames, then item i (codes, phonemes, durations)."""
+        j = self.other_utterance(i, rng)
+        dj = self.durations(j)
+        starts = np.cumsum(dj) - dj
+        k = int(np.searchsorted(starts, max(0, int(dj.sum()) - self.context), side="left"))
+        cut = int(starts[k]) if k < len(dj) else int(dj.sum())
+        other = self.dump.codes(int(self.positions[j]), self.n_q)[:, cut:]
+        return {"index": i, "codes": np.concatenate([other, codes], axis=1),
+                "phonemes": np.concatenate([self.phonemes(j)[k:], [self.sep_id], self.phonemes(i)]).astype(np.int32),
+                "durations": np.concatenate([dj[k:], [0], self.durations(i)]).astype(np.int32),
+                "prompt": codes[:, :0]}
+
     def __getitem__(self, key: tuple[int, int]) -> dict:
         i, seed = int(key[0]), int(key[1])
         rng = np.random.default_rng(seed)
@@ -212,6 +235,8 @@ class TTSDataset(Dataset):
         empty = codes[:, :0]
         if self.part == "ar":
             prompt, target = empty, codes
+            if self.context:
+                return self._with_context(i, codes, rng)
         elif self.prompt_mode == "prefix":
             p = self.prefix_length(codes.shape[1], rng)
             prompt, target = codes[:, :p], codes[:, p:]

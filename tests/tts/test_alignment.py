@@ -10,7 +10,7 @@ from tests.tts.helpers_models import tiny_model_config
 from tts.batch import TTSBatch
 from tts.build import build_model
 from tts.diagnostics import code_baselines, shuffled_text
-from tts.models.ar import FrameAlignment
+from tts.models.alignment import FrameAlignment
 from tts.models.decoding import ARRequest, _spread, ar_generate, plan_durations
 from tts.sampling import SamplingConfig, make_generator
 

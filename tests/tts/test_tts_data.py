@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from codec.code_dump import CodeDump
+from data_prep.frontend import TextFrontend
 from tts.checkpoint import frontend_record
 from tts.config import DataConfig
 from tts.data import StepBatchSampler, TTSDataset, bucket_batches, collate, count_phones, validation_batches
@@ -25,6 +26,7 @@ BAD_ROWS = [
     {"id": "bad_too_short", "speaker": "spk3", "frames": 10, "phonemes": "h ˈ ə"},
     {"id": "lonely_speaker_utt", "speaker": "lonely", "frames": 60, "phonemes": "h ˈ ə l oʊ _ w ˈ ɜː l d"},
 ]
+SEP = TextFrontend.default().symbols.word_sep_id
 CFG = DataConfig(min_seconds=0.3, max_seconds=5.0, max_frames_per_batch=400, num_buckets=3, max_batch_size=16,
                  prompt_min_seconds=0.1, prompt_max_seconds=0.4, prompt_max_fraction=0.5, num_workers=0,
                  valid_max_utterances=None)
@@ -211,3 +213,41 @@ def test_durations_file_travels_with_the_items(dump, tmp_path):
     batch.validate(1)
     with pytest.raises(FileNotFoundError, match="durations file"):
         TTSDataset(d, enc, CFG, 1, "ar", "prefix", durations=tmp_path / "missing.jsonl")
+
+
+def test_ar_context_is_the_tail_of_another_utterance_of_the_speaker(dump):
+    """data.ar_context_seconds: an AR item is [<= N s of another utterance of the same speaker, cut at one of
+    its phoneme boundaries ; a 0-frame separator ; the item], codes, phonemes and durations alike; the same seed
+    gives the same item; it needs durations (to cut at a boundary)."""
+    from dataclasses import replace
+    d, enc = dump
+    dur = d.parent.parent / "durations" / "train.jsonl"
+    cfg = replace(CFG, ar_context_seconds=0.3)
+    ds = TTSDataset(d, enc, cfg, 1, "ar", "prefix", durations=dur, sep_id=SEP)
+    plain = TTSDataset(d, enc, CFG, 1, "ar", "prefix", durations=dur)
+    assert "lonely_speaker_utt" not in {ds.utt_id(i) for i in range(len(ds))}       # no other utterance to take
+    n_ctx = ds.context
+    assert n_ctx == round(0.3 * ds.dump.frame_rate)
+    seen_other = set()
+    for i in range(len(ds)):
+        it = ds[(i, 11)]
+        own = plain.positions.tolist().index(int(ds.positions[i]))
+        T, L = int(plain.frames[own]), len(plain.phonemes(own))
+        assert np.array_equal(it["codes"][:, -T:], plain[(own, 0)]["codes"])            # the item itself, last
+        assert np.array_equal(it["phonemes"][-L:], plain.phonemes(own)) and it["phonemes"][-L - 1] == SEP
+        assert np.array_equal(it["durations"][-L:], plain.durations(own)) and it["durations"][-L - 1] == 0
+        c = it["codes"].shape[1] - T                                                   # context frames
+        assert 0 < c <= n_ctx and it["durations"].sum() == it["codes"].shape[1]
+        # the context is a suffix of another utterance of the same speaker, starting on a token boundary
+        donors = [j for j in range(len(ds)) if ds.speakers[j] == ds.speakers[i] and j != i]
+        match = [j for j in donors if int(ds.frames[j]) >= c
+                 and np.array_equal(ds.dump.codes(int(ds.positions[j]), 1)[:, -c:], it["codes"][:, :c])
+                 and np.array_equal(ds.phonemes(j)[-(len(it["phonemes"]) - L - 1):], it["phonemes"][:-L - 1])]
+        assert match, i
+        seen_other.add(match[0])
+        assert np.array_equal(ds[(i, 11)]["codes"], it["codes"])                      # seeded
+    assert len(seen_other) > 1
+    batch = collate([ds[(i, 3)] for i in range(4)])
+    batch.validate(1)
+    with pytest.raises(ValueError, match="ar_context_seconds needs phoneme durations"):
+        TTSDataset(d, enc, cfg, 1, "ar", "prefix")
