@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # NDVQ vs RVQ ablation: the same codec trained as four quantizer variants x seeds, each for
-# the same number of steps, evaluated on unseen speakers (clean, noisy input, code flips, code
-# statistics), with a report: <out>/report.md, report.json, plots/.
+# the same number of steps, evaluated on unseen speakers (clean with pitch, noisy input, code flips, code
+# statistics), optionally the TTS trained on every run's codes, with a report: <out>/report.md,
+# report.json, plots/.
 #
 #   bash egs/libritts/ablation.sh [options]          (works from any directory; needs run.sh stages 0-2)
+#   bash egs/libritts/ablation.sh --downstream       the whole question on the mini corpus: 4 variants x
+#                                                    seeds 0,1,2, codec and TTS at the recipe's budgets
 #
 # Every option goes to `python -m experiments.ablation` (see docs/ablation.md, or --help), e.g.
-#   --steps N            training steps per run: the budget (default 800 mini, 100000 libritts)
+#   --steps N            training steps per run: the budget (default: the base config's train.max_steps,
+#                        1400 in conf/codec_mini.yaml; wall-clock cap off)
 #   --seeds 0,1,2        seeds (default 0,1,2)
 #   --runs ndvq,rvq      only these variants (or variant/seedN) in this invocation
 #   --stop-after N       train at most N runs now (run again to continue)
 #   --report-only        rebuild the report from the finished runs
-#   --corpus libritts    full scale: base config conf/codec_paper.yaml; --nproc N for N GPUs
+#   --corpus libritts    full scale: base configs conf/codec_paper.yaml, conf/tts_paper.yaml; --nproc N for N GPUs
 #   --out DIR            default egs/libritts/exp/ablation
 #   --tiny               mechanics only (a few steps, 2 items, 1 seed; with --downstream a 1-layer TTS)
-# Downstream TTS (run.sh stages 4-8 per variant in <out>/downstream/<variant>/, one codec seed):
-#   --downstream         after the codec runs, train and score the mini TTS on each variant's codes
+# A harmonic decoder (codec_mini.yaml) trains on tracked F0: the F0 cache <data>/f0/<train subset>.npz of
+# run.sh stage 3 is reused, or made once before the first run (python -m data_prep.pitch).
+# Downstream TTS (run.sh stages 4-8 per codec run in <out>/downstream/<variant>/seed<S>/):
+#   --downstream         after the codec runs, train and score the TTS on every codec run's codes
 #   --downstream-only    only that, on the finished codec runs (nothing retrained or re-evaluated)
-#   --downstream-seed K  the codec seed feeding the TTS (default: the first of --seeds)
-#   --ar-steps N --nar-steps M   the TTS budget in steps, the same for every variant (mini: 600, 200)
+#   --downstream-seeds 0,1   a subset of --seeds feeding the TTS (default: every seed)
+#   --ar-steps N --nar-steps M   the TTS budget in steps, the same for every run (default: the TTS
+#                        config's AR and NAR train.max_steps, 700 and 600 in conf/tts_mini.yaml)
 #   --tts-args / --ar-args / --nar-args "k=v ..."   TTS overrides (both parts / one part)
 #   --tts-conf FILE --zs-per-speaker N --synth-args "..." --eval-args "..."   passed to run.sh
 # Run it again after an interruption: finished runs are skipped, an interrupted one resumes from its

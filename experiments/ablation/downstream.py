@@ -1,20 +1,25 @@
-"""Downstream check of the ablation: the mini TTS trained on each variant's codes, scored by stage 8.
+"""Downstream check of the ablation: the mini TTS trained on each codec run's codes, scored by stage 8.
 
-For each variant, one codec run (`--downstream-seed`, default seed 0) feeds egs/libritts/run.sh stages
-4-8 unchanged, in a directory of its own (the recipe is reused, not re-implemented):
+Every (variant, seed) codec run feeds egs/libritts/run.sh stages 4-8 unchanged (`--downstream-seeds`
+picks a subset of the seeds; default all), in a directory of its own (the recipe is reused, not
+re-implemented):
 
-    <out>/downstream/<variant>/
+    <out>/downstream/<variant>/seed<S>/
         data/            manifests/, phonemes/ (and the corpus) -> symlinks to the recipe's data dir;
                          .done.stage{0,1,2}.* so run.sh never redoes them; codes/ = stage 4's dump
-        exp/codec/model  -> symlink to runs/<variant>/seed<k>/model (the trained codec); with
+        exp/codec/model  -> symlink to runs/<variant>/seed<S>/model (the trained codec); with
                          .done.stage3.codec, run.sh never trains a codec here
-        exp/{ar,nar,synth,eval}/   stages 5-8 (run.sh's own layout and sentinels)
+        exp/{aligner,ar,nar,synth,eval}/   stages 4-8 (run.sh's own layout and sentinels)
         downstream_run.json   the settings and codec the directory was started with
-        result.json           WER / SIM rows of exp/eval/report.json + budget and cost: "done"
+        result.json           stage 8's rows (WER, PER, SIM, pitch, intervals) of exp/eval/report.json, the
+                              AR's and NAR's last dev row (cross-entropy, top-1), budget and cost: "done"
 
-The TTS budget is steps (`train.max_steps`, wall-clock budget off), the same for every variant. An
-interrupted variant resumes through run.sh's sentinels (stage 4 skips finished shards, stages 5-6
-resume from their newest checkpoint); a variant with result.json is skipped.
+A replicate is one seed S end to end: codec train.seed=S, TTS train.seed=S (AR and NAR) and synthesis
+--seed S, the same for every variant; the zero-shot items are the same for all (run.sh's list). The TTS
+budget is steps (`train.max_steps`, wall-clock budget off), the same for every run; by default the
+recipe's own (the AR's and NAR's resolved train.max_steps of the TTS config, `recipe_budget`). An
+interrupted run resumes through run.sh's sentinels (stage 4 skips finished shards, stages 5-6 resume
+from their newest checkpoint); a run with result.json is skipped.
 """
 from __future__ import annotations
 
@@ -41,10 +46,12 @@ RUN_SH = RECIPE / "run.sh"
 DOWNSTREAM = "downstream"
 RUN_INFO = "downstream_run.json"
 COST = "cost.json"
-ROWS = ("ground_truth", "resynthesis", "tts")
+ROWS = ("ground_truth", "resynthesis", "gt_cb1_nar", "tts")
+ROW_FIELDS = ("wer", "per", "sim", "sim_std", "n", "missing", "ci", "pitch")
 # what stages 4-8 read from the recipe's data dir (shared, read only) and the sentinels that say so
 SHARED = ("manifests", "phonemes", "mini")
 DATA_STAGES = ((0, "corpus"), (1, "manifests"), (2, "phonemes"))
+DEFAULT_TTS_CONF = {"mini": "conf/tts_mini.yaml", "libritts": "conf/tts_paper.yaml"}    # as run.sh
 
 DownstreamStatus = Literal["done", "partial", "missing", "no_codec"]
 
@@ -57,17 +64,18 @@ TINY_TTS = ("model.n_layers=1", "model.d_model=32", "model.n_heads=2", "model.ff
 
 @dataclass(frozen=True)
 class DownstreamSettings:
-    """What defines a variant's downstream run (everything but nproc goes into its key)."""
+    """What defines every downstream run (all but nproc go into its key; the seed is the run's own)."""
     data_dir: str                          # the recipe's data dir (manifests/, phonemes/)
     corpus: str = "mini"                   # run.sh --corpus (subsets, default TTS config)
-    seed: int = 0                          # the codec seed whose model feeds the TTS
-    ar_steps: int = 600                    # AR optimizer steps (the budget; minutes are off)
-    nar_steps: int = 200
+    ar_steps: int = 700                    # AR optimizer steps (the budget; minutes are off)
+    nar_steps: int = 600
     tts_args: tuple[str, ...] = ()         # TTS overrides of both parts (before ar_args / nar_args)
     ar_args: tuple[str, ...] = ()
     nar_args: tuple[str, ...] = ()
     tts_conf: Optional[str] = None         # run.sh --tts-conf (default: its corpus's)
-    zs_per_speaker: int = 2                # run.sh --zs-per-speaker
+    # run.sh --zs-per-speaker; None: run.sh's own (8 a speaker: the recipe's 64 test items, scored as stage 8
+    # scores the recipe)
+    zs_per_speaker: Optional[int] = None
     synth_args: str = ""
     eval_args: str = ""
     nproc: int = 0                         # training processes (run.sh --nproc; 0: its default)
@@ -77,11 +85,11 @@ class DownstreamSettings:
         if self.ar_steps < 1 or self.nar_steps < 1:
             raise ValueError(f"TTS step budgets must be >= 1 (AR {self.ar_steps}, NAR {self.nar_steps})")
 
-    def part_overrides(self, part: str) -> list[str]:
-        """run.sh --ar-args / --nar-args: the step budget last, so it wins over any given args."""
+    def part_overrides(self, part: str, seed: int) -> list[str]:
+        """run.sh --ar-args / --nar-args: the replicate's seed and the step budget last, so they win."""
         steps = self.ar_steps if part == "ar" else self.nar_steps
         own = self.ar_args if part == "ar" else self.nar_args
-        return [*self.tts_args, *own, "train.max_minutes=null", f"train.max_steps={steps}"]
+        return [*self.tts_args, *own, f"train.seed={seed}", "train.max_minutes=null", f"train.max_steps={steps}"]
 
     def record(self) -> dict:
         d = asdict(self)
@@ -96,32 +104,58 @@ class DownstreamSettings:
         return f"AR {self.ar_steps} + NAR {self.nar_steps} steps"
 
 
-def variant_dir(out: Path, variant: str) -> Path:
-    return Path(out) / DOWNSTREAM / variant
+def recipe_budget(tts_conf: str | Path, overrides: Sequence[str] = ()) -> tuple[int, int]:
+    """(AR, NAR) train.max_steps of a TTS config as run.sh stages 5-6 resolve it (the part's section over
+    the shared one, then `overrides`): the recipe's own budget, read rather than copied."""
+    from tts.train import load_tts_config
+    return tuple(int(load_tts_config([str(tts_conf)], list(overrides), part).train.max_steps)
+                 for part in ("ar", "nar"))
 
 
-def codec_run(plan: Plan, variant: str, seed: int) -> Run:
+@dataclass(frozen=True)
+class DownstreamRun:
+    variant: str
+    seed: int
+    dir: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}/seed{self.seed}"
+
+
+def downstream_runs(plan: Plan, seeds: Optional[Sequence[int]] = None,
+                    variants: Optional[Sequence[str]] = None) -> list[DownstreamRun]:
+    """Every (variant, seed) downstream run, seed-major like the codec runs (a partial downstream covers
+    every variant early)."""
+    seeds = plan.seeds if seeds is None else seeds
+    bad = [s for s in seeds if s not in plan.seeds]
+    if bad:
+        raise ValueError(f"--downstream-seeds {bad}: not among the ablation's seeds {list(plan.seeds)}")
+    names = plan.variants if variants is None else variants
+    return [DownstreamRun(v, s, Path(plan.out) / DOWNSTREAM / v / f"seed{s}") for s in seeds for v in names]
+
+
+def codec_run(plan: Plan, drun: DownstreamRun) -> Run:
     for r in plan.runs():
-        if r.variant.name == variant and r.seed == seed:
+        if r.variant.name == drun.variant and r.seed == drun.seed:
             return r
-    raise ValueError(f"--downstream-seed {seed}: not one of the ablation's seeds {list(plan.seeds)}")
+    raise ValueError(f"{drun.key}: no such codec run in the ablation (seeds {list(plan.seeds)})")
 
 
-def status(plan: Plan, variant: str, settings: DownstreamSettings) -> DownstreamStatus:
+def status(plan: Plan, drun: DownstreamRun, settings: DownstreamSettings) -> DownstreamStatus:
     """done: result.json with these settings; partial: started; missing: not started, codec trained;
-    no_codec: the variant's codec run has not reached the step budget yet."""
-    vdir = variant_dir(plan.out, variant)
-    if load(vdir, settings) is not None:
+    no_codec: the codec run of the same variant and seed has not reached the step budget yet."""
+    if load(drun.dir, settings) is not None:
         return "done"
-    done = read_done(codec_run(plan, variant, settings.seed))
+    done = read_done(codec_run(plan, drun))
     if done is None or done < plan.steps:
         return "no_codec"
-    return "partial" if (vdir / RUN_INFO).is_file() else "missing"
+    return "partial" if (drun.dir / RUN_INFO).is_file() else "missing"
 
 
-def load(vdir: Path, settings: Optional[DownstreamSettings] = None) -> Optional[dict]:
-    """A variant's cached result (None if absent, or made with other settings when given)."""
-    return load_cached(Path(vdir) / RESULT, "key", settings.key() if settings is not None else None)
+def load(rdir: Path, settings: Optional[DownstreamSettings] = None) -> Optional[dict]:
+    """A run's cached result (None if absent, or made with other settings when given)."""
+    return load_cached(Path(rdir) / RESULT, "key", settings.key() if settings is not None else None)
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -139,8 +173,8 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target, target_is_directory=target.is_dir())
 
 
-def prepare(vdir: Path, codec_model: Path, settings: DownstreamSettings) -> tuple[Path, Path]:
-    """Build <vdir>/{data,exp} for run.sh stages 4-8 (idempotent). Returns (data dir, exp dir)."""
+def prepare(rdir: Path, codec_model: Path, settings: DownstreamSettings) -> tuple[Path, Path]:
+    """Build <rdir>/{data,exp} for run.sh stages 4-8 (idempotent). Returns (data dir, exp dir)."""
     src = Path(settings.data_dir).resolve()
     for sub in ("manifests", "phonemes"):
         if not (src / sub).is_dir():
@@ -148,7 +182,7 @@ def prepare(vdir: Path, codec_model: Path, settings: DownstreamSettings) -> tupl
                                     f"of {src} (bash egs/libritts/run.sh --stop-stage 2)")
     if not (Path(codec_model) / "config.json").is_file():
         raise FileNotFoundError(f"{codec_model}: no exported codec (config.json) to tokenize with")
-    data, exp = vdir / "data", vdir / "exp"
+    data, exp = rdir / "data", rdir / "exp"
     for sub in SHARED:
         if (src / sub).exists():
             _link(data / sub, src / sub)
@@ -163,13 +197,14 @@ def prepare(vdir: Path, codec_model: Path, settings: DownstreamSettings) -> tupl
     return data, exp
 
 
-def recipe_command(settings: DownstreamSettings, data: Path, exp: Path, recipe: Path = RUN_SH) -> list[str]:
-    """The run.sh invocation of stages 4-8 for one variant."""
+def recipe_command(settings: DownstreamSettings, seed: int, data: Path, exp: Path, recipe: Path = RUN_SH) -> list[str]:
+    """The run.sh invocation of stages 4-8 for one run (--seed: the synthesis seed of stage 7)."""
     cmd = ["bash", str(recipe), "--stage", "4", "--stop-stage", "8", "--corpus", settings.corpus,
-           "--data-dir", str(data), "--exp-dir", str(exp),
-           "--ar-args", " ".join(settings.part_overrides("ar")),
-           "--nar-args", " ".join(settings.part_overrides("nar")),
-           "--zs-per-speaker", str(settings.zs_per_speaker)]
+           "--data-dir", str(data), "--exp-dir", str(exp), "--seed", str(seed),
+           "--ar-args", " ".join(settings.part_overrides("ar", seed)),
+           "--nar-args", " ".join(settings.part_overrides("nar", seed))]
+    if settings.zs_per_speaker is not None:
+        cmd += ["--zs-per-speaker", str(settings.zs_per_speaker)]
     if settings.tts_conf:
         cmd += ["--tts-conf", str(Path(settings.tts_conf).resolve())]
     if settings.synth_args:
@@ -181,75 +216,92 @@ def recipe_command(settings: DownstreamSettings, data: Path, exp: Path, recipe: 
     return cmd
 
 
-def check_run_info(vdir: Path, settings: DownstreamSettings, codec: Run, codec_step: int) -> None:
+def check_run_info(rdir: Path, settings: DownstreamSettings, codec: Run, codec_step: int) -> None:
     """Record what the directory is started with; other settings or another codec is an error."""
-    path = vdir / RUN_INFO
+    path = rdir / RUN_INFO
     info = {"settings": settings.record(), "key": settings.key(), "codec_run": codec.key,
             "codec_model": str((codec.dir / "model").resolve()), "codec_step": codec_step}
     if path.is_file():
         old = json.loads(path.read_text())
         if old.get("key") != info["key"] or old.get("codec_step") != codec_step or old.get("codec_run") != codec.key:
-            raise ValueError(f"{vdir} was started with other settings or another codec ({path}):\n  before: "
+            raise ValueError(f"{rdir} was started with other settings or another codec ({path}):\n  before: "
                              f"{old.get('codec_run')} step {old.get('codec_step')}, {old.get('settings')}\n  now:    "
                              f"{codec.key} step {codec_step}, {info['settings']}\n"
                              "delete that directory, or use another --out")
-    vdir.mkdir(parents=True, exist_ok=True)
+    rdir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(info, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ running
-def run_variant(plan: Plan, variant: str, settings: DownstreamSettings, recipe: Optional[Path] = None) -> dict:
-    """Stages 4-8 of run.sh (or `recipe`) on `variant`'s codec (resuming), then its result.json."""
-    codec = codec_run(plan, variant, settings.seed)
+def run_one(plan: Plan, drun: DownstreamRun, settings: DownstreamSettings, recipe: Optional[Path] = None) -> dict:
+    """Stages 4-8 of run.sh (or `recipe`) on the codec run of `drun` (resuming), then its result.json."""
+    codec = codec_run(plan, drun)
     step = read_done(codec)
     if step is None or step < plan.steps:
-        raise RuntimeError(f"{variant}: codec run {codec.key} is not trained to {plan.steps} steps yet")
-    vdir = variant_dir(plan.out, variant)
-    check_run_info(vdir, settings, codec, step)
-    data, exp = prepare(vdir, codec.dir / "model", settings)
-    cmd = recipe_command(settings, data, exp, recipe or RUN_SH)
-    log.info("%s downstream: %s, codec %s\n$ %s", variant, settings.budget(), codec.key, shlex.join(cmd))
+        raise RuntimeError(f"{drun.key}: codec run {codec.key} is not trained to {plan.steps} steps yet")
+    check_run_info(drun.dir, settings, codec, step)
+    data, exp = prepare(drun.dir, codec.dir / "model", settings)
+    cmd = recipe_command(settings, drun.seed, data, exp, recipe or RUN_SH)
+    log.info("%s downstream: %s, codec %s\n$ %s", drun.key, settings.budget(), codec.key, shlex.join(cmd))
     t0, cpu0 = time.perf_counter(), cpu_seconds()
     proc = subprocess.run(cmd, cwd=ROOT)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     if proc.returncode != 0:
-        raise RuntimeError(f"{variant} downstream: run.sh failed with exit code {proc.returncode} (log: "
+        raise RuntimeError(f"{drun.key} downstream: run.sh failed with exit code {proc.returncode} (log: "
                            f"{exp / 'run.log'}; run the ablation again to resume from its sentinels)")
-    cost = add_cost(vdir / COST, seconds=wall, cpu_seconds=cpu)
-    result = write_result(vdir, settings, codec.key, step, cost)
-    log.info("%s downstream: TTS WER %s, SIM %s (%.1f min)", variant, fmt_num(row_value(result, "tts", "wer")),
-             fmt_num(row_value(result, "tts", "sim")), wall / 60)
+    cost = add_cost(drun.dir / COST, seconds=wall, cpu_seconds=cpu)
+    result = write_result(drun, settings, codec.key, step, cost)
+    log.info("%s downstream: TTS WER %s, PER %s, SIM %s (%.1f min)", drun.key,
+             *(fmt_num(row_value(result, "tts", k)) for k in ("wer", "per", "sim")), wall / 60)
     return result
 
 
-def write_result(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step: int, cost: dict) -> dict:
-    """collect() the finished run's numbers into <vdir>/result.json."""
-    result = collect(vdir, settings, codec_key, codec_step, cost)
-    atomic_write_text(vdir / RESULT, json.dumps(result, indent=1) + "\n")
+def write_result(drun: DownstreamRun, settings: DownstreamSettings, codec_key: str, codec_step: int,
+                 cost: dict) -> dict:
+    """collect() the finished run's numbers into <run dir>/result.json."""
+    result = collect(drun, settings, codec_key, codec_step, cost)
+    atomic_write_text(drun.dir / RESULT, json.dumps(result, indent=1) + "\n")
     return result
 
 
-def collect(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step: int, cost: dict) -> dict:
-    """The numbers the ablation report needs, from run.sh's outputs in <vdir>/exp."""
-    exp = vdir / "exp"
+def last_valid(exp: Path, part: str) -> dict:
+    """The part's last dev row (exp/<part>/valid.jsonl): step, cross-entropy and top-1 per codebook, and
+    their means over codebooks (`ce`, `top1`; the AR has codebook 1 only, the NAR codebooks 2..n_q)."""
+    path = exp / part / "valid.jsonl"
+    rows = list(iter_jsonl(path)) if path.is_file() else []
+    if not rows:
+        return {}
+    last = rows[-1]
+    ce = {k: v for k, v in last.items() if k.startswith("loss_k")}
+    top1 = {k: v for k, v in last.items() if k.startswith("acc_k")}
+    return {"step": last.get("step"), "ce": _mean(ce.values()), "top1": _mean(top1.values()), **ce, **top1}
+
+
+def _mean(vals) -> Optional[float]:
+    vals = [float(v) for v in vals if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def collect(drun: DownstreamRun, settings: DownstreamSettings, codec_key: str, codec_step: int, cost: dict) -> dict:
+    """The numbers the ablation report needs, from run.sh's outputs in <run dir>/exp."""
+    exp = drun.dir / "exp"
     report_path = exp / "eval" / "report.json"
     if not report_path.is_file():
         raise FileNotFoundError(f"{report_path}: run.sh finished without stage 8's report")
     rep = json.loads(report_path.read_text())
-    rows = {k: {f: rep["rows"][k].get(f) for f in ("wer", "sim", "sim_std", "n", "missing")}
+    rows = {k: {f: rep["rows"][k].get(f) for f in ROW_FIELDS if f in rep["rows"][k]}
             for k in ROWS if k in rep.get("rows", {})}
     parts = {}
     for part in ("ar", "nar"):
         summ = exp / part / "train_summary.json"
         s = json.loads(summ.read_text()) if summ.is_file() else {}
-        valid = [r for r in iter_jsonl(exp / part / "valid.jsonl")] if (exp / part / "valid.jsonl").is_file() else []
-        acc = {k: v for k, v in (valid[-1] if valid else {}).items() if k.startswith("acc_")}
         parts[part] = {"step": s.get("step"), "minutes": s.get("minutes"), "stop_reason": s.get("stop_reason"),
-                       "valid_top1": acc}
+                       "valid": last_valid(exp, part)}
     setting = rep.get("setting", {})
-    return {"variant": vdir.name, "codec_run": codec_key, "codec_step": codec_step, "key": settings.key(),
-            "settings": settings.record(), "budget": settings.budget(), "rows": rows,
-            "sim_floor": rep.get("sim_floor"), "targets": rep.get("targets", {}), "tts": parts,
+    return {"variant": drun.variant, "seed": drun.seed, "run": drun.key, "codec_run": codec_key,
+            "codec_step": codec_step, "key": settings.key(), "settings": settings.record(),
+            "budget": settings.budget(), "rows": rows, "sim_floor": rep.get("sim_floor"),
+            "targets": rep.get("targets", {}), "tts": parts,
             "n_items": setting.get("n_items"), "n_speakers": setting.get("n_speakers"), "n_q": setting.get("n_q"),
             "asr": setting.get("asr"), "asr_constrained": setting.get("asr_constrained"),
             "speaker_encoder": setting.get("speaker_encoder"), "report": str(exp / "eval" / "report.md"),
@@ -257,35 +309,34 @@ def collect(vdir: Path, settings: DownstreamSettings, codec_key: str, codec_step
 
 
 def row_value(result: dict, row: str, key: str):
-    """`key` ("wer", "sim", ...) of `row` ("ground_truth", "resynthesis", "tts") of a result; None if absent."""
+    """`key` ("wer", "per", "sim", ...) of `row` ("ground_truth", "resynthesis", "gt_cb1_nar", "tts") of a
+    result; None if absent."""
     return (result.get("rows", {}).get(row) or {}).get(key)
 
 
-def run_all(plan: Plan, settings: DownstreamSettings, variants: Sequence[str], budget: Optional[int] = None,
+def run_all(plan: Plan, settings: DownstreamSettings, druns: Sequence[DownstreamRun], budget: Optional[int] = None,
             recipe: Optional[Path] = None) -> int:
-    """Run every variant's downstream not done yet (at most `budget` of them). Returns how many ran."""
+    """Run every downstream run not done yet (at most `budget` of them). Returns how many ran."""
     ran = 0
-    for v in progress(list(variants), desc="downstream TTS", unit="variant", every=1):
-        st = status(plan, v, settings)
+    for d in progress(list(druns), desc="downstream TTS", unit="run", every=1):
+        st = status(plan, d, settings)
         if st == "done":
-            log.info("%s downstream: done, skipping", v)
+            log.info("%s downstream: done, skipping", d.key)
             continue
         if st == "no_codec":
-            log.info("%s downstream: waiting for its codec run (seed %d, %d steps)", v, settings.seed, plan.steps)
+            log.info("%s downstream: waiting for its codec run (%d steps)", d.key, plan.steps)
             continue
-        if budget is not None and ran >= budget:
-            log.info("%s downstream: not started (--stop-after reached)", v)
-            continue
-        vdir = variant_dir(plan.out, v)
-        if (vdir / "exp" / ".done.stage8.eval").is_file() and (vdir / RUN_INFO).is_file():
+        if (d.dir / "exp" / ".done.stage8.eval").is_file() and (d.dir / RUN_INFO).is_file():
             # run.sh finished but result.json is missing (deleted, or killed between the two): re-collect
-            info = json.loads((vdir / RUN_INFO).read_text())
+            info = json.loads((d.dir / RUN_INFO).read_text())
             if info.get("key") == settings.key():
-                cost = json.loads((vdir / COST).read_text()) if (vdir / COST).is_file() else {}
-                write_result(vdir, settings, info["codec_run"], info["codec_step"], cost)
-                log.info("%s downstream: collected the finished stage 8 report", v)
+                cost = json.loads((d.dir / COST).read_text()) if (d.dir / COST).is_file() else {}
+                write_result(d, settings, info["codec_run"], info["codec_step"], cost)
+                log.info("%s downstream: collected the finished stage 8 report", d.key)
                 continue
-        run_variant(plan, v, settings, recipe)
+        if budget is not None and ran >= budget:
+            log.info("%s downstream: not started (--stop-after reached)", d.key)
+            continue
+        run_one(plan, d, settings, recipe)
         ran += 1
     return ran
-

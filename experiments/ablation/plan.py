@@ -102,6 +102,9 @@ class Plan:
     seeds: tuple[int, ...] = (0, 1, 2)
     variants: tuple[str, ...] = VARIANT_NAMES
     train_args: tuple[str, ...] = ()           # extra key=value overrides, shared by every variant
+    # F0 caches (data.train_f0) for a decoder that trains on tracked F0 (codec_mini.yaml's harmonic head);
+    # set by runner.prepare_f0, empty when the base config needs none or --train-args gives its own
+    train_f0: tuple[str, ...] = ()
     keep_last: int = 1                         # checkpoints kept per run (only the newest is needed to resume)
     extra: dict = field(default_factory=dict)
 
@@ -121,7 +124,8 @@ class Plan:
 
     def shared_overrides(self) -> list[str]:
         """Overrides every run gets (not the seed, directory or steps): data and bookkeeping only."""
-        return [f"data.train_manifests=[{','.join(self.train_manifests)}]",
+        f0 = [f"data.train_f0=[{','.join(self.train_f0)}]"] if self.train_f0 else []
+        return [f"data.train_manifests=[{','.join(self.train_manifests)}]", *f0,
                 "data.valid_manifests=[]",          # scored by the ablation itself, not during training
                 "train.eval_every=0",
                 "train.max_minutes=null",           # the budget is steps, never wall time

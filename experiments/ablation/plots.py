@@ -6,7 +6,8 @@ flips.png                code flips (mean over stages) against latent noise leve
 code_usage.png           per variant: sorted code counts of stage 1 (first seed), used codes per stage
 learning_curves.png      training mel loss against step (moving average of 25 steps), mean over seeds and
                          the seeds' range, per variant (from each run's losses.jsonl)
-downstream_tts.png       downstream TTS WER and SIM per variant, with its codec's resynthesis
+downstream_tts.png       downstream TTS WER, PER and SIM per variant (mean ± sd over seeds, dots: seeds),
+                         with its codec's resynthesis
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
     vals, keys, bws, variants = report["values"], report["keys"], report["bandwidths"], report["variants"]
     present = [v for v in variants if any(r["variant"] == v for r in results)]
     colors = {v: f"C{i}" for i, v in enumerate(variants)}
-    _metrics_vs_bitrate(plt, pdir / PLOTS[0], vals, keys, bws, present, colors)
+    _metrics_vs_bitrate(plt, pdir / PLOTS[0], vals, [*keys, *report.get("pitch_keys", [])], bws, present, colors)
     _robustness(plt, pdir / PLOTS[1], vals, keys, present, colors)
     _flips(plt, pdir / PLOTS[2], vals, present, colors)
     _code_usage(plt, pdir / PLOTS[3], vals, results, present, colors)
@@ -63,8 +64,12 @@ def write_plots(out: Path, report: dict, results: list[dict]) -> None:
 
 
 def _metrics_vs_bitrate(plt, path, vals, keys, bws, present, colors) -> None:
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.2), squeeze=False)
-    for ax, k in zip(axes[0], keys):
+    cols = min(len(keys), 5)                    # audio metrics, then the pitch scores: rows of at most 5
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, k in zip(axes.flat, keys):
         for i, v in enumerate(present):
             pts = [(b, *_ms(vals.get(f"clean|{k}|{b:g}", {}).get(v))) for b in bws]
             pts = [p for p in pts if np.isfinite(p[1])]
@@ -169,18 +174,26 @@ def _learning_curves(plt, path, out: Path, results, present, colors) -> None:
     _finish(plt, fig, path)
 
 
-def downstream_plot(rows: list[dict], path: Path) -> None:
-    """Bars of TTS WER and SIM per finished variant, with the ground-truth and floor lines."""
+def downstream_plot(rows: list[dict], table: dict, path: Path) -> None:
+    """TTS and codec-resynthesis WER, PER and SIM per variant: mean over seeds with the seeds' sd as error
+    bars and each seed as a dot, with the ground-truth and different-speaker floor lines."""
     plt = _pyplot()
-    done = [(r["variant"], r["result"]) for r in rows if r["result"]]
-    first = done[0][1]
-    names = [v for v, _ in done]
+    done = [r["result"] for r in rows if r["result"]]
+    first = done[0]
+    names = [v for v in dict.fromkeys(r["variant"] for r in rows) if any(v in table.get(f"tts|{k}", {})
+                                                                       for k in ("wer", "per", "sim"))]
     x = np.arange(len(names))
-    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(names), 3.6))
-    for ax, key, title in ((axes[0], "wer", "WER (lower is better)"), (axes[1], "sim", "speaker SIM to the prompt")):
-        for off, row, label in ((-0.2, "tts", "TTS"), (0.2, "resynthesis", "codec resynthesis")):
-            vals = [row_value(res, row, key) for _, res in done]
-            ax.bar(x + off, [np.nan if v is None else v for v in vals], width=0.4, label=label)
+    fig, axes = plt.subplots(1, 3, figsize=(5 + 2.2 * len(names), 3.6))
+    for ax, key, title in ((axes[0], "wer", "WER (lower is better)"), (axes[1], "per", "PER (lower is better)"),
+                           (axes[2], "sim", "speaker SIM to the prompt")):
+        for off, row, label, color in ((-0.2, "tts", "TTS", "C0"), (0.2, "resynthesis", "codec resynthesis", "C1")):
+            per = table.get(f"{row}|{key}", {})
+            ms = [_ms(per.get(v)) for v in names]
+            ax.bar(x + off, [m for m, _ in ms], yerr=[s for _, s in ms], width=0.4, capsize=3, label=label,
+                   color=color, alpha=0.7)
+            for i, v in enumerate(names):
+                ys = per.get(v) or []
+                ax.plot(np.full(len(ys), x[i] + off), ys, "k.", ms=4)
         gt = row_value(first, "ground_truth", key)
         if gt is not None:
             ax.axhline(gt, color="k", ls="--", lw=1, label="ground truth")
@@ -188,8 +201,10 @@ def downstream_plot(rows: list[dict], path: Path) -> None:
             ax.axhline(first["sim_floor"], color="r", ls=":", lw=1, label="other-speaker floor")
         ax.set_xticks(x, names, rotation=20, ha="right")
         ax.set_title(title)
-    axes[1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Downstream TTS per quantizer ({first['budget']}, one seed)", fontsize=10)
+    axes[2].legend(fontsize=7, loc="lower right")
+    seeds = sorted({r["seed"] for r in rows if r["result"]})
+    fig.suptitle(f"Downstream TTS per quantizer ({first['budget']}; mean ± sd over seeds "
+                 f"{', '.join(map(str, seeds))}, dots: seeds)", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path)
     plt.close(fig)

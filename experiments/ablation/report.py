@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Optional
 
 from codec.checkpoint import load_codec_config
-from codec.evaluation.metrics import HIGHER_IS_BETTER
 from core.io import atomic_write_text, portable_paths
 
-from .downstream_report import downstream_markdown, downstream_rows, downstream_verdict
+from .downstream_report import (downstream_comparisons, downstream_markdown, downstream_rows, downstream_table,
+                                downstream_verdict)
 from .plan import Plan, quantizer_differences, run_status, variant
 from .plots import DOWNSTREAM_PLOT, PLOTS, downstream_plot, write_plots
 from .runner import load_result
-from .summary import TITLES, fmt_seeds, num_key
+from .summary import HIGHER_IS_BETTER, PITCH_KEYS, TITLES, fmt_seeds, num_key
 from .table import collect
 from .verdict import Comparison, compare_all, verdict_text
 
@@ -31,7 +31,7 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     """Read every run's result (missing ones marked) and write report.json, report.md and plots.
 
     `downstream`: the DownstreamSettings of this invocation (its results must match them); None shows
-    whatever downstream results exist under <out>/downstream, each with its own budget.
+    the downstream results under <out>/downstream made with their most common settings.
     """
     out = Path(out or plan.out)
     runs = plan.runs()
@@ -39,6 +39,7 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     keys = results[0]["keys"] if results else list(settings.metrics)
     bandwidths = results[0]["bandwidths"] if results else []
     table = collect(results)
+    pitch_keys = [k for k in PITCH_KEYS if any(n.startswith(f"clean|{k}|") for n in table)]
     variants = list(plan.variants)
     comps = compare_all(table, variants)
     seeds = {v: sum(1 for r in results if r["variant"] == v) for v in variants}
@@ -48,23 +49,28 @@ def build(plan: Plan, settings, out: Optional[Path] = None, plots: bool = True, 
     departures = quantizer_differences(cfgs["ndvq_authors"], cfgs["ndvq"]) if {"ndvq_authors", "ndvq"} <= set(cfgs) else {}
     n_floor = sum(c.at_floor for c in comps if c.section == "clean")
     n_clean = sum(1 for c in comps if c.section == "clean")
-    ds_rows = downstream_rows(plan, downstream)
+    ds_rows = downstream_rows(plan, downstream)            # every (variant, seed), also those not picked now
+    ds_table = downstream_table(ds_rows, results)
+    ds_comps = downstream_comparisons(ds_table, variants)
     floor_note = cannot_show(plan, cfgs, n_floor, n_clean, status,
                              downstream=any(r["result"] for r in ds_rows))
     report = {"steps": plan.steps, "seeds": list(plan.seeds), "variants": variants, "keys": keys,
+              "pitch_keys": pitch_keys,
               "bandwidths": bandwidths, "settings": _settings_dict(settings), "runs": status,
               "values": table, "comparisons": [c.__dict__ for c in comps],
               "departures_ndvq_from_authors": {k: list(v) for k, v in departures.items()},
               "overrides": {v: list(variant(v).overrides) for v in variants},
-              "downstream": ds_rows}
+              "downstream": ds_rows, "downstream_values": ds_table,
+              "downstream_comparisons": [c.__dict__ for c in ds_comps]}
     report = portable_paths(report, out)      # committed reports name no machine paths (relative to out/ or the repo)
-    md = markdown(report, comps, seeds, floor_note, plots)
-    report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note, downstream_verdict(ds_rows))
+    ds_verdict = downstream_verdict(report["downstream"], ds_table, ds_comps)
+    md = markdown(report, comps, seeds, floor_note, plots, ds_verdict)
+    report["verdict"] = verdict_text(comps, variants, seeds, plan.steps, floor_note, ds_verdict)
     out.mkdir(parents=True, exist_ok=True)
     if plots and results:
         write_plots(out, report, results)
     if plots and any(r["result"] for r in ds_rows):
-        downstream_plot(ds_rows, out / "plots" / DOWNSTREAM_PLOT)
+        downstream_plot(ds_rows, ds_table, out / "plots" / DOWNSTREAM_PLOT)
     atomic_write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out / "report.md", md)
     log.info("report: %s (%d of %d runs evaluated)", out / "report.md", len(results), len(runs))
@@ -110,7 +116,8 @@ def cannot_show(plan: Plan, cfgs: dict, n_floor: int, n_clean: int, status: list
               "(marked [at floor]): there the decoder, not the quantizer, limits the score. ")
     if downstream:
         s += ("Listening quality, GAN-trained codecs and out-of-domain speech are not measured by these rows; the "
-              "downstream TTS effect is measured once per variant (one seed, a small budget: see Downstream TTS).")
+              "downstream TTS effect is measured per codec seed with one TTS run each, at a small budget (see "
+              "Downstream TTS).")
     else:
         s += ("Listening quality, GAN-trained codecs, out-of-domain speech and the downstream TTS effect are not "
               "measured by these rows.")
@@ -119,12 +126,12 @@ def cannot_show(plan: Plan, cfgs: dict, n_floor: int, n_clean: int, status: list
     return s
 
 
-def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str, plots: bool) -> str:
+def markdown(report: dict, comps: list[Comparison], seeds: dict, floor_note: str, plots: bool,
+             ds_verdict: list[str] = ()) -> str:
     variants = report["variants"]
     L = _runs_section(report)
-    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note,
-                                               downstream_verdict(report["downstream"]))
-    L += downstream_markdown(report["downstream"], plots)
+    L += ["", "## Verdict", ""] + verdict_text(comps, variants, seeds, report["steps"], floor_note, ds_verdict)
+    L += downstream_markdown(report["downstream"], report["downstream_values"], plots)
     L += _clean_tables(report) + _noisy_tables(report) + _flip_tables(report) + _stage_table(report)
     if plots:
         L += ["", "## Plots", ""] + [f"![{p[:-4]}](plots/{p})" for p in PLOTS]
@@ -138,7 +145,9 @@ def _runs_section(report: dict) -> list[str]:
          f"{report['steps']} training steps per run, seeds {report['seeds']}; held-out unseen speakers: "
          f"{st.get('items')} utterances of `{st.get('manifest')}` (speaker-balanced), robustness on the first "
          f"{st.get('robust_items')}. Mean ± std over seeds of the per-run means over utterances; `missing` = "
-         "no finished run. PESQ-WB/STOI at 16 kHz; mel L1 lower is better.", "",
+         "no finished run. PESQ-WB/STOI at 16 kHz; mel L1 lower is better. Pitch (when measured): each row's "
+         "F0 track against the recording's, pooled over frames (data_prep.pitch): F0 error in cents and its share "
+         "within 50 cents on frames voiced in both, gross pitch error (GPE), voicing decision error (VDE).", "",
          "## Runs", "", "| run | status | steps | step s (median) | train min: wall (CPU) | eval s: wall (CPU) |",
          "|---|---|---|---|---|---|"]
     for r in report["runs"]:
@@ -161,7 +170,7 @@ def _runs_section(report: dict) -> list[str]:
 def _clean_tables(report: dict) -> list[str]:
     keys, bws, variants, vals = report["keys"], report["bandwidths"], report["variants"], report["values"]
     L = []
-    for k in keys:
+    for k in [*keys, *report.get("pitch_keys", [])]:
         L += ["", f"## {TITLES.get(k, k)}{' (lower is better)' if not HIGHER_IS_BETTER.get(k, True) else ''}, clean input",
               "", "| variant | " + " | ".join(f"{b:g} kbps" for b in bws) + " | unquantized | no information |",
               "|---|" + "---|" * (len(bws) + 2)]

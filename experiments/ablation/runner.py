@@ -4,9 +4,13 @@
   or plain `python -m codec.train`). codec.train resumes from the newest checkpoint of its exp dir by
   itself, so an interrupted run continues where its last checkpoint left it; a run that reached its
   step budget gets the `.done.train` sentinel.
+- `prepare_f0`: a decoder that trains on tracked F0 (codec_mini.yaml's harmonic head) gets the F0 caches
+  of the training manifests as run.sh stage 3 gives them (`data.train_f0`), built once when missing and
+  checked against the manifests before any run starts.
 - `evaluate_run`: scores a trained run on the held-out speakers (codec.evaluate's rows through the
-  real encode/decode path, with its reference rows), robustness and code statistics, cached as
-  `result.json` together with the settings it was computed with (other settings -> recomputed).
+  real encode/decode path, with its reference rows and each row's pitch scores), robustness and code
+  statistics, cached as `result.json` together with the settings it was computed with (other settings ->
+  recomputed).
 """
 from __future__ import annotations
 
@@ -98,6 +102,67 @@ def train_cost(run_dir: Path) -> dict:
             "seconds_total": float(np.nansum(step_s) + np.nansum(data_s)), "cpu_seconds": cpu}
 
 
+# ------------------------------------------------------------------------------------------ F0 caches
+def f0_cache_path(manifest: str | Path, out: str | Path) -> Path:
+    """Where the F0 cache of a training manifest lives: run.sh's <data>/f0/<subset>.npz for a manifest in a
+    recipe data dir's manifests/ (so a cache recipe stage 3 made is reused, and the other way round),
+    else <out>/f0/<stem>-<hash of its path>.npz."""
+    m = Path(manifest).resolve()
+    if m.parent.name == "manifests":
+        return m.parent.parent / "f0" / f"{m.stem}.npz"
+    return Path(out) / "f0" / f"{m.stem}-{hashlib.sha1(str(m).encode()).hexdigest()[:8]}.npz"
+
+
+def _cache_ids(paths: Sequence[str]) -> set[str]:
+    """Utterance ids of F0 caches (the .npz member names: no track is read)."""
+    ids: set[str] = set()
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            ids.update(z.files)
+    return ids
+
+
+def prepare_f0(plan: Plan, jobs: int = 1, make: bool = True) -> tuple[str, ...]:
+    """Set `plan.train_f0` to the F0 caches the base config's decoder trains on; () when it needs none or
+    --train-args names its own caches. `make`: build a missing cache (data_prep.pitch, as run.sh stage 3)
+    and check that the caches cover every training utterance, so a gap is a one-line error now rather than
+    a failed codec.train later; without it (nothing trains in this invocation) only the paths are set."""
+    from codec.data import needs_f0
+    plan.train_f0 = ()
+    cfg = plan.resolve_config(plan.runs()[0])
+    if not needs_f0(cfg):
+        return ()
+    if cfg.data.train_f0:                  # given with --train-args: used as is
+        caches, own = tuple(cfg.data.train_f0), False
+    else:
+        caches, own = tuple(str(f0_cache_path(m, plan.out)) for m in plan.train_manifests), True
+    if make:
+        for m, c in zip(plan.train_manifests, caches):
+            if Path(c).is_file():
+                continue
+            if not own:
+                raise FileNotFoundError(f"F0 cache {c} (data.train_f0 of --train-args) does not exist")
+            # the command run.sh stage 3 runs, in a process of its own: its worker pool forks, which a
+            # process that has run torch must not do
+            cmd = [sys.executable, "-m", "data_prep.pitch", "--manifest", str(m), "--out", str(c),
+                   "--jobs", str(max(1, jobs))]
+            log.info("F0 cache %s missing: tracking %s once (the harmonic decoder trains on it)\n$ %s", c, m,
+                     " ".join(cmd))
+            env = {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"]
+                                                            if os.environ.get("PYTHONPATH") else "")}
+            if subprocess.run(cmd, env=env, cwd=ROOT).returncode != 0:
+                raise ValueError(f"F0 tracking of {m} failed (see its error above); the codec config needs "
+                                 f"{c} (python -m data_prep.pitch)")
+        ids = [str(r["id"]) for m in plan.train_manifests for r in iter_jsonl(m)]
+        missing = sorted(set(ids) - _cache_ids(caches))
+        if missing:
+            raise ValueError(f"the F0 caches {list(caches)} lack {len(missing)} of {len(ids)} training utterances "
+                             f"(e.g. {missing[0]!r}): delete them to rebuild from the training manifests")
+    if own:
+        plan.train_f0 = caches
+    return caches
+
+
 # ------------------------------------------------------------------------------------------ evaluation
 @dataclass
 class EvalSettings:
@@ -112,6 +177,9 @@ class EvalSettings:
     snrs_db: tuple[float, ...] = (20.0, 10.0)
     noise_kinds: tuple[str, ...] = ("white", "babble")
     latent_levels: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)   # x the latent's std
+    # each clean row's F0 error (cents), GPE and VDE against the recording's track (codec.evaluation.pitch):
+    # the harmonic decoder exists to get pitch right, which the audio metrics barely see
+    pitch: bool = True
     max_seconds: float = 10.0
     seed: int = 0
     jobs: int = 2
@@ -167,12 +235,13 @@ def evaluate_run(run: Run, settings: EvalSettings) -> dict:
     metrics = [m for m in settings.metrics if M.available_metrics()[m]]
     items = load_eval_set([settings.manifest], codec.sample_rate, settings.items, settings.max_seconds)
     wavs = [np.ascontiguousarray(w[0, 0].numpy(), dtype=np.float32) for _, w in items]
-    scorer = E.Scorer(codec.sample_rate, metrics, settings.jobs)
+    scorer = E.Scorer(codec.sample_rate, metrics, settings.jobs, pitch=settings.pitch)
     try:
         clean, _ = E.evaluate_checkpoint(model_dir, wavs, bandwidths, scorer, full=True)
         log.info("%s: clean rows in %.1f s", run.key, time.perf_counter() - t0)
         rob_bws = bandwidths if settings.robust_bandwidths == "all" else sorted({bandwidths[0], bandwidths[-1]})
-        # a second scorer over the same worker pool, for the noisy rows' metrics
+        # a second scorer over the same worker pool, for the noisy rows' metrics (no pitch: scored against
+        # the clean recording, a noisy input's F0 error would mostly measure the tracker on noise)
         rob_scorer = E.Scorer(codec.sample_rate, [m for m in settings.robust_metrics if m in metrics],
                               pool=scorer.pool)
         rob = robustness.measure(codec, wavs[: settings.robust_items], rob_bws, rob_scorer, settings.snrs_db,

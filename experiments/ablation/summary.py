@@ -10,7 +10,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL"}
+from codec.evaluation.metrics import HIGHER_IS_BETTER as METRIC_HIGHER_IS_BETTER
+from codec.evaluation.pitch import PITCH_HIGHER_IS_BETTER, PITCH_KEYS, PITCH_TITLES
+
+TITLES = {"pesq": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR (dB)", "mel": "mel L1", "visqol": "ViSQOL",
+          **PITCH_TITLES}
+# the audio metrics' and the pitch scores' directions: the clean rows hold both (clean|<key>|<kbps>)
+HIGHER_IS_BETTER = {**METRIC_HIGHER_IS_BETTER, **PITCH_HIGHER_IS_BETTER}
 
 
 def mean_std(vals: Sequence[float]) -> tuple[float, float, int]:
@@ -32,7 +38,14 @@ def fmt_seeds(vals: Optional[Sequence[float]], digits: int = 3) -> str:
 
 
 def fmt_num(x, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def fmt_spread(vals: Optional[Sequence[float]], digits: int = 3) -> str:
+    """Per-seed values as "mean ± sd [min, max]" (one value: itself; none: "missing")."""
+    cell = fmt_seeds(vals, digits)
+    a = [v for v in (vals or []) if v is not None and math.isfinite(v)]
+    return cell + (f" [{min(a):.{digits}f}, {max(a):.{digits}f}]" if len(a) > 1 else "")
 
 
 def num_key(s: str):

@@ -1,6 +1,6 @@
 """The ablation's value table: every finished run's result.json -> {name: {variant: [value per seed]}}.
 
-A name says what a value measures, "|"-separated: clean|<metric>|<kbps or row kind>,
+A name says what a value measures, "|"-separated: clean|<metric or pitch score>|<kbps or row kind>,
 noisy|<metric>|<kind>@<snr>|<kbps>, flips_input|<kind>@<snr>, flips_latent|<level> (and their _stage1
 twins), usage|<summary>, stage|<used, perplexity or sigma_rel>|<stage>. The verdict (verdict.py), the
 report's tables (report.py) and the plots (plots.py) read it.
@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+
+from .summary import PITCH_KEYS
 
 
 def _score(row_scores: dict, key: str) -> Optional[float]:
@@ -30,6 +32,9 @@ def collect(results: list[dict]) -> dict:
             tag = f"{row['kbps']:g}" if row["kind"] == "codes" else row["kind"]
             for k in res["keys"]:
                 put(f"clean|{k}|{tag}", v, _score(row["scores"], k))
+            for k in PITCH_KEYS:          # pooled over the row's frames; NaN (no frame voiced in both) left out
+                x = (row.get("pitch") or {}).get(k)
+                put(f"clean|{k}|{tag}", v, float(x) if x is not None and np.isfinite(x) else None)
         for row in res["robustness"]["rows"]:
             for k in res["keys"]:
                 put(f"noisy|{k}|{row['kind']}@{row['snr_db']:g}|{row['kbps']:g}", v, _score(row["scores"], k))

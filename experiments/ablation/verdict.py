@@ -1,8 +1,9 @@
 """The ablation's verdict: each NDVQ variant against the RVQ baseline, number by number.
 
 Numbers are mean ± std over seeds (sample std, ddof=1) of each run's mean over utterances. The
-verdict compares every NDVQ variant with the RVQ baseline, per metric and bitrate (and per noise
-condition, latent-noise level and code-usage summary):
+verdict compares every NDVQ variant with the RVQ baseline, per metric and bitrate (audio metrics and the
+pitch scores of the clean rows), per noise condition, latent-noise level and code-usage summary, and per
+downstream TTS metric (downstream_report.py, with the same rule):
 
     win   NDVQ's mean is better than RVQ's by more than the seed spread
     loss  worse by more than the seed spread
@@ -20,10 +21,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from codec.evaluation.metrics import HIGHER_IS_BETTER
-
 from .plan import BASELINE
-from .summary import TITLES, mean_std
+from .summary import HIGHER_IS_BETTER, PITCH_KEYS, TITLES, mean_std
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
 PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
@@ -52,7 +51,7 @@ def above_floor(vals: Sequence[float], floor: Sequence[float], higher_is_better:
 
 @dataclass
 class Comparison:
-    section: str            # clean | noisy | flips_input | flips_latent | usage
+    section: str            # clean | pitch | noisy | flips_input | flips_latent | usage (| downstream)
     label: str              # e.g. "STOI @ 1.5 kbps"
     variant: str
     outcome: Outcome
@@ -70,7 +69,8 @@ def compare_all(table: dict, variants: Sequence[str]) -> list[Comparison]:
     for name, per in sorted(table.items()):
         parts = name.split("|")
         if parts[0] == "clean" and parts[2] not in ("unquantized", "no_information"):
-            section, hib = "clean", HIGHER_IS_BETTER.get(parts[1], True)
+            section = "pitch" if parts[1] in PITCH_KEYS else "clean"
+            hib = HIGHER_IS_BETTER.get(parts[1], True)
             label = f"{TITLES.get(parts[1], parts[1])} @ {parts[2]} kbps"
             floor = table.get(f"clean|{parts[1]}|no_information", {})
         elif parts[0] == "noisy":
@@ -104,7 +104,8 @@ def compare_all(table: dict, variants: Sequence[str]) -> list[Comparison]:
     return out
 
 
-SECTION_TITLES = {"clean": "clean audio", "noisy": "noisy input (scored against the clean reference)",
+SECTION_TITLES = {"clean": "clean audio", "pitch": "pitch of clean audio (F0 track against the recording's)",
+                  "noisy": "noisy input (scored against the clean reference)",
                   "flips_input": "code stability under input noise", "flips_latent": "code stability under latent noise",
                   "usage": "codebook use"}
 

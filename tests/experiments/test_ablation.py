@@ -12,7 +12,7 @@ from experiments.ablation import codestats, robustness, verdict
 from experiments.ablation.plan import (AUTHORS_QUANTIZER, VARIANTS, Plan, check_run_info, non_quantizer_differences,
                                        quantizer_differences)
 from experiments.ablation.runner import EvalSettings, ablation_bandwidths, select_runs, speaker_balanced
-from tests.codec.helpers import tiny_wav
+from tests.codec.helpers import tiny_wav, write_corpus
 from tests.codec.helpers_inference import one_thread, tiny_codec  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -198,3 +198,90 @@ def test_compare_all_flags_floor_and_writes_verdict():
     flips = [c for c in verdict.compare_all(table, ["ndvq", "rvq"]) if c.section == "flips_latent"]
     assert flips[0].low_usage
     assert "[low usage" in "\n".join(verdict.verdict_text(flips, ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))
+
+
+# ------------------------------------------------------------------------------------------ F0 caches
+def test_prepare_f0_gives_the_harmonic_codec_its_cache_once(tmp_path):
+    from codec.data import needs_f0
+    from experiments.ablation.runner import prepare_f0
+    write_corpus(tmp_path / "c", n_train=3, n_valid=1, seconds=0.3)
+    man = tmp_path / "data" / "manifests" / "train-clean-100.jsonl"
+    man.parent.mkdir(parents=True)
+    man.write_text((tmp_path / "c" / "train.jsonl").read_text())
+
+    def plan(*train_args, manifest=man):
+        return Plan(out=tmp_path / "abl", codec_conf=MINI, train_manifests=(str(manifest),), steps=5, seeds=(0,),
+                    train_args=train_args)
+    p = plan()
+    cache = tmp_path / "data" / "f0" / "train-clean-100.npz"       # where run.sh stage 3 puts (or finds) it
+    assert prepare_f0(p) == (str(cache),)
+    with np.load(cache) as z:
+        assert sorted(z.files) == ["train0", "train1", "train2"]
+    cfg = p.resolve_config(p.runs()[0])                           # codec_mini.yaml as shipped: harmonic head
+    assert needs_f0(cfg) and list(cfg.data.train_f0) == [str(cache)]
+    mtime = cache.stat().st_mtime_ns
+    prepare_f0(plan())
+    assert cache.stat().st_mtime_ns == mtime                       # made once, then reused
+    # a training utterance the cache lacks: a one-line error before anything trains
+    with open(man, "a") as f:
+        f.write(json.dumps({"id": "late", "path": "late.wav"}) + "\n")
+    with pytest.raises(ValueError, match="lack 1 of 4 training utterances"):
+        prepare_f0(plan())
+    # nothing trains in this invocation (--report-only): the path only, no tracking, no check
+    other = tmp_path / "data" / "manifests" / "other.jsonl"
+    q = plan(manifest=other)
+    assert prepare_f0(q, make=False) == (str(tmp_path / "data" / "f0" / "other.npz"),)
+    assert not (tmp_path / "data" / "f0" / "other.npz").exists()
+    # a decoder without the harmonic source needs none; caches named by --train-args are used as given
+    plain = plan("seanet.istft.pitch.source=none")
+    assert prepare_f0(plain) == () and not any("train_f0" in o for o in plain.run_overrides(plain.runs()[0]))
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        prepare_f0(plan(f"data.train_f0=[{tmp_path / 'nope.npz'}]"))
+
+
+# ------------------------------------------------------------------------------------------ pitch and downstream tables
+def _result(variant: str, seed: int, gpe: float, mel: float = 0.5) -> dict:
+    """A run's result.json reduced to what table.collect reads: one bitrate and the floor row, with pitch."""
+    rows = [{"kind": "codes", "kbps": 1.5, "scores": {"mel": {"mean": mel, "std": 0.0, "n": 2}},
+             "pitch": {"cents_median": 10 * gpe, "within_50": 1 - gpe, "gpe": gpe, "vde": 0.1}},
+            {"kind": "no_information", "kbps": None, "scores": {"mel": {"mean": 2.0, "std": 0.0, "n": 2}},
+             "pitch": {"cents_median": 1600.0, "within_50": 0.0, "gpe": 1.0, "vde": float("nan")}}]
+    return {"variant": variant, "seed": seed, "keys": ["mel"], "clean": {"rows": rows},
+            "robustness": {"rows": [], "input_flips": {}, "latent_flips": {}},
+            "codestats": [{"stage": 1, "perplexity": 20.0 + seed, "codes_used": 30, "distance_rel": 0.5}]}
+
+
+def test_pitch_rows_enter_the_table_and_the_verdict_with_their_direction():
+    from experiments.ablation.table import collect
+    res = ([_result("ndvq", s, g) for s, g in enumerate((0.05, 0.06, 0.07))]
+           + [_result("rvq", s, g) for s, g in enumerate((0.20, 0.21, 0.22))])
+    table = collect(res)
+    assert table["clean|gpe|1.5"]["ndvq"] == pytest.approx([0.05, 0.06, 0.07])
+    assert "clean|vde|no_information" not in table                 # NaN (nothing voiced) is left out
+    comps = {c.label: c for c in verdict.compare_all(table, ["ndvq", "rvq"])}
+    gpe = comps["GPE @ 1.5 kbps"]
+    assert gpe.section == "pitch" and gpe.outcome == "win" and gpe.gain == pytest.approx(0.15) and not gpe.at_floor
+    assert comps["F0 within 50 c @ 1.5 kbps"].outcome == "win"      # higher is better there
+    assert comps["F0 error (cents) @ 1.5 kbps"].outcome == "win"
+    assert comps["VDE @ 1.5 kbps"].outcome == "tie" and comps["mel L1 @ 1.5 kbps"].section == "clean"
+    text = "\n".join(verdict.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))
+    assert "pitch of clean audio (F0 track against the recording's): 3 wins, 1 ties, 0 losses of 4" in text
+
+
+def test_downstream_table_aggregates_seeds_and_reads_the_codec_runs_code_entropy():
+    import math
+    from experiments.ablation.downstream_report import downstream_comparisons, downstream_table
+
+    def row(v, s, wer, ce):
+        res = {"rows": {"tts": {"wer": wer}}, "tts": {"ar": {"valid": {"ce": ce}}}}
+        return {"variant": v, "seed": s, "run": f"{v}/seed{s}", "status": "done", "result": res}
+    rows = [row("ndvq", 0, 0.30, 2.0), row("ndvq", 1, 0.32, 2.2), row("rvq", 0, 0.50, 3.0), row("rvq", 1, 0.52, 3.0),
+            {"variant": "ndvq_authors", "seed": 0, "run": "ndvq_authors/seed0", "status": "partial", "result": None}]
+    t = downstream_table(rows, [_result("ndvq", 0, 0.1), _result("ndvq", 1, 0.1)])
+    assert t["tts|wer"] == {"ndvq": pytest.approx([0.30, 0.32]), "rvq": pytest.approx([0.50, 0.52])}
+    assert t["ar|below_entropy"]["ndvq"] == pytest.approx([math.log(20) - 2.0, math.log(21) - 2.2])
+    assert "rvq" not in t["codes|entropy1"]                      # its codec results were not given
+    comps = {c.label: c for c in downstream_comparisons(t, ["ndvq_authors", "ndvq", "rvq"])}
+    assert set(comps) == {"TTS WER", "AR dev cross-entropy, codebook 1 (nats)"}    # context rows are not judged
+    assert comps["TTS WER"].outcome == "win" and comps["TTS WER"].gain == pytest.approx(0.2)
+    assert comps["AR dev cross-entropy, codebook 1 (nats)"].outcome == "win"

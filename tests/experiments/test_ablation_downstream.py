@@ -1,12 +1,15 @@
 """The ablation's downstream TTS mechanics (`--downstream` / `--downstream-only`), with a stub run.sh.
 
 The stub stands in for egs/libritts/run.sh stages 4-8: it records its arguments, checks that the
-directory it was given looks like a recipe data/exp pair with the variant's codec, and writes what
-stage 8 would (exp/eval/report.json, sentinels). The real run.sh is exercised by tests/recipe/.
+directory it was given looks like a recipe data/exp pair with the run's codec, and writes what stage 8
+and stages 5-6 would (exp/eval/report.json, exp/{ar,nar}/valid.jsonl, sentinels) from the numbers the
+test put beside the codec (stub.json), so every (variant, seed) gets known values. The real run.sh is
+exercised by tests/recipe/.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -16,14 +19,15 @@ import pytest
 
 from data_prep.frontend import TextFrontend
 from experiments.ablation import downstream as D
-from experiments.ablation.__main__ import main
+from experiments.ablation.__main__ import downstream_settings, main, parse_args
 from experiments.ablation.plan import Run, mark_trained, variant
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "egs" / "libritts" / "conf" / "codec_mini.yaml"
+TTS_MINI = REPO / "egs" / "libritts" / "conf" / "tts_mini.yaml"
 
-# The stub: fails when STUB_FAIL is set (an interrupted variant); the WER of its TTS row is the
-# variant's codec step (from the model's config.json) so rows can be told apart.
+# Fails when STUB_FAIL is set (an interrupted run); otherwise turns the codec's stub.json into stage 8's
+# report and the AR's / NAR's last dev rows.
 STUB = r'''#!/usr/bin/env bash
 set -euo pipefail
 { printf "%q " "$@"; echo; } >> "$STUB_LOG"
@@ -35,16 +39,22 @@ test -f "$exp/codec/model/config.json" && test -f "$exp/.done.stage3.codec"
 mkdir -p "$data/codes/train-clean-100" "$exp/ar" "$exp/nar" "$exp/eval"
 echo mini > "$data/.done.stage4.codes"
 if [ -n "${STUB_FAIL:-}" ]; then exit 3; fi
-wer=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tag'])" "$exp/codec/model/config.json")
-echo '{"step": 5, "minutes": 0.1, "stop_reason": "max_steps"}' > "$exp/ar/train_summary.json"
-echo '{"step": 5, "loss": 4.0, "acc_k1": 0.125}' > "$exp/ar/valid.jsonl"
-cat > "$exp/eval/report.json" <<EOF
-{"rows": {"ground_truth": {"wer": 0.1, "sim": 0.9, "n": 4, "missing": 0},
-          "resynthesis": {"wer": 0.2, "sim": 0.7, "n": 4, "missing": 0},
-          "tts": {"wer": $wer, "sim": 0.6, "n": 4, "missing": 0}},
- "sim_floor": 0.5, "targets": {},
- "setting": {"n_items": 4, "n_speakers": 2, "n_q": 8, "asr": "stub-asr", "asr_constrained": true,
-             "speaker_encoder": "stub-spk"}}
+python3 - "$exp" <<'EOF'
+import json, sys
+exp = sys.argv[1]
+s = json.load(open(f"{exp}/codec/model/stub.json"))
+json.dump({"step": 5, "minutes": 0.1, "stop_reason": "max_steps"}, open(f"{exp}/ar/train_summary.json", "w"))
+open(f"{exp}/ar/valid.jsonl", "w").write(json.dumps({"step": 2, "loss_k1": 9.0, "acc_k1": 0.0}) + "\n"
+                                         + json.dumps({"step": 5, "loss_k1": s["ar_ce"], "acc_k1": 0.125}) + "\n")
+open(f"{exp}/nar/valid.jsonl", "w").write(json.dumps({"step": 4, "loss_k2": 4.0, "acc_k2": 0.1,
+                                                      "loss_k3": 5.0, "acc_k3": 0.3}) + "\n")
+row = lambda w, p, x: {"wer": w, "per": p, "sim": x, "n": 4, "missing": 0,
+                       "ci": {"wer": [w - 0.1, w + 0.1], "per": [p - 0.1, p + 0.1], "sim": [x - 0.1, x + 0.1]}}
+json.dump({"rows": {"ground_truth": row(0.1, 0.05, 0.9), "resynthesis": row(0.2, 0.3, 0.7),
+                    "tts": {**row(s["wer"], s["per"], s["sim"]), "pitch": {"within_2st": 0.5, "abs_st_mean": 1.5}}},
+           "sim_floor": 0.5, "targets": {},
+           "setting": {"n_items": 4, "n_speakers": 2, "n_q": 3, "asr": "stub-asr", "asr_constrained": True,
+                       "speaker_encoder": "stub-spk"}}, open(f"{exp}/eval/report.json", "w"))
 EOF
 echo mini > "$exp/.done.stage8.eval"
 '''
@@ -68,16 +78,19 @@ def setup(tmp_path, monkeypatch):
     return tmp_path, data, out, log
 
 
-def _trained_codec(out: Path, name: str, seed: int = 0, steps: int = 3, tag: float = 0.5) -> Path:
-    """A codec run as the ablation leaves it: the sentinel and an exported model directory."""
+def _trained_codec(out: Path, name: str, seed: int = 0, steps: int = 3, wer: float = 0.5, per: float = 0.5,
+                   sim: float = 0.6, ar_ce: float = 3.0) -> Path:
+    """A codec run as the ablation leaves it (the sentinel, an exported model directory) with the numbers
+    the stub's stage 8 reports for the TTS trained on it."""
     run = out / "runs" / name / f"seed{seed}"
     (run / "model").mkdir(parents=True)
-    (run / "model" / "config.json").write_text(json.dumps({"tag": tag}))
+    (run / "model" / "config.json").write_text("{}")
+    (run / "model" / "stub.json").write_text(json.dumps({"wer": wer, "per": per, "sim": sim, "ar_ce": ar_ce}))
     mark_trained(Run(variant(name), seed, run), steps)
     return run
 
 
-def _args(tmp, data, out, *extra):
+def _args(data, out, *extra):
     return ["--tiny", "--codec-conf", str(CONF), "--out", str(out), "--data-dir", str(data), "--steps", "3",
             "--no-plots", *extra]
 
@@ -90,35 +103,34 @@ def _opt(call: list[str], name: str) -> str:
     return call[call.index(name) + 1]
 
 
-def test_downstream_only_builds_dirs_runs_the_recipe_and_reports(setup):
+def test_downstream_runs_every_seed_and_the_report_judges_the_seed_spread(setup):
     tmp, data, out, log = setup
-    _trained_codec(out, "ndvq", tag=0.75)
-    _trained_codec(out, "rvq", tag=0.25)
-    _trained_codec(out, "ndvq_sample_weight", steps=2)        # short of the budget: no downstream yet
-    main(_args(tmp, data, out, "--downstream-only", "--ar-steps", "7", "--nar-steps", "4"))
+    # per seed: ndvq's WER is worse than rvq's by far more than the spread, its PER better, its SIM equal
+    for s, (w_n, w_r, p_n, p_r, x) in enumerate([(0.70, 0.20, 0.40, 0.50, 0.60), (0.80, 0.30, 0.42, 0.52, 0.62)]):
+        _trained_codec(out, "ndvq", s, wer=w_n, per=p_n, sim=x, ar_ce=2.0 + 0.1 * s)
+        _trained_codec(out, "rvq", s, wer=w_r, per=p_r, sim=x)
+    _trained_codec(out, "ndvq_sample_weight", 0, steps=2)       # short of the budget: no downstream yet
+    main(_args(data, out, "--seeds", "0,1", "--downstream-only", "--ar-steps", "7", "--nar-steps", "4"))
 
     calls = _calls(log)
-    assert len(calls) == 2                                    # ndvq and rvq only
-    for call, v in zip(calls, ("ndvq", "rvq")):
-        vdir = out / "downstream" / v
-        assert _opt(call, "--data-dir") == str(vdir / "data") and _opt(call, "--exp-dir") == str(vdir / "exp")
-        assert (_opt(call, "--stage"), _opt(call, "--stop-stage")) == ("4", "8")
-        # the budget is steps, minutes off, after the tiny TTS overrides (so it wins)
+    runs = [(v, s) for s in (0, 1) for v in ("ndvq", "rvq")]      # every seed, seed-major
+    assert len(calls) == len(runs)
+    for call, (v, s) in zip(calls, runs):
+        rdir = out / "downstream" / v / f"seed{s}"
+        assert _opt(call, "--data-dir") == str(rdir / "data") and _opt(call, "--exp-dir") == str(rdir / "exp")
+        assert (_opt(call, "--stage"), _opt(call, "--stop-stage")) == ("4", "8") and _opt(call, "--seed") == str(s)
+        # the replicate's TTS seed, then the budget in steps with the wall clock off, after the tiny TTS
         ar = _opt(call, "--ar-args").split()
-        assert ar[-2:] == ["train.max_minutes=null", "train.max_steps=7"] and "model.n_layers=1" in ar
-        assert _opt(call, "--nar-args").split()[-1] == "train.max_steps=4"
+        assert ar[-3:] == [f"train.seed={s}", "train.max_minutes=null", "train.max_steps=7"] and "model.n_layers=1" in ar
+        assert _opt(call, "--nar-args").split()[-3:] == [f"train.seed={s}", "train.max_minutes=null", "train.max_steps=4"]
         assert _opt(call, "--zs-per-speaker") == "1" and "--no-dnsmos" in _opt(call, "--eval-args")
-        # shared pieces are symlinks to the recipe's data; the codec is the variant's seed-0 model
         for sub in ("manifests", "phonemes", "mini"):
-            assert (vdir / "data" / sub).is_symlink() and (vdir / "data" / sub).resolve() == (data / sub).resolve()
-        model = vdir / "exp" / "codec" / "model"
-        assert model.is_symlink() and model.resolve() == (out / "runs" / v / "seed0" / "model").resolve()
-        assert (vdir / "data" / ".done.stage2.phonemes").read_text().strip() == "mini"
-        assert (vdir / "exp" / ".done.stage3.codec").read_text().strip() == "mini"
-        res = json.loads((vdir / "result.json").read_text())
-        assert res["codec_run"] == f"{v}/seed0" and res["codec_step"] == 3
-        assert res["tts"]["ar"]["step"] == 5 and res["tts"]["ar"]["valid_top1"] == {"acc_k1": 0.125}
-    assert json.loads((out / "downstream" / "ndvq" / "result.json").read_text())["rows"]["tts"]["wer"] == 0.75
+            assert (rdir / "data" / sub).resolve() == (data / sub).resolve()
+        assert (rdir / "exp" / "codec" / "model").resolve() == (out / "runs" / v / f"seed{s}" / "model").resolve()
+        res = json.loads((rdir / "result.json").read_text())
+        assert (res["run"], res["seed"], res["codec_run"], res["codec_step"]) == (f"{v}/seed{s}", s, f"{v}/seed{s}", 3)
+        assert res["tts"]["ar"]["valid"]["ce"] == pytest.approx(2.0 + 0.1 * s if v == "ndvq" else 3.0)  # the LAST row
+        assert res["tts"]["nar"]["valid"]["top1"] == pytest.approx(0.2)              # mean over codebooks 2, 3
     assert not (out / "downstream" / "ndvq_sample_weight").exists()
     # the real run.sh accepts every option the stub got (from stage 9: options parsed, no stage run)
     args = [a if i == 0 or calls[0][i - 1] != "--stage" else "9" for i, a in enumerate(calls[0])]
@@ -126,56 +138,97 @@ def test_downstream_only_builds_dirs_runs_the_recipe_and_reports(setup):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stages=9..8" in done.stderr
-    assert not (out / "eval_items.jsonl").exists()            # --downstream-only evaluates no codec
 
     md = (out / "report.md").read_text()
-    assert "## Downstream TTS" in md and "AR 7 + NAR 4 steps" in md
-    assert "| ndvq | done | 0.750 | 0.600 | 0.200 | 0.700 | 0.125 | AR 7 + NAR 4 steps |" in md
-    assert "| rvq | done | 0.250 |" in md
-    assert "| ndvq_sample_weight | no_codec | missing |" in md and "| ndvq_authors | no_codec | missing |" in md
-    assert "| ground truth (recordings) | - | 0.100 | 0.900" in md and "| SIM floor" in md and "0.500" in md
-    verdict = md.split("## Verdict")[1]
-    assert "**Downstream TTS**" in verdict and "ndvq WER +0.500, SIM +0.000" in verdict   # vs rvq
-    assert "one codec seed" in verdict and "Not finished: ndvq_authors, ndvq_sample_weight" in verdict
+    ds = md.split("## Downstream TTS")[1]
+    assert "every codec seed: 0, 1" in ds and "AR 7 + NAR 4 steps" in ds
+    cells = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in ds.splitlines() if ln.startswith("| ")]
+    head = next(c[1:] for c in cells if c[0] == "metric")
+    table = {c[0]: dict(zip(head, c[1:])) for c in cells}
+    wer = table["TTS WER ↓"]
+    assert wer["ndvq"] == "0.750 ± 0.071 [0.700, 0.800] (n=2)" and wer["rvq"] == "0.250 ± 0.071 [0.200, 0.300] (n=2)"
+    assert wer["ndvq_authors"] == "missing"
+    assert table["AR dev cross-entropy, codebook 1 (nats) ↓"]["ndvq"] == "2.050 ± 0.071 [2.000, 2.100] (n=2)"
+    assert "| ndvq/seed1 | done | 0.800 [0.700, 0.900] | 0.420 [0.320, 0.520] | 0.620 [0.520, 0.720] |" in ds
+    assert "| ndvq_sample_weight/seed0 | no_codec | missing |" in ds and "| ndvq_authors/seed1 | no_codec |" in ds
+    verdict = md.split("## Verdict")[1].split("## Downstream TTS")[0]
+    assert "**Downstream TTS, ndvq** vs **rvq** (2 vs 2 seeds, AR 7 + NAR 4 steps each, 4 items)" in verdict
+    assert "- TTS WER: loss (-0.5 in ndvq's favour vs seed spread 0.071)" in verdict
+    assert "- TTS PER: win (+0.1 in ndvq's favour vs seed spread 0.014)" in verdict
+    assert "- TTS SIM (to the prompt): tie (+0 in ndvq's favour" in verdict
+    assert ("Not finished (left out of every number): ndvq_authors/seed0, ndvq_sample_weight/seed0, "
+            "ndvq_authors/seed1, ndvq_sample_weight/seed1." in verdict)
     rep = json.loads((out / "report.json").read_text())
-    assert {r["variant"]: r["status"] for r in rep["downstream"]}["rvq"] == "done"
-
-    # again: both are skipped, run.sh is not called
-    main(_args(tmp, data, out, "--downstream-only", "--ar-steps", "7", "--nar-steps", "4"))
-    assert len(_calls(log)) == 2
-    # a deleted result.json is collected again from the finished stage 8, without running run.sh
-    (out / "downstream" / "rvq" / "result.json").unlink()
-    main(_args(tmp, data, out, "--downstream-only", "--ar-steps", "7", "--nar-steps", "4"))
-    assert len(_calls(log)) == 2 and (out / "downstream" / "rvq" / "result.json").is_file()
-    # another budget on a started directory is an error, not a silent mix
-    with pytest.raises(ValueError, match="other settings"):
-        main(_args(tmp, data, out, "--downstream-only", "--ar-steps", "9", "--nar-steps", "4", "--runs", "rvq"))
-    # --report-only without --downstream still shows what exists, each row with its own budget
-    main(_args(tmp, data, out, "--report-only"))
-    assert "| rvq | done | 0.250 |" in (out / "report.md").read_text()
+    comps = {(c["variant"], c["label"]): c["outcome"] for c in rep["downstream_comparisons"]}
+    assert comps[("ndvq", "TTS WER")] == "loss" and comps[("ndvq", "AR dev cross-entropy, codebook 1 (nats)")] == "win"
+    assert rep["downstream_values"]["tts|wer"]["rvq"] == pytest.approx([0.2, 0.3])
 
 
-def test_interrupted_variant_resumes_and_stop_after_and_runs_are_respected(setup, monkeypatch):
+def test_resume_skips_finished_runs_and_seeds_can_be_picked(setup, monkeypatch, caplog):
     tmp, data, out, log = setup
-    for v in ("ndvq", "rvq"):
-        _trained_codec(out, v)
-    main(_args(tmp, data, out, "--downstream-only", "--stop-after", "0"))
+    caplog.set_level(logging.INFO, logger="experiments.ablation")
+    for s in (0, 1):
+        for v in ("ndvq", "rvq"):
+            _trained_codec(out, v, s)
+    base = _args(data, out, "--seeds", "0,1", "--downstream-only")
+    main(base + ["--stop-after", "0"])
     assert _calls(log) == []
-    assert "| rvq | missing | missing |" in (out / "report.md").read_text()
+    assert "| rvq/seed0 | missing | missing |" in (out / "report.md").read_text()
 
+    # a subset of the seeds; the report still lists the others, as missing
+    main(base + ["--downstream-seeds", "1"])
+    assert [_opt(c, "--exp-dir") for c in _calls(log)] == [str(out / "downstream" / v / "seed1" / "exp")
+                                                           for v in ("ndvq", "rvq")]
+    md = (out / "report.md").read_text()
+    assert "| ndvq/seed1 | done |" in md and "| ndvq/seed0 | missing |" in md
+    assert "- TTS WER: undetermined (+0 in ndvq's favour)" in md          # one seed each: no spread to judge by
+
+    # an interrupted run: its directory stays, without a result
     monkeypatch.setenv("STUB_FAIL", "1")
     with pytest.raises(RuntimeError, match="run the ablation again to resume"):
-        main(_args(tmp, data, out, "--downstream-only", "--runs", "rvq"))
-    vdir = out / "downstream" / "rvq"
-    assert (vdir / "downstream_run.json").is_file() and not (vdir / "result.json").exists()
+        main(base + ["--runs", "rvq/seed0"])
+    rdir = out / "downstream" / "rvq" / "seed0"
+    assert (rdir / "downstream_run.json").is_file() and not (rdir / "result.json").exists()
     monkeypatch.delenv("STUB_FAIL")
-    main(_args(tmp, data, out, "--downstream-only", "--runs", "rvq"))
-    calls = _calls(log)
-    assert len(calls) == 2 and all(_opt(c, "--exp-dir") == str(vdir / "exp") for c in calls)
-    # the second invocation ran in the same directory (run.sh's sentinels carry the resume)
-    assert (vdir / "data" / ".done.stage4.codes").is_file() and (vdir / "result.json").is_file()
-    md = (out / "report.md").read_text()
-    assert "| rvq | done |" in md and "| ndvq | partial |" not in md and "| ndvq | missing |" in md
+
+    # every seed now: the finished seed-1 runs are skipped untouched, the interrupted one resumes in place
+    mtime = (out / "downstream" / "rvq" / "seed1" / "result.json").stat().st_mtime_ns
+    caplog.clear()
+    main(base)
+    new = [_opt(c, "--exp-dir") for c in _calls(log)[3:]]
+    assert new == [str(out / "downstream" / v / "seed0" / "exp") for v in ("ndvq", "rvq")]
+    assert "ndvq/seed1 downstream: done, skipping" in caplog.text and "rvq/seed1 downstream: done, skipping" in caplog.text
+    assert (out / "downstream" / "rvq" / "seed1" / "result.json").stat().st_mtime_ns == mtime
+    assert (rdir / "result.json").is_file()
+    assert "(2 vs 2 seeds" in (out / "report.md").read_text()
+
+    # again: nothing runs; a deleted result is collected from the finished stage 8 without run.sh
+    (rdir / "result.json").unlink()
+    main(base)
+    assert len(_calls(log)) == 5 and (rdir / "result.json").is_file()
+    # another budget on started directories is an error, not a silent mix
+    with pytest.raises(ValueError, match="other settings"):
+        main(base + ["--ar-steps", "9", "--runs", "rvq/seed0"])
+    # --report-only without --downstream still shows the finished runs
+    main(_args(data, out, "--seeds", "0,1", "--report-only"))
+    assert "| rvq/seed0 | done |" in (out / "report.md").read_text()
+
+
+def test_default_tts_budget_is_the_tts_configs(tmp_path):
+    """Without --ar-steps / --nar-steps the budget is what the TTS config ships, read, never a copied number."""
+    from tts.train import load_tts_config
+    args = parse_args(["--downstream-only"])
+    s = downstream_settings(args, tmp_path)
+    assert (s.ar_steps, s.nar_steps) == tuple(load_tts_config([str(TTS_MINI)], [], p).train.max_steps
+                                              for p in ("ar", "nar"))
+    assert s.zs_per_speaker is None                       # run.sh's own test items, as the recipe
+    conf = tmp_path / "tts.yaml"
+    conf.write_text("train:\n  max_steps: 50\nar:\n  train:\n    max_steps: 123\n")
+    s = downstream_settings(parse_args(["--downstream", "--tts-conf", str(conf)]), tmp_path)
+    assert (s.ar_steps, s.nar_steps) == (123, 50)
+    s = downstream_settings(parse_args(["--downstream", "--tts-conf", str(conf), "--nar-steps", "7"]), tmp_path)
+    assert (s.ar_steps, s.nar_steps) == (123, 7)
+    assert downstream_settings(parse_args([]), tmp_path) is None
 
 
 def test_prepare_refuses_another_codec_and_needs_the_data(tmp_path):
@@ -200,21 +253,27 @@ def test_prepare_refuses_another_codec_and_needs_the_data(tmp_path):
 
 @pytest.mark.parametrize("tiny", [False, True])
 def test_part_overrides_resolve_in_the_tts_config(tiny):
-    """What run.sh passes to tts.train: the step budget with the wall clock off, over the mini config."""
+    """What run.sh passes to tts.train: the replicate's seed and the step budget with the wall clock off."""
     from tts.train import load_tts_config
     settings = D.DownstreamSettings(data_dir="/d", ar_steps=11, nar_steps=5, tts_args=D.TINY_TTS if tiny else ())
-    conf = str(REPO / "egs" / "libritts" / "conf" / "tts_mini.yaml")
     for part, steps in (("ar", 11), ("nar", 5)):
-        cfg = load_tts_config([conf], settings.part_overrides(part), part)
-        assert cfg.train.max_steps == steps and cfg.train.max_minutes is None
+        cfg = load_tts_config([str(TTS_MINI)], settings.part_overrides(part, 2), part)
+        assert cfg.train.max_steps == steps and cfg.train.max_minutes is None and cfg.train.seed == 2
         assert cfg.model.n_layers == (1 if tiny else 4)
 
 
-def test_settings_key_ignores_nproc_and_budget_wins_over_args():
-    a = D.DownstreamSettings(data_dir="/d", ar_args=("train.max_steps=99",), ar_steps=10)
-    assert a.part_overrides("ar")[-1] == "train.max_steps=10"
+def test_settings_key_ignores_nproc_and_budget_wins_over_args(tmp_path):
+    a = D.DownstreamSettings(data_dir="/d", ar_args=("train.max_steps=99", "train.seed=5"), ar_steps=10)
+    assert a.part_overrides("ar", 1)[-3:] == ["train.seed=1", "train.max_minutes=null", "train.max_steps=10"]
     assert D.DownstreamSettings(data_dir="/d", nproc=4).key() == D.DownstreamSettings(data_dir="/d").key()
     assert D.DownstreamSettings(data_dir="/d", nar_steps=3).key() != D.DownstreamSettings(data_dir="/d").key()
     with pytest.raises(ValueError, match="step budgets"):
         D.DownstreamSettings(data_dir="/d", ar_steps=0)
     assert os.path.basename(D.RUN_SH) == "run.sh"
+    from experiments.ablation.plan import Plan
+    (tmp_path / "m.jsonl").write_text("")
+    plan = Plan(out=tmp_path, codec_conf=CONF, train_manifests=(str(tmp_path / "m.jsonl"),), steps=3, seeds=(0, 1))
+    assert [d.key for d in D.downstream_runs(plan, variants=("ndvq", "rvq"))] == [
+        "ndvq/seed0", "rvq/seed0", "ndvq/seed1", "rvq/seed1"]
+    with pytest.raises(ValueError, match="not among"):
+        D.downstream_runs(plan, (2,))
