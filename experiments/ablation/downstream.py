@@ -57,8 +57,8 @@ DownstreamStatus = Literal["done", "partial", "missing", "no_codec"]
 
 # --tiny: a TTS small enough to train a few steps in seconds (as tests/recipe/test_recipe_tts.py)
 TINY_TTS = ("model.n_layers=1", "model.d_model=32", "model.n_heads=2", "model.ffn_mult=2", "model.n_q=4",
-            "data.min_seconds=0.3", "data.max_frames_per_batch=300", "data.num_workers=0",
-            "data.prompt_min_seconds=0.1", "data.prompt_max_seconds=0.4", "train.valid_every=2",
+            "data.min_seconds=0.3", "data.max_frames_per_batch=300", "data.ar_context_seconds=0.5",
+            "data.num_workers=0", "data.prompt_min_seconds=0.1", "data.prompt_max_seconds=0.4", "train.valid_every=2",
             "train.ckpt_every=2")
 
 

@@ -14,7 +14,7 @@ sys.path.insert(0, str(REPO / "tests" / "tts"))
 from tts_dump_fixtures import write_dump  # noqa: E402
 
 TINY = ("model.n_layers=1 model.d_model=32 model.n_heads=2 model.ffn_mult=2 model.n_q=4 "
-        "data.min_seconds=0.3 data.max_frames_per_batch=300 data.num_workers=0 "
+        "data.min_seconds=0.3 data.max_frames_per_batch=300 data.ar_context_seconds=0.5 data.num_workers=0 "
         "data.prompt_min_seconds=0.1 data.prompt_max_seconds=0.4 train.valid_every=2 train.ckpt_every=2")
 
 
