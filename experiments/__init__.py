@@ -2,5 +2,5 @@
 data_prep, codec or tts imports them).
 
     ablation/   NDVQ vs RVQ: codecs trained per variant and seed, scored, and optionally the TTS trained
-                on each variant's codes through egs/libritts/run.sh (docs/ablation.md)
+                on each (variant, seed)'s codes through egs/libritts/run.sh (docs/ablation.md)
 """
