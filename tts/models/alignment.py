@@ -38,4 +38,16 @@ class FrameAlignment:
         return FrameAlignment(self.phonemes[rows], self.durations[rows])
 
 
-__all__ = ["MAX_PROGRESS", "FrameAlignment"]
+def read_alignment(phonemes: torch.Tensor, durations, model: str) -> FrameAlignment:
+    """The FrameAlignment of a model that reads durations (`model` names it and its setting in the error):
+    durations [B, L] like phonemes [B, L], else a ValueError before any work."""
+    if durations is None:
+        raise ValueError(f"{model} needs phoneme durations (data.train_durations / data.valid_durations in "
+                         "training, the AR's planned durations at synthesis)")
+    if durations.shape != phonemes.shape:
+        raise ValueError(f"{model}: durations {tuple(durations.shape)} must be [B, L] like phonemes "
+                         f"{tuple(phonemes.shape)}")
+    return FrameAlignment(phonemes, durations.long())
+
+
+__all__ = ["MAX_PROGRESS", "FrameAlignment", "read_alignment"]

@@ -37,8 +37,8 @@ import torch.nn.functional as F
 
 from ..batch import TTSBatch
 from ..config import ModelConfig
+from .alignment import MAX_PROGRESS, FrameAlignment, read_alignment
 from .output import TTSOutput
-from .alignment import MAX_PROGRESS, FrameAlignment
 from .transformer import KVCache, SinePositions, Transformer, pack, unpack
 
 
@@ -89,10 +89,7 @@ class ARModel(nn.Module):
     def _alignment(self, phonemes: torch.Tensor, durations: Optional[torch.Tensor]) -> Optional[FrameAlignment]:
         if self.cfg.ar_alignment != "durations":
             return None
-        if durations is None:
-            raise ValueError("ARModel: model.ar_alignment='durations' needs phoneme durations "
-                             "(data.train_durations / data.valid_durations in training)")
-        return FrameAlignment(phonemes, durations.long())
+        return read_alignment(phonemes, durations, "ARModel: model.ar_alignment='durations'")
 
     def _text_mask(self, L: torch.Tensor, S: int) -> torch.Tensor:
         i = torch.arange(S, device=L.device)

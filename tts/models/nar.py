@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from ..batch import TTSBatch
 from ..config import ModelConfig
-from .alignment import MAX_PROGRESS, FrameAlignment
+from .alignment import MAX_PROGRESS, FrameAlignment, read_alignment
 from .output import TTSOutput
 from .transformer import SinePositions, Transformer, pack, unpack
 
@@ -94,13 +94,7 @@ class NARModel(nn.Module):
     def _alignment(self, phonemes: torch.Tensor, durations: Optional[torch.Tensor]) -> Optional[FrameAlignment]:
         if self.cfg.nar_alignment != "durations":
             return None
-        if durations is None:
-            raise ValueError("NARModel: model.nar_alignment='durations' needs phoneme durations (data.train_durations / "
-                             "data.valid_durations in training, the AR's planned durations at synthesis)")
-        if durations.shape != phonemes.shape:
-            raise ValueError(f"NARModel: durations {tuple(durations.shape)} must be [B, L] like phonemes "
-                             f"{tuple(phonemes.shape)}")
-        return FrameAlignment(phonemes, durations.long())
+        return read_alignment(phonemes, durations, "NARModel: model.nar_alignment='durations'")
 
     def _frame_text(self, align: FrameAlignment, pos: torch.Tensor) -> torch.Tensor:
         """Audio positions pos [B, T] -> what each frame knows of the text: [B, T, D]."""
