@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from codec.code_dump import CodeDump
 from core.seeding import Stream, stream_rng, stream_seed
-from data_prep.symbols import NON_PHONES
+from data_prep.symbols import NON_PHONES, WORD_SEP
 
 from .align.durations import read_durations
 from .batch import TTSBatch
@@ -77,16 +77,14 @@ class TTSDataset(Dataset):
 
     def __init__(self, dump_dir: str | Path, encode: Callable[[str], Sequence[int]], cfg: DataConfig,
                  n_q: int, part: Part, prompt_mode: PromptMode = "prefix", name: str = "train",
-                 durations: Optional[str | Path] = None, sep_id: Optional[int] = None) -> None:
+                 durations: Optional[str | Path] = None) -> None:
         self.dump = CodeDump(dump_dir)
         self.cfg, self.part, self.prompt_mode, self.name = cfg, part, prompt_mode, name
-        # the AR's context from another utterance (DataConfig.ar_context_seconds): frames, and the separator id
-        self.context = (max(1, int(round(cfg.ar_context_seconds * self.dump.frame_rate)))
-                        if part == "ar" and cfg.ar_context_seconds > 0 else 0)
-        if self.context and (durations is None or sep_id is None):
-            raise ValueError("data.ar_context_seconds needs phoneme durations (model.ar_alignment=durations) and the "
-                             "front end's word separator")
-        self.sep_id = sep_id
+        # the AR's context from another utterance (DataConfig.ar_context_seconds), in frames
+        self.context = int(round(cfg.ar_context_seconds * self.dump.frame_rate)) if part == "ar" else 0
+        if self.context and durations is None:
+            raise ValueError("data.ar_context_seconds needs phoneme durations (model.ar_alignment=durations)")
+        self.sep_id = int(encode(WORD_SEP)[0])          # joins the context and the item, as synthesis joins them
         if not 1 <= n_q <= self.dump.n_q:
             raise ValueError(f"{self.dump.dir}: the model needs n_q={n_q} codebooks, the dump has "
                              f"{self.dump.n_q} (model.n_q must be <= the dump's header codec.n_q)")
@@ -215,12 +213,11 @@ class TTSDataset(Dataset):
         return int(group[k + 1]) if k >= int(np.searchsorted(group, i)) else int(group[k])
 
     def _with_context(self, i: int, codes: np.ndarray, rng: np.random.Generator) -> dict:
-        """An AR item preceded by the tail of another utterance of the same speaker: its last <= context frames
-        from a phoneme boundary, then a separator of 0 frames, then item i (codes, phonemes, durations)."""
+        """[the tail (<= context frames, from a phoneme boundary) of another utterance of i's speaker ; sep ; i]"""
         j = self.other_utterance(i, rng)
         dj = self.durations(j)
         starts = np.cumsum(dj) - dj
-        k = int(np.searchsorted(starts, max(0, int(dj.sum()) - self.context), side="left"))
+        k = int(np.searchsorted(starts, max(0, int(dj.sum()) - self.context), side="left"))   # first kept token
         cut = int(starts[k]) if k < len(dj) else int(dj.sum())
         other = self.dump.codes(int(self.positions[j]), self.n_q)[:, cut:]
         return {"index": i, "codes": np.concatenate([other, codes], axis=1),
@@ -233,10 +230,10 @@ class TTSDataset(Dataset):
         rng = np.random.default_rng(seed)
         codes = self.dump.codes(int(self.positions[i]), self.n_q)          # int16 [K, T]
         empty = codes[:, :0]
+        if self.part == "ar" and self.context:
+            return self._with_context(i, codes, rng)
         if self.part == "ar":
             prompt, target = empty, codes
-            if self.context:
-                return self._with_context(i, codes, rng)
         elif self.prompt_mode == "prefix":
             p = self.prefix_length(codes.shape[1], rng)
             prompt, target = codes[:, :p], codes[:, p:]

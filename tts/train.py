@@ -81,9 +81,8 @@ def load_data(cfg: TTSConfig, part: Part) -> tuple[TTSConfig, dict, TTSDataset, 
     if use_durations and not (dc.train_durations and (dc.valid_durations or not dc.valid_dump)):
         raise ConfigError(f"model.{part}_alignment=durations needs data.train_durations and data.valid_durations "
                           "(forced-alignment files, docs/durations.md)")
-    sep = frontend.symbols.word_sep_id
     train_ds = TTSDataset(dc.train_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode, "train",
-                          durations=dc.train_durations if use_durations else None, sep_id=sep)
+                          durations=dc.train_durations if use_durations else None)
     header = train_ds.dump.header
     codec_sha = str(header["codec"]["checkpoint_sha256"])
     if header.get("extra", {}).get("frontend"):
@@ -91,7 +90,7 @@ def load_data(cfg: TTSConfig, part: Part) -> tuple[TTSConfig, dict, TTSDataset, 
     valid_ds = None
     if dc.valid_dump:
         valid_ds = TTSDataset(dc.valid_dump, frontend.tokens_to_ids, dc, n_read, part, cfg.model.prompt_mode,
-                              "valid", durations=dc.valid_durations if use_durations else None, sep_id=sep)
+                              "valid", durations=dc.valid_durations if use_durations else None)
         check_codec({"codec_sha256": valid_ds.dump.header["codec"]["checkpoint_sha256"]}, codec_sha,
                     f"validation dump {dc.valid_dump}")
     mc = cfg.model

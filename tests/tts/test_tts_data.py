@@ -223,7 +223,7 @@ def test_ar_context_is_the_tail_of_another_utterance_of_the_speaker(dump):
     d, enc = dump
     dur = d.parent.parent / "durations" / "train.jsonl"
     cfg = replace(CFG, ar_context_seconds=0.3)
-    ds = TTSDataset(d, enc, cfg, 1, "ar", "prefix", durations=dur, sep_id=SEP)
+    ds = TTSDataset(d, enc, cfg, 1, "ar", "prefix", durations=dur)
     plain = TTSDataset(d, enc, CFG, 1, "ar", "prefix", durations=dur)
     assert "lonely_speaker_utt" not in {ds.utt_id(i) for i in range(len(ds))}       # no other utterance to take
     n_ctx = ds.context

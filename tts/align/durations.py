@@ -31,7 +31,7 @@ from core.logs import setup_logging
 from .corpus import Utterance, compute_features, dump_utterances, manifest_utterances
 from .phones import PhoneTable, split_tokens
 from .recognizer import load_recognizer
-from .viterbi import AlignmentError, forced_align_batch, token_durations
+from .viterbi import DEFAULT_PAUSE_PENALTY, AlignmentError, forced_align_batch, token_durations
 
 log = logging.getLogger("tts.align.durations")
 
@@ -39,7 +39,6 @@ FORMAT = "ndvq-durations"
 VERSION = 1
 DEFAULT_BLANK_PENALTY = 0.0
 DEFAULT_SPLIT = "posterior"          # how blank runs between phones are shared (viterbi.token_durations)
-DEFAULT_PAUSE_PENALTY = 18.0     # measured on the mini dev set: docs/durations.md
 SPLITS = ("posterior", "middle")
 
 __all__ = ["FORMAT", "VERSION", "align_utterances", "write_durations", "read_durations", "meta_path", "main"]

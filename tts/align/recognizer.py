@@ -154,7 +154,6 @@ class PhonemeRecognizer:
         """Frames per token of `tokens` (the front end's full token list) over the `frames` code frames of
         `wav`, by the forced alignment of recipe stage 4 (tts.align.durations); None when it cannot be aligned
         (no phone, more phones than frames, or audio of another length than `frames`)."""
-        from .durations import DEFAULT_PAUSE_PENALTY
         from .viterbi import AlignmentError, forced_align_batch, token_durations
         try:
             feats = fit_frames(log_mel(self._prepare(wav, sr), self.features), frames, tolerance=2)
@@ -169,6 +168,6 @@ class PhonemeRecognizer:
         if al is None:
             return None
         try:
-            return token_durations(list(tokens), al.frame_targets, lp[:frames], labels, DEFAULT_PAUSE_PENALTY)
+            return token_durations(list(tokens), al.frame_targets, lp[:frames], labels)    # stage 4's pause penalty
         except AlignmentError:
             return None

@@ -33,12 +33,13 @@ import numpy as np
 from .phones import is_phone
 
 __all__ = ["AlignmentError", "Alignment", "ctc_feasible", "forced_align", "forced_align_batch", "token_durations",
-           "STRESS_MARKS"]
+           "STRESS_MARKS", "DEFAULT_PAUSE_PENALTY"]
 
 from data_prep.symbols import PUNCTUATION, STRESS, WORD_SEP
 
 STRESS_MARKS = frozenset(STRESS)
 _PUNCT = frozenset(PUNCTUATION)
+DEFAULT_PAUSE_PENALTY = 18.0     # measured on the mini dev set: docs/durations.md
 _NEG = -1e30
 
 
@@ -168,7 +169,8 @@ def _split_three(a: np.ndarray, p: np.ndarray, b: np.ndarray) -> tuple[int, int]
 
 
 def token_durations(tokens: Sequence[str], frame_targets: np.ndarray, log_probs: Optional[np.ndarray] = None,
-                    labels: Optional[Sequence[int]] = None, pause_penalty: float = 18.0) -> list[int]:
+                    labels: Optional[Sequence[int]] = None,
+                    pause_penalty: float = DEFAULT_PAUSE_PENALTY) -> list[int]:
     """Frames per token of the full token sequence (see the module docstring), summing to len(frame_targets).
 
     tokens: the `phonemes` field split on spaces. frame_targets [T]: index of the pronounced phone
