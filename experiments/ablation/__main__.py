@@ -32,7 +32,7 @@ from codec.evaluation.metrics import available_metrics
 from core.logs import setup_logging
 from core.progress import progress
 
-from . import report
+from . import archive, report
 from .downstream import DEFAULT_TTS_CONF, TINY_TTS, DownstreamSettings, downstream_runs, recipe_budget, run_all
 from .plan import RECIPE, VARIANT_NAMES, Plan, run_status
 from .runner import (EvalSettings, evaluate_run, load_result, prepare_f0, select_runs, speaker_balanced,
@@ -85,6 +85,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-pitch", action="store_true", help="no F0 error / GPE / VDE of the clean rows")
     p.add_argument("--report-only", action="store_true", help="no training or evaluation: rebuild the report")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--archive", type=Path, default=None, help="at the end, copy the report and every finished "
+                   "run's small files (numbers, not weights) to this folder, e.g. docs/ablation_mini")
+    p.add_argument("--from-archive", type=Path, default=None, help="first, copy the finished runs of an "
+                   "--archive folder into --out where absent: resume in a new clone where it stopped")
     d = p.add_argument_group("downstream TTS (run.sh stages 4-8 on each codec run's codes)")
     d.add_argument("--downstream", action="store_true", help="after the codec runs, train and score the TTS "
                    "on each codec run's codes (runs whose codec is finished)")
@@ -195,28 +199,32 @@ def base_steps(conf: Path, train_args: str) -> int:
 
 
 def run(plan: Plan, settings: EvalSettings, args, downstream=None) -> dict:
+    """Seed by seed: every variant's codec run of the seed, then (with --downstream) their TTS, so a
+    partial ablation is a complete comparison of its first seeds (codec and downstream alike)."""
     chosen = select_runs(plan.runs(), args.runs)
+    keys = {r.key for r in chosen}
+    dseeds = downstream_seeds(args, plan)
     trained = 0
-    if not (args.report_only or args.downstream_only):
-        for r in progress(chosen, desc="ablation runs", unit="run", every=1):
-            status = run_status(r, plan.steps)
-            if status == "done" and load_result(r, settings) is not None:
-                log.info("%s: done, skipping", r.key)
-                continue
-            if status in ("partial", "missing"):
-                if args.stop_after is not None and trained >= args.stop_after:
-                    log.info("%s: not started (--stop-after %d reached)", r.key, args.stop_after)
+    for seed in plan.seeds:
+        if not (args.report_only or args.downstream_only):
+            for r in progress([r for r in chosen if r.seed == seed], desc=f"ablation runs, seed {seed}",
+                              unit="run", every=1):
+                status = run_status(r, plan.steps)
+                if status == "done" and load_result(r, settings) is not None:
+                    log.info("%s: done, skipping", r.key)
                     continue
-                train_run(plan, r, args.launcher, args.nproc)
-                trained += 1
-            evaluate_run(r, settings)
-    seeds = downstream_seeds(args, plan)
-    if downstream is not None and not args.report_only:
-        # --runs picks (variant, seed) pairs for the downstream as for the codec: variant or variant/seedN
-        keys = {r.key for r in chosen}
-        druns = [d for d in downstream_runs(plan, seeds) if d.key in keys]
-        left = None if args.stop_after is None else max(0, args.stop_after - trained)
-        run_all(plan, downstream, druns, left)
+                if status in ("partial", "missing"):
+                    if args.stop_after is not None and trained >= args.stop_after:
+                        log.info("%s: not started (--stop-after %d reached)", r.key, args.stop_after)
+                        continue
+                    train_run(plan, r, args.launcher, args.nproc)
+                    trained += 1
+                evaluate_run(r, settings)
+        if downstream is not None and not args.report_only and seed in dseeds:
+            # --runs picks (variant, seed) pairs for the downstream as for the codec: variant or variant/seedN
+            druns = [d for d in downstream_runs(plan, (seed,)) if d.key in keys]
+            left = None if args.stop_after is None else max(0, args.stop_after - trained)
+            trained += run_all(plan, downstream, druns, left)
     return report.build(plan, settings, plots=not args.no_plots, downstream=downstream)
 
 
@@ -225,6 +233,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         plan, settings, downstream = build(args)
+        if args.archive and Path(args.archive).resolve() == plan.out:
+            raise ValueError(f"--archive {args.archive}: that is the ablation's own --out; name another folder")
+        if args.from_archive:
+            archive.restore(args.from_archive, plan.out)
     except (FileNotFoundError, ValueError) as e:     # one line: a missing manifest, F0 cache, bad seed, ...
         log.error("%s", e)
         sys.exit(2)
@@ -234,6 +246,8 @@ def main(argv=None) -> None:
         log.info("downstream TTS: codec seeds %s, %s per run, out %s/downstream",
                  ",".join(map(str, downstream_seeds(args, plan))), downstream.budget(), plan.out)
     run(plan, settings, args, downstream)
+    if args.archive:
+        archive.archive(plan.out, args.archive)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,19 @@ re-implemented):
                          .done.stage{0,1,2}.* so run.sh never redoes them; codes/ = stage 4's dump
         exp/codec/model  -> symlink to runs/<variant>/seed<S>/model (the trained codec); with
                          .done.stage3.codec, run.sh never trains a codec here
-        exp/{aligner,ar,nar,synth,eval}/   stages 4-8 (run.sh's own layout and sentinels)
+        exp/{ar,nar,synth,eval}/   stages 5-8 (run.sh's own layout and sentinels)
+        exp/aligner, data/durations  -> symlinks to the shared aligner (below), with .done.stage4.align
+    <out>/downstream/aligner/   the forced aligner of stage 4 and its durations, trained once for all runs
         downstream_run.json   the settings and codec the directory was started with
         result.json           stage 8's rows (WER, PER, SIM, pitch, intervals) of exp/eval/report.json, the
                               AR's and NAR's last dev row (cross-entropy, top-1), budget and cost: "done"
+
+The forced aligner is shared: it is trained on log-mels, not on codes (the dump only lists the
+utterances and their 50 Hz framing, the same for every variant), and its recognizer is stage 8's
+phoneme-error judge. One aligner gives every run the same durations and the same judge, so a variant's
+numbers differ only through its codes, and it is trained once (run.sh stage 4 in <out>/downstream/aligner,
+on the first finished codec run's dump; concurrent invocations wait for it under a file lock) instead of
+once a run.
 
 A replicate is one seed S end to end: codec train.seed=S, TTS train.seed=S (AR and NAR) and synthesis
 --seed S, the same for every variant; the zero-shot items are the same for all (run.sh's list). The TTS
@@ -34,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Sequence
 
-from core.io import atomic_write_text, iter_jsonl
+from core.io import atomic_write_text, iter_jsonl, portable_path
 from core.progress import progress
 
 from .plan import RECIPE, RESULT, ROOT, Plan, Run, add_cost, cpu_seconds, load_cached, read_done
@@ -46,6 +55,8 @@ RUN_SH = RECIPE / "run.sh"
 DOWNSTREAM = "downstream"
 RUN_INFO = "downstream_run.json"
 COST = "cost.json"
+ALIGNER = "aligner"              # <out>/downstream/aligner: the shared forced aligner (run.sh stage 4)
+ALIGN_SENTINEL = ".done.stage4.align"
 ROWS = ("ground_truth", "resynthesis", "gt_cb1_nar", "tts")
 ROW_FIELDS = ("wer", "per", "sim", "sim_std", "n", "missing", "ci", "pitch")
 # what stages 4-8 read from the recipe's data dir (shared, read only) and the sentinels that say so
@@ -98,7 +109,11 @@ class DownstreamSettings:
         return d
 
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:12]
+        """What a result depends on, with its paths as any clone names them (portable_path: relative to the
+        repository when inside it), so a result copied into another clone or --out stays valid there."""
+        rec = {k: portable_path(v, ROOT) if k in ("data_dir", "tts_conf") and v else v
+               for k, v in self.record().items()}
+        return hashlib.sha1(json.dumps(rec, sort_keys=True).encode()).hexdigest()[:12]
 
     def budget(self) -> str:
         return f"AR {self.ar_steps} + NAR {self.nar_steps} steps"
@@ -173,8 +188,10 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(target, target_is_directory=target.is_dir())
 
 
-def prepare(rdir: Path, codec_model: Path, settings: DownstreamSettings) -> tuple[Path, Path]:
-    """Build <rdir>/{data,exp} for run.sh stages 4-8 (idempotent). Returns (data dir, exp dir)."""
+def prepare(rdir: Path, codec_model: Path, settings: DownstreamSettings,
+            aligner: Optional[Path] = None) -> tuple[Path, Path]:
+    """Build <rdir>/{data,exp} for run.sh stages 4-8 (idempotent): `aligner`, a finished shared aligner
+    directory, stands in for stage 4's aligner half. Returns (data dir, exp dir)."""
     src = Path(settings.data_dir).resolve()
     for sub in ("manifests", "phonemes"):
         if not (src / sub).is_dir():
@@ -194,12 +211,18 @@ def prepare(rdir: Path, codec_model: Path, settings: DownstreamSettings) -> tupl
     sentinel = exp / ".done.stage3.codec"
     if not sentinel.is_file():
         atomic_write_text(sentinel, settings.corpus + "\n")
+    if aligner is not None:
+        _link(exp / "aligner", aligner / "exp" / "aligner")
+        _link(data / "durations", aligner / "data" / "durations")
+        if not (exp / ALIGN_SENTINEL).is_file():
+            atomic_write_text(exp / ALIGN_SENTINEL, settings.corpus + "\n")
     return data, exp
 
 
-def recipe_command(settings: DownstreamSettings, seed: int, data: Path, exp: Path, recipe: Path = RUN_SH) -> list[str]:
+def recipe_command(settings: DownstreamSettings, seed: int, data: Path, exp: Path, recipe: Path = RUN_SH,
+                   stop_stage: int = 8) -> list[str]:
     """The run.sh invocation of stages 4-8 for one run (--seed: the synthesis seed of stage 7)."""
-    cmd = ["bash", str(recipe), "--stage", "4", "--stop-stage", "8", "--corpus", settings.corpus,
+    cmd = ["bash", str(recipe), "--stage", "4", "--stop-stage", str(stop_stage), "--corpus", settings.corpus,
            "--data-dir", str(data), "--exp-dir", str(exp), "--seed", str(seed),
            "--ar-args", " ".join(settings.part_overrides("ar", seed)),
            "--nar-args", " ".join(settings.part_overrides("nar", seed))]
@@ -233,14 +256,42 @@ def check_run_info(rdir: Path, settings: DownstreamSettings, codec: Run, codec_s
 
 
 # ------------------------------------------------------------------------------------------ running
+def shared_aligner(plan: Plan, settings: DownstreamSettings, codec: Run, recipe: Optional[Path] = None) -> Path:
+    """<out>/downstream/aligner, trained once (run.sh stage 4 on `codec`'s dump) if not finished yet.
+    A second invocation that gets here meanwhile waits on the lock, then finds it done."""
+    import fcntl
+    adir = Path(plan.out) / DOWNSTREAM / ALIGNER
+    adir.mkdir(parents=True, exist_ok=True)
+    with open(adir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (adir / "exp" / ALIGN_SENTINEL).is_file():
+            return adir
+        info = adir / "aligner_run.json"
+        if not info.is_file():       # the codec whose dump lists the utterances (any run frames them alike)
+            atomic_write_text(info, json.dumps({"codec_run": codec.key, "corpus": settings.corpus}) + "\n")
+        first = json.loads(info.read_text())["codec_run"]
+        codec = next((r for r in plan.runs() if r.key == first), codec)
+        data, exp = prepare(adir, codec.dir / "model", settings)
+        cmd = recipe_command(settings, 0, data, exp, recipe or RUN_SH, stop_stage=4)
+        log.info("the shared aligner: run.sh stage 4 on %s's dump\n$ %s", codec.key, shlex.join(cmd))
+        t0, cpu0 = time.perf_counter(), cpu_seconds()
+        proc = subprocess.run(cmd, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the shared aligner: run.sh stage 4 failed with exit code {proc.returncode} "
+                               f"(log: {exp / 'run.log'}; run the ablation again to resume)")
+        add_cost(adir / COST, seconds=time.perf_counter() - t0, cpu_seconds=cpu_seconds() - cpu0)
+        return adir
+
+
 def run_one(plan: Plan, drun: DownstreamRun, settings: DownstreamSettings, recipe: Optional[Path] = None) -> dict:
     """Stages 4-8 of run.sh (or `recipe`) on the codec run of `drun` (resuming), then its result.json."""
     codec = codec_run(plan, drun)
     step = read_done(codec)
     if step is None or step < plan.steps:
         raise RuntimeError(f"{drun.key}: codec run {codec.key} is not trained to {plan.steps} steps yet")
+    aligner = shared_aligner(plan, settings, codec, recipe)
     check_run_info(drun.dir, settings, codec, step)
-    data, exp = prepare(drun.dir, codec.dir / "model", settings)
+    data, exp = prepare(drun.dir, codec.dir / "model", settings, aligner)
     cmd = recipe_command(settings, drun.seed, data, exp, recipe or RUN_SH)
     log.info("%s downstream: %s, codec %s\n$ %s", drun.key, settings.budget(), codec.key, shlex.join(cmd))
     t0, cpu0 = time.perf_counter(), cpu_seconds()

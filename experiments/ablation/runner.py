@@ -185,9 +185,11 @@ class EvalSettings:
     jobs: int = 2
 
     def key(self) -> str:
-        """What the cached result depends on (jobs does not change a number)."""
+        """What the cached result depends on (jobs does not change a number). The items file is named, not
+        located: a result copied into another clone or --out (e.g. the committed runs) stays valid there."""
         d = asdict(self)
         d.pop("jobs")
+        d["manifest"] = Path(d["manifest"]).name
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -32,12 +32,17 @@ STUB = r'''#!/usr/bin/env bash
 set -euo pipefail
 { printf "%q " "$@"; echo; } >> "$STUB_LOG"
 while [ $# -gt 0 ]; do
-  case "$1" in --data-dir) data="$2"; shift 2 ;; --exp-dir) exp="$2"; shift 2 ;; *) shift ;; esac
+  case "$1" in --data-dir) data="$2"; shift 2 ;; --exp-dir) exp="$2"; shift 2 ;;
+               --stop-stage) stop="$2"; shift 2 ;; *) shift ;; esac
 done
 test -f "$data/manifests/train-clean-100.jsonl" && test -f "$data/.done.stage2.phonemes"
 test -f "$exp/codec/model/config.json" && test -f "$exp/.done.stage3.codec"
 mkdir -p "$data/codes/train-clean-100" "$exp/ar" "$exp/nar" "$exp/eval"
 echo mini > "$data/.done.stage4.codes"
+if [ "$stop" = 4 ]; then             # the shared aligner
+  mkdir -p "$exp/aligner/model" "$data/durations"; echo mini > "$exp/.done.stage4.align"; exit 0
+fi
+test -f "$exp/.done.stage4.align" && test -d "$exp/aligner/model" && test -d "$data/durations"
 if [ -n "${STUB_FAIL:-}" ]; then exit 3; fi
 python3 - "$exp" <<'EOF'
 import json, sys
@@ -113,6 +118,11 @@ def test_downstream_runs_every_seed_and_the_report_judges_the_seed_spread(setup)
     main(_args(data, out, "--seeds", "0,1", "--downstream-only", "--ar-steps", "7", "--nar-steps", "4"))
 
     calls = _calls(log)
+    # first the aligner every run shares (stage 4 on the first codec's dump: it reads log-mels, not codes)
+    shared = out / "downstream" / "aligner"
+    assert _opt(calls[0], "--stop-stage") == "4" and _opt(calls[0], "--exp-dir") == str(shared / "exp")
+    assert (shared / "exp" / "codec" / "model").resolve() == (out / "runs" / "ndvq" / "seed0" / "model").resolve()
+    calls = calls[1:]
     runs = [(v, s) for s in (0, 1) for v in ("ndvq", "rvq")]      # every seed, seed-major
     assert len(calls) == len(runs)
     for call, (v, s) in zip(calls, runs):
@@ -127,6 +137,8 @@ def test_downstream_runs_every_seed_and_the_report_judges_the_seed_spread(setup)
         for sub in ("manifests", "phonemes", "mini"):
             assert (rdir / "data" / sub).resolve() == (data / sub).resolve()
         assert (rdir / "exp" / "codec" / "model").resolve() == (out / "runs" / v / f"seed{s}" / "model").resolve()
+        assert (rdir / "exp" / "aligner").resolve() == (shared / "exp" / "aligner").resolve()
+        assert (rdir / "data" / "durations").resolve() == (shared / "data" / "durations").resolve()
         res = json.loads((rdir / "result.json").read_text())
         assert (res["run"], res["seed"], res["codec_run"], res["codec_step"]) == (f"{v}/seed{s}", s, f"{v}/seed{s}", 3)
         assert res["tts"]["ar"]["valid"]["ce"] == pytest.approx(2.0 + 0.1 * s if v == "ndvq" else 3.0)  # the LAST row
@@ -177,8 +189,8 @@ def test_resume_skips_finished_runs_and_seeds_can_be_picked(setup, monkeypatch, 
 
     # a subset of the seeds; the report still lists the others, as missing
     main(base + ["--downstream-seeds", "1"])
-    assert [_opt(c, "--exp-dir") for c in _calls(log)] == [str(out / "downstream" / v / "seed1" / "exp")
-                                                           for v in ("ndvq", "rvq")]
+    assert [_opt(c, "--exp-dir") for c in _calls(log)] == [str(out / "downstream" / d / "exp")
+                                                           for d in ("aligner", "ndvq/seed1", "rvq/seed1")]
     md = (out / "report.md").read_text()
     assert "| ndvq/seed1 | done |" in md and "| ndvq/seed0 | missing |" in md
     assert "- TTS WER: undetermined (+0 in ndvq's favour)" in md          # one seed each: no spread to judge by
@@ -195,7 +207,7 @@ def test_resume_skips_finished_runs_and_seeds_can_be_picked(setup, monkeypatch, 
     mtime = (out / "downstream" / "rvq" / "seed1" / "result.json").stat().st_mtime_ns
     caplog.clear()
     main(base)
-    new = [_opt(c, "--exp-dir") for c in _calls(log)[3:]]
+    new = [_opt(c, "--exp-dir") for c in _calls(log)[4:]]         # not the aligner again
     assert new == [str(out / "downstream" / v / "seed0" / "exp") for v in ("ndvq", "rvq")]
     assert "ndvq/seed1 downstream: done, skipping" in caplog.text and "rvq/seed1 downstream: done, skipping" in caplog.text
     assert (out / "downstream" / "rvq" / "seed1" / "result.json").stat().st_mtime_ns == mtime
@@ -205,7 +217,7 @@ def test_resume_skips_finished_runs_and_seeds_can_be_picked(setup, monkeypatch, 
     # again: nothing runs; a deleted result is collected from the finished stage 8 without run.sh
     (rdir / "result.json").unlink()
     main(base)
-    assert len(_calls(log)) == 5 and (rdir / "result.json").is_file()
+    assert len(_calls(log)) == 6 and (rdir / "result.json").is_file()
     # another budget on started directories is an error, not a silent mix
     with pytest.raises(ValueError, match="other settings"):
         main(base + ["--ar-steps", "9", "--runs", "rvq/seed0"])
@@ -277,3 +289,34 @@ def test_settings_key_ignores_nproc_and_budget_wins_over_args(tmp_path):
         "ndvq/seed0", "rvq/seed0", "ndvq/seed1", "rvq/seed1"]
     with pytest.raises(ValueError, match="not among"):
         D.downstream_runs(plan, (2,))
+
+
+def test_archive_holds_the_numbers_without_machine_paths_and_resumes_a_new_out(setup, caplog):
+    tmp, data, out, log = setup
+    for s in (0, 1):
+        _trained_codec(out, "ndvq", s, wer=0.4 + 0.1 * s)
+        _trained_codec(out, "rvq", s, wer=0.2 + 0.1 * s)
+    arch = tmp / "committed"
+    main(_args(data, out, "--seeds", "0,1", "--downstream-only", "--archive", str(arch)))
+    assert len(_calls(log)) == 5                                    # the shared aligner + 4 runs
+    kept = sorted(p.relative_to(arch).as_posix() for p in arch.rglob("*") if p.is_file())
+    assert "downstream/rvq/seed1/result.json" in kept and "report.md" in kept
+    assert not any("/exp/" in k or k.startswith("downstream/aligner") for k in kept)   # numbers, no weights
+    for k in kept:
+        if k.endswith((".json", ".jsonl", ".md")):
+            assert str(tmp) not in (arch / k).read_text(), f"{k} names a machine path"
+
+    # a new clone's --out, seeded from the archive: nothing runs again, the same numbers are reported
+    with pytest.raises(SystemExit):
+        main(_args(data, tmp / "new", "--seeds", "0,1", "--downstream-only", "--from-archive", str(tmp / "nope")))
+    caplog.set_level(logging.INFO, logger="experiments.ablation")
+    main(_args(data, tmp / "new", "--seeds", "0,1", "--downstream-only", "--from-archive", str(arch)))
+    assert len(_calls(log)) == 5 and "restored 4 finished runs" in caplog.text
+    before = json.loads((out / "report.json").read_text())["downstream_values"]
+    assert json.loads((tmp / "new" / "report.json").read_text())["downstream_values"] == before
+    # a run already started in --out is never overwritten by the archive
+    caplog.clear()
+    main(_args(data, tmp / "new", "--seeds", "0,1", "--report-only", "--from-archive", str(arch)))
+    assert "restored 0 finished runs" in caplog.text
+    with pytest.raises(SystemExit):                                 # the archive cannot be --out itself
+        main(_args(data, out, "--seeds", "0,1", "--report-only", "--archive", str(out)))
