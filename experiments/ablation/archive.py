@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
-from core.io import atomic_write_text, portable_paths
+from core.io import atomic_write_text, portable_path, portable_paths
 
 from .downstream import ALIGNER, DOWNSTREAM
 from .downstream import RUN_INFO as DOWNSTREAM_INFO
@@ -31,8 +32,9 @@ from .plan import DONE_TRAIN, RESULT, RUN_INFO
 log = logging.getLogger("experiments.ablation")
 
 CODEC_FILES = (DONE_TRAIN, RUN_INFO, RESULT, "config.json", "train_summary.json", "train_cpu.json", "losses.jsonl")
-DOWNSTREAM_FILES = (RESULT, DOWNSTREAM_INFO, "cost.json")
+DOWNSTREAM_FILES = (RESULT, DOWNSTREAM_INFO, "cost.json", "exp/eval/report.md")   # + stage 8's own report
 REPORT_FILES = ("report.md", "report.json", "eval_items.jsonl")
+ABSOLUTE = re.compile(r"(?<![\w.:/])/[^\s`'\"(),;\[\]]+")   # a path in prose or in an override, not a URL's
 LOSS_KEYS = ("step", "mel", "skipped")       # what the learning-curve plot reads of losses.jsonl
 
 
@@ -48,17 +50,20 @@ def _finished(out: Path) -> list[tuple[Path, tuple[str, ...]]]:
 def _copy(src: Path, dst: Path, portable_from: Path) -> None:
     """One small file, JSON and JSONL with machine paths made relative to `portable_from`; losses.jsonl
     thinned to what the report plots."""
+    def text(t: str) -> str:         # paths inside strings too ("train.exp_dir=/...", "[/a.jsonl,/b.jsonl]")
+        return ABSOLUTE.sub(lambda m: portable_path(m.group(0), portable_from), t)
+
     if src.suffix == ".json":
         obj = portable_paths(json.loads(src.read_text()), portable_from)
-        atomic_write_text(dst, json.dumps(obj, indent=1) + "\n")
+        atomic_write_text(dst, text(json.dumps(obj, indent=1)) + "\n")
     elif src.suffix == ".jsonl":
         rows = [json.loads(ln) for ln in src.read_text().splitlines() if ln.strip()]
         if src.name == "losses.jsonl":
             rows = [{k: r[k] for k in LOSS_KEYS if k in r} for r in rows]
-        atomic_write_text(dst, "".join(json.dumps(portable_paths(r, portable_from), ensure_ascii=False) + "\n"
+        atomic_write_text(dst, "".join(text(json.dumps(portable_paths(r, portable_from), ensure_ascii=False)) + "\n"
                                        for r in rows))
     else:
-        atomic_write_text(dst, src.read_text())
+        atomic_write_text(dst, text(src.read_text()))
 
 
 def archive(out: Path, dest: Path) -> int:
@@ -71,7 +76,7 @@ def archive(out: Path, dest: Path) -> int:
     for rel, files in runs:
         for name in files:
             if (out / rel / name).is_file():
-                (dest / rel).mkdir(parents=True, exist_ok=True)
+                (dest / rel / name).parent.mkdir(parents=True, exist_ok=True)
                 _copy(out / rel / name, dest / rel / name, out)
     for name in REPORT_FILES:
         if (out / name).is_file():
@@ -93,9 +98,9 @@ def restore(src: Path, out: Path) -> int:
     for rel, files in _finished(src):
         if (out / rel).exists():
             continue
-        (out / rel).mkdir(parents=True)
         for name in files:
             if (src / rel / name).is_file():
+                (out / rel / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src / rel / name, out / rel / name)
         restored += 1
     log.info("restored %d finished runs from %s into %s", restored, src, out)

@@ -5,9 +5,12 @@ import pytest
 
 from core.io import REPO_ROOT, portable_path, portable_paths
 
-COMMITTED_REPORTS = ["docs/ablation_mini/report.json", "docs/ablation_mini/report.md",
+# the ablation's archive too: every run's numbers (experiments/ablation/archive.py)
+COMMITTED_REPORTS = ["docs/ablation_mini/report.json", "docs/ablation_mini/report.md", "docs/ablation_mini/eval_items.jsonl",
                      "benchmarks/results/codec_inference.json", "benchmarks/results/codec_inference.md",
-                     "benchmarks/results/codec_tokenize_workers.json", "benchmarks/results/codec_tokenize_workers.md"]
+                     "benchmarks/results/codec_tokenize_workers.json", "benchmarks/results/codec_tokenize_workers.md",
+                     *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "docs" / "ablation_mini").rglob("*")
+                             if p.suffix in (".json", ".jsonl", ".md") and p.parent.name != "ablation_mini")]
 MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:work|home|tmp|root|Users|mnt|data|scratch|var)/[^\s`'\"]+")
 
 

@@ -61,6 +61,7 @@ json.dump({"rows": {"ground_truth": row(0.1, 0.05, 0.9), "resynthesis": row(0.2,
            "setting": {"n_items": 4, "n_speakers": 2, "n_q": 3, "asr": "stub-asr", "asr_constrained": True,
                        "speaker_encoder": "stub-spk"}}, open(f"{exp}/eval/report.json", "w"))
 EOF
+echo "PER: the recognizer of \`$exp/aligner/model\` (https://example.org/x)" > "$exp/eval/report.md"
 echo mini > "$exp/.done.stage8.eval"
 '''
 
@@ -301,7 +302,11 @@ def test_archive_holds_the_numbers_without_machine_paths_and_resumes_a_new_out(s
     assert len(_calls(log)) == 5                                    # the shared aligner + 4 runs
     kept = sorted(p.relative_to(arch).as_posix() for p in arch.rglob("*") if p.is_file())
     assert "downstream/rvq/seed1/result.json" in kept and "report.md" in kept
-    assert not any("/exp/" in k or k.startswith("downstream/aligner") for k in kept)   # numbers, no weights
+    # numbers and stage 8's report, no weights; the report's paths are the archive's own
+    assert not any(("/exp/" in k and not k.endswith("exp/eval/report.md")) or k.startswith("downstream/aligner")
+                   for k in kept)
+    assert (arch / "downstream/ndvq/seed1/exp/eval/report.md").read_text() == \
+        "PER: the recognizer of `downstream/ndvq/seed1/exp/aligner/model` (https://example.org/x)\n"
     for k in kept:
         if k.endswith((".json", ".jsonl", ".md")):
             assert str(tmp) not in (arch / k).read_text(), f"{k} names a machine path"
