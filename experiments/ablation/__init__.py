@@ -13,5 +13,6 @@ Its modules, each importing only those above it in this list:
     plots.py                the PNGs
     downstream_report.py    the report's Downstream TTS tables over seeds and verdict paragraphs
     report.py               report.json / report.md / plots with the generated verdict
+    archive.py              every finished run's numbers in a committable folder, and resuming from it
     __main__.py             the command line
 """
