@@ -5,7 +5,9 @@
 
 A finished run is a few hundred MB (checkpoints, exported codec, code dumps, the TTS), but the report needs
 only its small files: a codec run's sentinel, overrides, resolved config, cached evaluation, training summary
-and loss log; a downstream run's cached stage 8 numbers. `archive` copies those of every finished run
+and loss log; a downstream run's cached stage 8 numbers and stage 8's report; and the aligner every
+downstream run shares (its 7 MB model and the durations), so runs added after a restore get the same
+durations and the same PER judge as the archived ones. `archive` copies those of every finished run
 (and the report with its plots) into a folder, with machine paths made relative (committed reports name
 none). `restore` copies an archive's finished runs into an --out where they are absent, so a new clone (or
 another machine) resumes the ablation where the archive stopped: the cached results are keyed on settings,
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from core.io import atomic_write_text, portable_path, portable_paths
 
-from .downstream import ALIGNER, DOWNSTREAM
+from .downstream import ALIGN_SENTINEL, ALIGNER, DOWNSTREAM
 from .downstream import RUN_INFO as DOWNSTREAM_INFO
 from .plan import DONE_TRAIN, RESULT, RUN_INFO
 
@@ -33,6 +35,10 @@ log = logging.getLogger("experiments.ablation")
 
 CODEC_FILES = (DONE_TRAIN, RUN_INFO, RESULT, "config.json", "train_summary.json", "train_cpu.json", "losses.jsonl")
 DOWNSTREAM_FILES = (RESULT, DOWNSTREAM_INFO, "cost.json", "exp/eval/report.md")   # + stage 8's own report
+# the shared forced aligner (downstream.shared_aligner): its model (7 MB) and durations, so that runs added
+# after a restore get the same durations and the same PER judge as the archived ones
+ALIGNER_FILES = ("aligner_run.json", "cost.json", "exp/.done.stage4.align", "exp/aligner/model/config.json",
+                 "exp/aligner/model/model.safetensors", "exp/aligner/summary.json", "exp/aligner/valid.jsonl")
 REPORT_FILES = ("report.md", "report.json", "eval_items.jsonl")
 ABSOLUTE = re.compile(r"(?<![\w.:/])/[^\s`'\"(),;\[\]]+")   # a path in prose or in an override, not a URL's
 LOSS_KEYS = ("step", "mel", "skipped")       # what the learning-curve plot reads of losses.jsonl
@@ -44,6 +50,10 @@ def _finished(out: Path) -> list[tuple[Path, tuple[str, ...]]]:
             if (d / DONE_TRAIN).is_file() and (d / RESULT).is_file()]
     runs += [(d.relative_to(out), DOWNSTREAM_FILES) for d in sorted(out.glob(f"{DOWNSTREAM}/*/seed*"))
              if d.parent.name != ALIGNER and (d / RESULT).is_file()]
+    aligner = out / DOWNSTREAM / ALIGNER
+    if (aligner / "exp" / ALIGN_SENTINEL).is_file():
+        durations = tuple(p.relative_to(aligner).as_posix() for p in sorted((aligner / "data" / "durations").glob("*")))
+        runs.append((aligner.relative_to(out), ALIGNER_FILES + durations))
     return runs
 
 
@@ -53,7 +63,9 @@ def _copy(src: Path, dst: Path, portable_from: Path) -> None:
     def text(t: str) -> str:         # paths inside strings too ("train.exp_dir=/...", "[/a.jsonl,/b.jsonl]")
         return ABSOLUTE.sub(lambda m: portable_path(m.group(0), portable_from), t)
 
-    if src.suffix == ".json":
+    if src.suffix == ".safetensors":
+        shutil.copyfile(src, dst)
+    elif src.suffix == ".json":
         obj = portable_paths(json.loads(src.read_text()), portable_from)
         atomic_write_text(dst, text(json.dumps(obj, indent=1)) + "\n")
     elif src.suffix == ".jsonl":

@@ -40,7 +40,9 @@ test -f "$exp/codec/model/config.json" && test -f "$exp/.done.stage3.codec"
 mkdir -p "$data/codes/train-clean-100" "$exp/ar" "$exp/nar" "$exp/eval"
 echo mini > "$data/.done.stage4.codes"
 if [ "$stop" = 4 ]; then             # the shared aligner
-  mkdir -p "$exp/aligner/model" "$data/durations"; echo mini > "$exp/.done.stage4.align"; exit 0
+  mkdir -p "$exp/aligner/model" "$data/durations"; echo weights > "$exp/aligner/model/model.safetensors"
+  echo '{"dump": "'"$data"'/codes/test-clean"}' > "$data/durations/test-clean.meta.json"
+  echo mini > "$exp/.done.stage4.align"; exit 0
 fi
 test -f "$exp/.done.stage4.align" && test -d "$exp/aligner/model" && test -d "$data/durations"
 if [ -n "${STUB_FAIL:-}" ]; then exit 3; fi
@@ -298,30 +300,41 @@ def test_archive_holds_the_numbers_without_machine_paths_and_resumes_a_new_out(s
         _trained_codec(out, "ndvq", s, wer=0.4 + 0.1 * s)
         _trained_codec(out, "rvq", s, wer=0.2 + 0.1 * s)
     arch = tmp / "committed"
-    main(_args(data, out, "--seeds", "0,1", "--downstream-only", "--archive", str(arch)))
-    assert len(_calls(log)) == 5                                    # the shared aligner + 4 runs
+    main(_args(data, out, "--seeds", "0,1", "--downstream-only", "--downstream-seeds", "0", "--archive", str(arch)))
+    assert len(_calls(log)) == 3                                    # the shared aligner + 2 runs
     kept = sorted(p.relative_to(arch).as_posix() for p in arch.rglob("*") if p.is_file())
-    assert "downstream/rvq/seed1/result.json" in kept and "report.md" in kept
-    # numbers and stage 8's report, no weights; the report's paths are the archive's own
-    assert not any(("/exp/" in k and not k.endswith("exp/eval/report.md")) or k.startswith("downstream/aligner")
+    assert "downstream/rvq/seed0/result.json" in kept and "report.md" in kept
+    # numbers and stage 8's report, the shared aligner's model and durations; no codec or TTS weights
+    assert "downstream/aligner/exp/aligner/model/model.safetensors" in kept
+    assert "downstream/aligner/data/durations/test-clean.meta.json" in kept
+    assert not any("/exp/" in k and not k.endswith("exp/eval/report.md") and not k.startswith("downstream/aligner/")
                    for k in kept)
-    assert (arch / "downstream/ndvq/seed1/exp/eval/report.md").read_text() == \
-        "PER: the recognizer of `downstream/ndvq/seed1/exp/aligner/model` (https://example.org/x)\n"
+    assert (arch / "downstream/ndvq/seed0/exp/eval/report.md").read_text() == \
+        "PER: the recognizer of `downstream/ndvq/seed0/exp/aligner/model` (https://example.org/x)\n"
     for k in kept:
         if k.endswith((".json", ".jsonl", ".md")):
             assert str(tmp) not in (arch / k).read_text(), f"{k} names a machine path"
 
-    # a new clone's --out, seeded from the archive: nothing runs again, the same numbers are reported
+    # a new clone's --out, seeded from the archive: the archived runs are not run again, the seed-1 runs
+    # trained there use the archived aligner (no stage 4 aligner call) and the same numbers are reported
+    new = tmp / "new"
+    for s in (0, 1):
+        for v in ("ndvq", "rvq"):
+            _trained_codec(new, v, s, wer=(0.4 if v == "ndvq" else 0.2) + 0.1 * s)
     with pytest.raises(SystemExit):
-        main(_args(data, tmp / "new", "--seeds", "0,1", "--downstream-only", "--from-archive", str(tmp / "nope")))
+        main(_args(data, new, "--seeds", "0,1", "--downstream-only", "--from-archive", str(tmp / "nope")))
     caplog.set_level(logging.INFO, logger="experiments.ablation")
-    main(_args(data, tmp / "new", "--seeds", "0,1", "--downstream-only", "--from-archive", str(arch)))
-    assert len(_calls(log)) == 5 and "restored 4 finished runs" in caplog.text
+    main(_args(data, new, "--seeds", "0,1", "--downstream-only", "--from-archive", str(arch)))
+    assert "restored 3 finished runs" in caplog.text                # 2 TTS runs and the aligner
+    assert [_opt(c, "--exp-dir") for c in _calls(log)[3:]] == [str(new / "downstream" / v / "seed1" / "exp")
+                                                               for v in ("ndvq", "rvq")]
+    assert (new / "downstream/rvq/seed1/exp/aligner").resolve() == (new / "downstream/aligner/exp/aligner").resolve()
+    main(_args(data, out, "--seeds", "0,1", "--downstream-only"))   # the original out, completed in place
     before = json.loads((out / "report.json").read_text())["downstream_values"]
-    assert json.loads((tmp / "new" / "report.json").read_text())["downstream_values"] == before
+    assert json.loads((new / "report.json").read_text())["downstream_values"] == before
     # a run already started in --out is never overwritten by the archive
     caplog.clear()
-    main(_args(data, tmp / "new", "--seeds", "0,1", "--report-only", "--from-archive", str(arch)))
+    main(_args(data, new, "--seeds", "0,1", "--report-only", "--from-archive", str(arch)))
     assert "restored 0 finished runs" in caplog.text
     with pytest.raises(SystemExit):                                 # the archive cannot be --out itself
         main(_args(data, out, "--seeds", "0,1", "--report-only", "--archive", str(out)))
