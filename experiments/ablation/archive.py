@@ -5,9 +5,9 @@
 
 A finished run is a few hundred MB (checkpoints, exported codec, code dumps, the TTS), but the report needs
 only its small files: a codec run's sentinel, overrides, resolved config, cached evaluation, training summary
-and loss log; a downstream run's cached stage 8 numbers and stage 8's report; and the aligner every
-downstream run shares (its 7 MB model and the durations), so runs added after a restore get the same
-durations and the same PER judge as the archived ones. `archive` copies those of every finished run
+and loss log; a downstream run's cached stage 8 numbers and stage 8's report; the record of the aligner
+every downstream run shares (its dev scores and durations; not its 7 MB weights: a run added after a restore
+trains a new shared aligner). `archive` copies those of every finished run
 (and the report with its plots) into a folder, with machine paths made relative (committed reports name
 none). `restore` copies an archive's finished runs into an --out where they are absent, so a new clone (or
 another machine) resumes the ablation where the archive stopped: the cached results are keyed on settings,
@@ -35,10 +35,10 @@ log = logging.getLogger("experiments.ablation")
 
 CODEC_FILES = (DONE_TRAIN, RUN_INFO, RESULT, "config.json", "train_summary.json", "train_cpu.json", "losses.jsonl")
 DOWNSTREAM_FILES = (RESULT, DOWNSTREAM_INFO, "cost.json", "exp/eval/report.md")   # + stage 8's own report
-# the shared forced aligner (downstream.shared_aligner): its model (7 MB) and durations, so that runs added
-# after a restore get the same durations and the same PER judge as the archived ones
-ALIGNER_FILES = ("aligner_run.json", "cost.json", "exp/.done.stage4.align", "exp/aligner/model/config.json",
-                 "exp/aligner/model/model.safetensors", "exp/aligner/summary.json", "exp/aligner/valid.jsonl")
+# the shared forced aligner's record (downstream.shared_aligner): what it was trained on, its dev scores and
+# the durations every TTS run trained on. Not its 7 MB weights (the repository holds no model files), and
+# not its sentinel: a run added after a restore trains a new shared aligner, recorded beside this one.
+ALIGNER_FILES = ("aligner_run.json", "cost.json", "exp/aligner/summary.json", "exp/aligner/valid.jsonl")
 REPORT_FILES = ("report.md", "report.json", "eval_items.jsonl")
 ABSOLUTE = re.compile(r"(?<![\w.:/])/[^\s`'\"(),;\[\]]+")   # a path in prose or in an override, not a URL's
 LOSS_KEYS = ("step", "mel", "skipped")       # what the learning-curve plot reads of losses.jsonl
@@ -63,9 +63,7 @@ def _copy(src: Path, dst: Path, portable_from: Path) -> None:
     def text(t: str) -> str:         # paths inside strings too ("train.exp_dir=/...", "[/a.jsonl,/b.jsonl]")
         return ABSOLUTE.sub(lambda m: portable_path(m.group(0), portable_from), t)
 
-    if src.suffix == ".safetensors":
-        shutil.copyfile(src, dst)
-    elif src.suffix == ".json":
+    if src.suffix == ".json":
         obj = portable_paths(json.loads(src.read_text()), portable_from)
         atomic_write_text(dst, text(json.dumps(obj, indent=1)) + "\n")
     elif src.suffix == ".jsonl":
@@ -107,7 +105,7 @@ def restore(src: Path, out: Path) -> int:
     if not src.is_dir():
         raise FileNotFoundError(f"--from-archive {src}: no such folder")
     restored = 0
-    for rel, files in _finished(src):
+    for rel, files in _finished(src):      # the aligner's record never: it has no sentinel (no weights)
         if (out / rel).exists():
             continue
         for name in files:
