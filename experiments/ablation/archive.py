@@ -25,7 +25,7 @@ import re
 import shutil
 from pathlib import Path
 
-from core.io import atomic_write_text, portable_path, portable_paths
+from core.io import atomic_write_text, portable_path
 
 from .downstream import ALIGN_SENTINEL, ALIGNER, DOWNSTREAM
 from .downstream import RUN_INFO as DOWNSTREAM_INFO
@@ -58,20 +58,19 @@ def _finished(out: Path) -> list[tuple[Path, tuple[str, ...]]]:
 
 
 def _copy(src: Path, dst: Path, portable_from: Path) -> None:
-    """One small file, JSON and JSONL with machine paths made relative to `portable_from`; losses.jsonl
-    thinned to what the report plots."""
-    def text(t: str) -> str:         # paths inside strings too ("train.exp_dir=/...", "[/a.jsonl,/b.jsonl]")
+    """One small file with every machine path in it made relative to `portable_from` (in prose, JSON strings
+    and override strings alike: "train.exp_dir=/...", "[/a.jsonl,/b.jsonl]"); losses.jsonl thinned to what
+    the report plots."""
+    def text(t: str) -> str:
         return ABSOLUTE.sub(lambda m: portable_path(m.group(0), portable_from), t)
 
     if src.suffix == ".json":
-        obj = portable_paths(json.loads(src.read_text()), portable_from)
-        atomic_write_text(dst, text(json.dumps(obj, indent=1)) + "\n")
+        atomic_write_text(dst, text(json.dumps(json.loads(src.read_text()), indent=1)) + "\n")
     elif src.suffix == ".jsonl":
         rows = [json.loads(ln) for ln in src.read_text().splitlines() if ln.strip()]
         if src.name == "losses.jsonl":
             rows = [{k: r[k] for k in LOSS_KEYS if k in r} for r in rows]
-        atomic_write_text(dst, "".join(text(json.dumps(portable_paths(r, portable_from), ensure_ascii=False)) + "\n"
-                                       for r in rows))
+        atomic_write_text(dst, "".join(text(json.dumps(r, ensure_ascii=False)) + "\n" for r in rows))
     else:
         atomic_write_text(dst, text(src.read_text()))
 

@@ -274,12 +274,7 @@ def shared_aligner(plan: Plan, settings: DownstreamSettings, codec: Run, recipe:
         data, exp = prepare(adir, codec.dir / "model", settings)
         cmd = recipe_command(settings, 0, data, exp, recipe or RUN_SH, stop_stage=4)
         log.info("the shared aligner: run.sh stage 4 on %s's dump\n$ %s", codec.key, shlex.join(cmd))
-        t0, cpu0 = time.perf_counter(), cpu_seconds()
-        proc = subprocess.run(cmd, cwd=ROOT)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the shared aligner: run.sh stage 4 failed with exit code {proc.returncode} "
-                               f"(log: {exp / 'run.log'}; run the ablation again to resume)")
-        add_cost(adir / COST, seconds=time.perf_counter() - t0, cpu_seconds=cpu_seconds() - cpu0)
+        _run_recipe(cmd, adir / COST, "the shared aligner: run.sh stage 4", exp)
         return adir
 
 
@@ -294,17 +289,23 @@ def run_one(plan: Plan, drun: DownstreamRun, settings: DownstreamSettings, recip
     data, exp = prepare(drun.dir, codec.dir / "model", settings, aligner)
     cmd = recipe_command(settings, drun.seed, data, exp, recipe or RUN_SH)
     log.info("%s downstream: %s, codec %s\n$ %s", drun.key, settings.budget(), codec.key, shlex.join(cmd))
-    t0, cpu0 = time.perf_counter(), cpu_seconds()
-    proc = subprocess.run(cmd, cwd=ROOT)
-    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{drun.key} downstream: run.sh failed with exit code {proc.returncode} (log: "
-                           f"{exp / 'run.log'}; run the ablation again to resume from its sentinels)")
-    cost = add_cost(drun.dir / COST, seconds=wall, cpu_seconds=cpu)
+    cost, wall = _run_recipe(cmd, drun.dir / COST, f"{drun.key} downstream: run.sh", exp)
     result = write_result(drun, settings, codec.key, step, cost)
     log.info("%s downstream: TTS WER %s, PER %s, SIM %s (%.1f min)", drun.key,
              *(fmt_num(row_value(result, "tts", k)) for k in ("wer", "per", "sim")), wall / 60)
     return result
+
+
+def _run_recipe(cmd: Sequence[str], cost_file: Path, what: str, exp: Path) -> tuple[dict, float]:
+    """Run `cmd` (a run.sh invocation) from the repository; add its wall and CPU time to `cost_file`.
+    Returns (the cost totals, this invocation's wall seconds); a failure is one line naming its log."""
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    proc = subprocess.run(cmd, cwd=ROOT)
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed with exit code {proc.returncode} (log: {exp / 'run.log'}; run the "
+                           f"ablation again to resume from its sentinels)")
+    return add_cost(cost_file, seconds=wall, cpu_seconds=cpu), wall
 
 
 def write_result(drun: DownstreamRun, settings: DownstreamSettings, codec_key: str, codec_step: int,

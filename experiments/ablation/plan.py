@@ -67,6 +67,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ndvq_sample_weight", "NDVQ + sample term (logvar gets a gradient)",
             ("quantizer.kind=ndvq", "quantizer.sample_weight=0.25"),
             "project defaults plus the spec's 0.25 * mse(sample, z): log-variance gets a real gradient"),
+    Variant("ndvq_mean_residual", "NDVQ, next stage's residual from the code's mean",
+            ("quantizer.kind=ndvq", "quantizer.ndvq_residual=mean"),
+            "project defaults, but training subtracts each code's mean as inference does (codec/config.py)"),
     Variant("rvq", "RVQ baseline (EnCodec: EMA, k-means, dead-code replacement)", ("quantizer.kind=rvq",),
             "the same codec, stages, codebook size and dead-code threshold with Euclidean EMA codebooks"),
 )

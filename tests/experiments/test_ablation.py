@@ -122,6 +122,7 @@ def test_variants_differ_only_in_quantizer_settings(tmp_path):
         assert cfg.train.max_steps == 10 and cfg.train.max_minutes is None and cfg.train.seed == 0
     assert cfgs["rvq"].quantizer.kind == "rvq"
     assert cfgs["ndvq_sample_weight"].quantizer.sample_weight == 0.25
+    assert cfgs["ndvq_mean_residual"].quantizer.ndvq_residual == "mean" and cfgs["ndvq"].quantizer.ndvq_residual == "sample"
     a = cfgs["ndvq_authors"].quantizer
     assert a.logvar_init == "zero" and not a.ndvq_dead_code_reset and a.sample_weight == 0
     # the departures are computed from the resolved configs (never a copied list)

@@ -172,7 +172,8 @@ def test_downstream_runs_every_seed_and_the_report_judges_the_seed_spread(setup)
     assert "- TTS PER: win (+0.1 in ndvq's favour vs seed spread 0.014)" in verdict
     assert "- TTS SIM (to the prompt): tie (+0 in ndvq's favour" in verdict
     assert ("Not finished (left out of every number): ndvq_authors/seed0, ndvq_sample_weight/seed0, "
-            "ndvq_authors/seed1, ndvq_sample_weight/seed1." in verdict)
+            "ndvq_mean_residual/seed0, ndvq_authors/seed1, ndvq_sample_weight/seed1, ndvq_mean_residual/seed1."
+            in verdict)
     rep = json.loads((out / "report.json").read_text())
     comps = {(c["variant"], c["label"]): c["outcome"] for c in rep["downstream_comparisons"]}
     assert comps[("ndvq", "TTS WER")] == "loss" and comps[("ndvq", "AR dev cross-entropy, codebook 1 (nats)")] == "win"

@@ -170,6 +170,7 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
              for i in (0, 2)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
     out = tmp_path / "eval"
+    monkeypatch.chdir(tmp_path)       # the folder the evaluation runs in (a recipe's): the report names paths from it
     assert main(["--list", str(tmp_path / "list.jsonl"), "--out", str(out), "--codec", str(exp / "codec" / "model"),
                  "--nar", str(exp / "nar" / "model"), "--aligner", str(aligner), "--no-dnsmos",
                  "--examples", "1", "--jobs", "1", "--train-manifest", str(tmp_path / "train.jsonl")]) == 0
@@ -208,6 +209,7 @@ def test_rows_with_per_nar_row_and_durations(recordings, tmp_path, one_thread, m
     assert (out / "pitch_spectrograms.png").stat().st_size > 5000
     assert rep["setting"]["aligner_dev_per"] == 0.9 and "NAR's config.json" in rep["setting"]["frontend"]
     md = (out / "report.md").read_text()
+    assert rep["setting"]["aligner"] == "aligner" and str(tmp_path) not in md     # no machine path in the report
     assert "ground-truth codebook 1 + NAR" in md and "TTS PER <= 1.5 x resynthesis PER" in md
     assert (out / "examples" / "u0" / "gt_cb1_nar.wav").is_file()
     # an --aligner that does not exist is an error before any work

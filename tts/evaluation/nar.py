@@ -11,6 +11,7 @@ from typing import Optional
 import numpy as np
 
 from core.checkpoint import read_model_config
+from core.io import portable_path
 from core.hub import CONFIG_FILE
 
 from .inputs import EvalItem, load_wav
@@ -100,7 +101,7 @@ def model_frontend(nar_dir: Optional[str], aligner_dir: Optional[str], aligner_r
     if nar_dir and (Path(nar_dir) / CONFIG_FILE).is_file():
         rec, _ = read_model_config(nar_dir, "NAR model")
         if rec.get("frontend"):
-            meta, source = rec, f"the NAR's config.json ({nar_dir})"
+            meta, source = rec, f"the NAR's config.json ({portable_path(nar_dir)})"
     if meta is None and aligner_record and aligner_record.get("frontend"):
-        meta, source = aligner_record, f"the aligner's config.json ({aligner_dir})"
+        meta, source = aligner_record, f"the aligner's config.json ({portable_path(aligner_dir)})"
     return TextFrontend.from_record((meta or {}).get("frontend") or {}, source), source

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from core.io import portable_path
+
 from .nar import NARRow, load_nar_row, model_frontend
 
 log = logging.getLogger(__name__)
@@ -70,16 +72,22 @@ def describe_setting(cfg, tools: Tools, items: list) -> dict:
     setting = {"asr": asr.name, "asr_constrained": bool(getattr(asr, "constrained", False)),
                "asr_oov": list(getattr(asr, "oov", [])), "speaker_encoder": tools.spk.name,
                "n_items": len(items), "n_speakers": len({it.speaker for it in items}),
-               "codec": cfg.codec, "n_q": tools.n_q, "dnsmos": tools.use_dnsmos,
+               "codec": _named(cfg.codec), "n_q": tools.n_q, "dnsmos": tools.use_dnsmos,
                "metric_versions": metrics_mod.package_versions() if metrics_mod else {}}
     if tools.nar_row is not None:
         nar_cfg = tools.nar_row.model.cfg
-        setting.update(nar=cfg.nar, nar_n_q=int(nar_cfg.n_q), nar_prompt_mode=nar_cfg.prompt_mode)
+        setting.update(nar=_named(cfg.nar), nar_n_q=int(nar_cfg.n_q), nar_prompt_mode=nar_cfg.prompt_mode)
     if tools.recognizer is not None:
         training = tools.recognizer.record.get("training") or {}
-        setting.update(aligner=cfg.aligner, aligner_dev_per=(training.get("final_valid") or {}).get("per"),
-                       aligner_steps=training.get("steps"), aligner_train_data=training.get("train_manifest")
-                       or training.get("train_dump"))
+        setting.update(aligner=_named(cfg.aligner), aligner_dev_per=(training.get("final_valid") or {}).get("per"),
+                       aligner_steps=training.get("steps"), aligner_train_data=_named(training.get("train_manifest")
+                                                                                     or training.get("train_dump")))
     if tools.frontend is not None:
         setting["frontend"] = tools.fe_source
     return setting
+
+
+def _named(path: Optional[str]) -> Optional[str]:
+    """A model or data path as the report names it: relative to the folder the evaluation runs in (the
+    recipe's), so a report copied elsewhere names no machine path."""
+    return portable_path(path) if path else path
