@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# NDVQ vs RVQ ablation: the same codec trained as four quantizer variants x seeds, each for
+# NDVQ vs RVQ ablation: the same codec trained as five quantizer variants x seeds, each for
 # the same number of steps, evaluated on unseen speakers (clean with pitch, noisy input, code flips, code
 # statistics), optionally the TTS trained on every run's codes, with a report: <out>/report.md,
 # report.json, plots/.
 #
 #   bash egs/libritts/ablation.sh [options]          (works from any directory; needs run.sh stages 0-2)
-#   bash egs/libritts/ablation.sh --downstream       the whole question on the mini corpus: 4 variants x
+#   bash egs/libritts/ablation.sh --downstream       the whole question on the mini corpus: 5 variants x
 #                                                    seeds 0,1,2, codec and TTS at the recipe's budgets
 #
 # Every option goes to `python -m experiments.ablation` (see docs/ablation.md, or --help), e.g.

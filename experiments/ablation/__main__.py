@@ -1,6 +1,6 @@
 """NDVQ vs RVQ ablation: train every (variant, seed) run, evaluate it, write the report. Resumable.
 
-    python -m experiments.ablation --downstream                      # mini corpus, 4 variants x seeds 0,1,2,
+    python -m experiments.ablation --downstream                      # mini corpus, 5 variants x seeds 0,1,2,
                                                                      # codec and TTS at the recipe's budgets
     python -m experiments.ablation --runs ndvq,rvq --stop-after 2     # a piece at a time
     python -m experiments.ablation --report-only                     # rebuild the report from finished runs
