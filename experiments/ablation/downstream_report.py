@@ -50,6 +50,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("ar|top1", "AR dev top-1, codebook 1", True, _valid("ar", "top1")),
     Metric("nar|ce", "NAR dev cross-entropy, mean over codebooks 2.. (nats)", False, _valid("nar", "ce")),
     Metric("nar|top1", "NAR dev top-1, mean over codebooks 2..", True, _valid("nar", "top1")),
+    # the NAR alone on the recording's own codebook 1: between it and the TTS lies the AR, between it and
+    # the resynthesis the NAR (where a variant's TTS loses voice or words)
+    Metric("gt_cb1_nar|wer", "ground-truth codebook 1 + NAR WER", False, lambda r: row_value(r, "gt_cb1_nar", "wer")),
+    Metric("gt_cb1_nar|sim", "ground-truth codebook 1 + NAR SIM", True, lambda r: row_value(r, "gt_cb1_nar", "sim")),
     Metric("resynthesis|wer", "codec resynthesis WER (TTS's codebooks)", False, lambda r: row_value(r, "resynthesis", "wer")),
     Metric("resynthesis|per", "codec resynthesis PER", False, lambda r: row_value(r, "resynthesis", "per")),
     Metric("resynthesis|sim", "codec resynthesis SIM", True, lambda r: row_value(r, "resynthesis", "sim")),

@@ -58,6 +58,7 @@ open(f"{exp}/nar/valid.jsonl", "w").write(json.dumps({"step": 4, "loss_k2": 4.0,
 row = lambda w, p, x: {"wer": w, "per": p, "sim": x, "n": 4, "missing": 0,
                        "ci": {"wer": [w - 0.1, w + 0.1], "per": [p - 0.1, p + 0.1], "sim": [x - 0.1, x + 0.1]}}
 json.dump({"rows": {"ground_truth": row(0.1, 0.05, 0.9), "resynthesis": row(0.2, 0.3, 0.7),
+                    "gt_cb1_nar": row(s["wer"] - 0.05, 0.3, 0.7),
                     "tts": {**row(s["wer"], s["per"], s["sim"]), "pitch": {"within_2st": 0.5, "abs_st_mean": 1.5}}},
            "sim_floor": 0.5, "targets": {},
            "setting": {"n_items": 4, "n_speakers": 2, "n_q": 3, "asr": "stub-asr", "asr_constrained": True,
@@ -163,6 +164,8 @@ def test_downstream_runs_every_seed_and_the_report_judges_the_seed_spread(setup)
     wer = table["TTS WER ↓"]
     assert wer["ndvq"] == "0.750 ± 0.071 [0.700, 0.800] (n=2)" and wer["rvq"] == "0.250 ± 0.071 [0.200, 0.300] (n=2)"
     assert wer["ndvq_authors"] == "missing"
+    # the NAR alone on the recording's codebook 1: the AR's and the NAR's shares told apart
+    assert table["ground-truth codebook 1 + NAR WER ↓"]["ndvq"] == "0.700 ± 0.071 [0.650, 0.750] (n=2)"
     assert table["AR dev cross-entropy, codebook 1 (nats) ↓"]["ndvq"] == "2.050 ± 0.071 [2.000, 2.100] (n=2)"
     assert "| ndvq/seed1 | done | 0.800 [0.700, 0.900] | 0.420 [0.320, 0.520] | 0.620 [0.520, 0.720] |" in ds
     assert "| ndvq_sample_weight/seed0 | no_codec | missing |" in ds and "| ndvq_authors/seed1 | no_codec |" in ds
