@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 from .downstream import DOWNSTREAM, downstream_runs, load, row_value, status
 from .plan import BASELINE, RESULT, Plan
 from .plots import DOWNSTREAM_PLOT
-from .summary import fmt_num, fmt_spread, mean_std
+from .summary import fmt_num, fmt_outcomes, fmt_spread, mean_std
 from .verdict import Comparison, outcome
 
 log = logging.getLogger("experiments.ablation")
@@ -207,8 +207,7 @@ def downstream_verdict(rows: list[dict], table: dict, comps: list[Comparison]) -
         mine = [c for c in comps if c.variant == v]
         count = {o: sum(c.outcome == o for c in mine) for o in ("win", "tie", "loss", "undetermined")}
         s = (f"**Downstream TTS, {v}** vs **{BASELINE}** ({n[v]} vs {n[BASELINE]} seeds, {first['budget']} each, "
-             f"{first.get('n_items')} items): {count['win']} wins, {count['tie']} ties, {count['loss']} losses")
-        s += (f", {count['undetermined']} undetermined (< 2 seeds)" if count["undetermined"] else "") + f" of {len(mine)}"
+             f"{first.get('n_items')} items): {fmt_outcomes(count)} of {len(mine)}")
         # (+ 0.0: a zero difference of a lower-is-better metric is -0.0, printed "+0", not "-0")
         lines += [s + ":", ""] + [f"- {c.label}: {c.outcome} ({c.gain + 0.0:+.3g} in {v}'s favour"
                                   + (f" vs seed spread {c.spread:.2g})" if math.isfinite(c.spread) else ")")

@@ -37,6 +37,13 @@ def fmt_seeds(vals: Optional[Sequence[float]], digits: int = 3) -> str:
     return f"{m:.{digits}f}" if n < 2 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def fmt_outcomes(count: dict[str, int]) -> str:
+    """{"win": 1, "tie": 0, "loss": 2, "undetermined": 0} -> "1 win, 0 ties, 2 losses"."""
+    words = {"win": ("win", "wins"), "tie": ("tie", "ties"), "loss": ("loss", "losses")}
+    s = ", ".join(f"{count.get(o, 0)} {w[count.get(o, 0) != 1]}" for o, w in words.items())
+    return s + (f", {count['undetermined']} undetermined (< 2 seeds)" if count.get("undetermined") else "")
+
+
 def fmt_num(x, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
 

@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .plan import BASELINE
-from .summary import HIGHER_IS_BETTER, PITCH_KEYS, TITLES, mean_std
+from .summary import HIGHER_IS_BETTER, PITCH_KEYS, TITLES, fmt_outcomes, mean_std
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
 PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
@@ -127,10 +127,7 @@ def verdict_text(comps: list[Comparison], variants: Sequence[str], seeds: dict[s
             if not cs:
                 continue
             n = {o: [c for c in cs if c.outcome == o] for o in ("win", "tie", "loss", "undetermined")}
-            s = f"{title}: {len(n['win'])} wins, {len(n['tie'])} ties, {len(n['loss'])} losses"
-            if n["undetermined"]:
-                s += f", {len(n['undetermined'])} undetermined (< 2 seeds)"
-            s += f" of {len(cs)}"
+            s = f"{title}: {fmt_outcomes({o: len(cs_o) for o, cs_o in n.items()})} of {len(cs)}"
             for o in ("win", "loss"):
                 if n[o]:
                     s += f"; {PLURAL[o]}: " + ", ".join(f"{c.label} ({c.gain:+.3g} vs spread {c.spread:.2g})"

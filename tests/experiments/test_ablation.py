@@ -193,8 +193,8 @@ def test_compare_all_flags_floor_and_writes_verdict():
     assert mel.outcome == "loss" and not mel.at_floor
     assert comps[("flips_latent", "code flips (mean over stages), latent noise 0.1 x std")].outcome == "tie"
     text = "\n".join(verdict.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, "note"))
-    assert "clean audio: 1 wins, 0 ties, 1 losses of 2" in text and "[at floor]" in text
-    assert "code stability under latent noise: 0 wins, 1 ties, 0 losses of 1" in text and "low usage" not in text
+    assert "clean audio: 1 win, 0 ties, 1 loss of 2" in text and "[at floor]" in text
+    assert "code stability under latent noise: 0 wins, 1 tie, 0 losses of 1" in text and "low usage" not in text
     table["usage|perplexity_mean"] = {"ndvq": [2.0, 2.5, 3.0], "rvq": [40.0, 50.0, 60.0]}
     flips = [c for c in verdict.compare_all(table, ["ndvq", "rvq"]) if c.section == "flips_latent"]
     assert flips[0].low_usage
@@ -266,7 +266,7 @@ def test_pitch_rows_enter_the_table_and_the_verdict_with_their_direction():
     assert comps["F0 error (cents) @ 1.5 kbps"].outcome == "win"
     assert comps["VDE @ 1.5 kbps"].outcome == "tie" and comps["mel L1 @ 1.5 kbps"].section == "clean"
     text = "\n".join(verdict.verdict_text(list(comps.values()), ["ndvq", "rvq"], {"ndvq": 3, "rvq": 3}, 10, ""))
-    assert "pitch of clean audio (F0 track against the recording's): 3 wins, 1 ties, 0 losses of 4" in text
+    assert "pitch of clean audio (F0 track against the recording's): 3 wins, 1 tie, 0 losses of 4" in text
 
 
 def test_downstream_table_aggregates_seeds_and_reads_the_codec_runs_code_entropy():
