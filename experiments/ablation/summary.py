@@ -37,10 +37,12 @@ def fmt_seeds(vals: Optional[Sequence[float]], digits: int = 3) -> str:
     return f"{m:.{digits}f}" if n < 2 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
+
+
 def fmt_outcomes(count: dict[str, int]) -> str:
     """{"win": 1, "tie": 0, "loss": 2, "undetermined": 0} -> "1 win, 0 ties, 2 losses"."""
-    words = {"win": ("win", "wins"), "tie": ("tie", "ties"), "loss": ("loss", "losses")}
-    s = ", ".join(f"{count.get(o, 0)} {w[count.get(o, 0) != 1]}" for o, w in words.items())
+    s = ", ".join(f"{count.get(o, 0)} {o if count.get(o, 0) == 1 else PLURAL[o]}" for o in ("win", "tie", "loss"))
     return s + (f", {count['undetermined']} undetermined (< 2 seeds)" if count.get("undetermined") else "")
 
 

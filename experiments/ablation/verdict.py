@@ -22,10 +22,9 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .plan import BASELINE
-from .summary import HIGHER_IS_BETTER, PITCH_KEYS, TITLES, fmt_outcomes, mean_std
+from .summary import HIGHER_IS_BETTER, PITCH_KEYS, PLURAL, TITLES, fmt_outcomes, mean_std
 
 Outcome = Literal["win", "tie", "loss", "undetermined"]
-PLURAL = {"win": "wins", "tie": "ties", "loss": "losses", "undetermined": "undetermined"}
 
 
 def outcome(ndvq: Sequence[float], rvq: Sequence[float], higher_is_better: bool) -> tuple[Outcome, float, float]:
